@@ -1,0 +1,1 @@
+"""SpikePipe hardware: cycle model, schedulers, discrete-event and cycle-level simulation."""

@@ -1,0 +1,69 @@
+"""Helpers shared by the subcommands: common options, text tables, JSON output."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, Sequence
+
+from simulator.cost import ArrayConfig
+from workloads import ConfigError, Network, load_network
+
+
+def add_network_options(parser: argparse.ArgumentParser, default: str | None = "mnist") -> None:
+    """--network, --array, --batch, --json: the options nearly every subcommand takes."""
+    parser.add_argument("--network", default=default, required=default is None,
+                        help="built-in network (mnist, nmnist, dvs128) or a .toml/.json file")
+    parser.add_argument("--array", default="32x32", help="systolic array ROWSxCOLS (default 32x32)")
+    parser.add_argument("--batch", type=int, default=1, help="mini-batch size (default 1)")
+    parser.add_argument("--json", action="store_true", help="print one JSON document instead of tables")
+
+
+def network_and_array(args: argparse.Namespace) -> tuple[Network, ArrayConfig]:
+    if args.batch < 1:
+        raise ConfigError(f"--batch must be a positive integer, got {args.batch}")
+    return load_network(args.network), ArrayConfig.parse(args.array)
+
+
+def positive_int_list(text: str, what: str) -> list[int]:
+    """Parse '1,2,4' into [1, 2, 4], each a positive integer."""
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ConfigError(f"{what}: {text!r} is not a comma-separated list of integers") from None
+    if not values or any(v < 1 for v in values):
+        raise ConfigError(f"{what}: values must be positive integers, got {text!r}")
+    return values
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], align: str | None = None) -> str:
+    """A plain aligned text table; numbers are right-aligned and thousands-separated."""
+    def fmt(v: Any) -> str:
+        if isinstance(v, bool):
+            return "yes" if v else "no"
+        if isinstance(v, int):
+            return f"{v:,}"
+        if isinstance(v, float):
+            return f"{v:,.2f}"
+        return str(v)
+
+    cells = [[fmt(v) for v in row] for row in rows]
+    align = align or "".join("r" if rows and isinstance(rows[0][i], (int, float)) else "l"
+                             for i in range(len(headers)))
+    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
+
+    def line(values: Sequence[str]) -> str:
+        return "  ".join(v.rjust(w) if a == "r" else v.ljust(w)
+                         for v, w, a in zip(values, widths, align)).rstrip()
+
+    sep = "  ".join("-" * w for w in widths)
+    return "\n".join([line(headers), sep] + [line(r) for r in cells])
+
+
+def print_json(obj: Any) -> None:
+    json.dump(obj, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+
+
+def megabytes(n: float) -> str:
+    return f"{n / 1e6:,.3f} MB"

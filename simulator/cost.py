@@ -1,0 +1,282 @@
+"""What every training task costs on an output-stationary systolic array.
+
+The single source of truth for cycles and bytes: nothing else recomputes them.
+
+Each compute layer has three tasks (Section IV-B): forward pass (FP), weight
+gradient (WG) and input gradient (IG). A task is a GEMM mapped onto an
+`SR x SC` array with `N_rows x N_cols` outputs and `N_MAC` multiply-accumulates
+per output (Tables IV and V); it is tiled over the array (eq. 26) and each tile
+costs its MACs plus the input and output skew (eq. 27); the task costs
+tiles x cycles per tile (eq. 28, 29). The batch size `B` multiplies the
+streamed dimension: FP rows, WG MACs, IG rows. Max-pool layers cost no array
+cycles. Convolution IG rows use the unpadded input (Table VI's 26,264).
+
+Bytes (per mini-batch), as the hardware stores them (`ByteModel`):
+- spikes are binary: 1 bit per neuron per timestep, packed;
+- weights, weight gradients, currents, potentials and gradients: float32;
+- the first layer's input is the dataset's: an image is a constant input
+  current (float32 per pixel, the same at every timestep, stored once), event
+  frames are spikes;
+- what a spiking layer keeps from FP for its backward pass is 2 bits per
+  neuron per timestep: its spike (the reset gate of eq. 15-17, 23) and whether
+  `|v_m - V_th| <= alpha` (the surrogate of eq. 22 is 1/(2 alpha) there, else
+  0), not the float membrane potential;
+- between layer l and l+1 travel the spikes layer l sends (after its max-pool)
+  and the gradient dL/dv_sp of those same elements (float32). The gradient
+  filter of eq. 17/23 that turns it into dL/di_in runs on the processor that
+  holds layer l's state.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from math import ceil
+from typing import Iterator
+
+from workloads import ComputeLayer, ConfigError, Network
+
+
+class TaskKind(str, Enum):
+    """The three tasks of a layer."""
+
+    FP = "FP"
+    WG = "WG"
+    IG = "IG"
+
+
+@dataclass(frozen=True)
+class ArrayConfig:
+    """An `rows x cols` (SR x SC) output-stationary systolic array."""
+
+    rows: int
+    cols: int
+
+    def __post_init__(self) -> None:
+        for name in ("rows", "cols"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"array: field '{name}' must be a positive integer, got {value!r}")
+
+    @classmethod
+    def parse(cls, text: str) -> ArrayConfig:
+        """`'32x32'`, `'16x64'` or `'32'` (square)."""
+        parts = str(text).lower().replace("×", "x").split("x")
+        try:
+            sizes = [int(p) for p in parts]
+        except ValueError:
+            raise ConfigError(f"array: {text!r} is not of the form ROWSxCOLS (e.g. 32x32)") from None
+        if len(sizes) == 1:
+            sizes *= 2
+        if len(sizes) != 2:
+            raise ConfigError(f"array: {text!r} is not of the form ROWSxCOLS (e.g. 32x32)")
+        return cls(*sizes)
+
+    def __str__(self) -> str:
+        return f"{self.rows}x{self.cols}"
+
+
+@dataclass(frozen=True)
+class ByteModel:
+    """How many bits the hardware stores per element of each kind."""
+
+    spike_bits: int = 1
+    value_bytes: int = 4
+    state_bits: int = 2
+
+    def spikes(self, count: int) -> int:
+        return ceil(count * self.spike_bits / 8)
+
+    def values(self, count: int) -> int:
+        return count * self.value_bytes
+
+    def state(self, count: int) -> int:
+        return ceil(count * self.state_bits / 8)
+
+
+HARDWARE_BYTES = ByteModel()
+"""Default: packed spikes, float32 values, 2-bit backward state."""
+
+FLOAT32_BYTES = ByteModel(spike_bits=32, value_bytes=4, state_bits=64)
+"""A software layout for comparison: spikes as float32 and float32 v_m and spikes kept for BP."""
+
+
+@dataclass(frozen=True)
+class Gemm:
+    """A task as an output-stationary GEMM: outputs `rows x cols`, `macs` MACs per output."""
+
+    rows: int
+    cols: int
+    macs: int
+
+
+@dataclass(frozen=True)
+class TaskCost:
+    """Cycles and bytes of one task of one layer for one mini-batch."""
+
+    layer: int
+    name: str
+    kind: TaskKind
+    gemm: Gemm
+    row_tiles: int
+    col_tiles: int
+    cycles_per_tile: int
+    input_bytes: int
+    weight_bytes: int
+    output_bytes: int
+
+    @property
+    def tiles(self) -> int:
+        """eq. 26"""
+        return self.row_tiles * self.col_tiles
+
+    @property
+    def cycles(self) -> int:
+        """eq. 28 / 29"""
+        return self.tiles * self.cycles_per_tile
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind.value}{self.layer}"
+
+
+def gemm_shape(layer: ComputeLayer, kind: TaskKind, timesteps: int, batch: int) -> Gemm:
+    """Rows, columns and MACs per output of a task (Table IV conv, Table V dense)."""
+    tb = timesteps * batch
+    if layer.kind == "conv":
+        h, w, c = layer.in_shape
+        hout, wout, f = layer.out_shape
+        kkc, kkf = layer.kernel * layer.kernel * c, layer.kernel * layer.kernel * f
+        return {
+            TaskKind.FP: Gemm(hout * wout * tb, f, kkc),
+            TaskKind.WG: Gemm(kkc, f, hout * wout * tb),
+            TaskKind.IG: Gemm(h * w * tb, c, kkf),
+        }[kind]
+    q_in, q_out = layer.in_size, layer.out_size
+    return {
+        TaskKind.FP: Gemm(tb, q_out, q_in),
+        TaskKind.WG: Gemm(q_in, q_out, tb),
+        TaskKind.IG: Gemm(tb, q_in, q_out),
+    }[kind]
+
+
+def tile_counts(gemm: Gemm, array: ArrayConfig) -> tuple[int, int]:
+    """Row tiles and column tiles (eq. 26: N_tiles = ceil(N_rows/SR) * ceil(N_cols/SC))."""
+    return -(-gemm.rows // array.rows), -(-gemm.cols // array.cols)
+
+
+def cycles_per_tile(gemm: Gemm, array: ArrayConfig) -> int:
+    """eq. 27: N_MAC + (SR - 1) + (SC - 1)."""
+    return gemm.macs + (array.rows - 1) + (array.cols - 1)
+
+
+def input_activation_bytes(net: Network, layer: ComputeLayer, batch: int, bm: ByteModel) -> int:
+    """The layer's input as stored: the dataset input for layer 0, else spikes."""
+    if layer.index == 0 and net.input_kind == "current":
+        return bm.values(layer.in_size * batch)  # constant current, stored once per sample
+    return bm.spikes(layer.in_size * net.timesteps * batch)
+
+
+def task_cost(net: Network, layer: ComputeLayer, kind: TaskKind, array: ArrayConfig, batch: int,
+              bm: ByteModel = HARDWARE_BYTES) -> TaskCost:
+    """Cycles (eq. 26-29) and bytes read and written by one task for one mini-batch."""
+    gemm = gemm_shape(layer, kind, net.timesteps, batch)
+    row_tiles, col_tiles = tile_counts(gemm, array)
+    tb = net.timesteps * batch
+    act_in = input_activation_bytes(net, layer, batch, bm)
+    weights = bm.values(layer.params)
+    grad_current = bm.values(layer.out_size * tb)  # dL/di_in of this layer
+    if kind is TaskKind.FP:
+        out = bm.spikes(layer.sent_size * tb) if layer.spiking else bm.values(layer.out_size * batch)
+        io = (act_in, weights, out)
+    elif kind is TaskKind.WG:
+        io = (act_in + grad_current, 0, weights)
+    else:
+        io = (grad_current, bm.values(layer.weight_count), bm.values(layer.in_size * tb))
+    return TaskCost(layer.index, layer.name, kind, gemm, row_tiles, col_tiles,
+                    cycles_per_tile(gemm, array), *io)
+
+
+@dataclass(frozen=True)
+class NetworkCost:
+    """The cost of every task of one training step (one weight update).
+
+    `tasks` holds the tasks training performs, layer by layer in the order
+    FP, WG, IG; the first layer's IG is among them only with
+    `include_first_ig` (it is not needed for training, Section IV-C), but it is
+    always available as `first_ig` for display.
+    """
+
+    network: Network
+    array: ArrayConfig
+    batch: int
+    include_first_ig: bool
+    tasks: tuple[TaskCost, ...]
+    first_ig: TaskCost
+    bytes_model: ByteModel
+
+    @property
+    def total(self) -> int:
+        """N_total: cycles per weight update on one processor."""
+        return sum(t.cycles for t in self.tasks)
+
+    def task(self, layer: int, kind: TaskKind) -> TaskCost:
+        for t in self.tasks:
+            if t.layer == layer and t.kind is kind:
+                return t
+        if layer == 0 and kind is TaskKind.IG:
+            return self.first_ig
+        raise KeyError((layer, kind))
+
+    def layer_rows(self) -> Iterator[tuple[ComputeLayer, dict[TaskKind, TaskCost]]]:
+        """Per layer its tasks (first IG included for display)."""
+        for layer in self.network.compute_layers():
+            yield layer, {k: self.task(layer.index, k) for k in TaskKind}
+
+    def boundary_bytes(self) -> tuple[int, ...]:
+        """Bytes crossing each layer boundary l|l+1 per mini-batch: spikes forward, dL/dv_sp back."""
+        layers = self.network.compute_layers()
+        tb = self.network.timesteps * self.batch
+        bm = self.bytes_model
+        return tuple(bm.spikes(l.sent_size * tb) + bm.values(l.sent_size * tb) for l in layers[:-1])
+
+    @property
+    def communication_bytes(self) -> int:
+        """Total inter-layer communication of one weight update (every boundary crossed)."""
+        return sum(self.boundary_bytes())
+
+    @property
+    def memory_bytes(self) -> int:
+        """Single-processor memory to keep the intermediates of one mini-batch for its backward pass.
+
+        Per layer: its input (needed by WG) and, for spiking layers, the state
+        bits of every neuron and timestep (needed by the gradient filter);
+        for the output layer, its logits (eq. 20).
+        """
+        net, bm, b = self.network, self.bytes_model, self.batch
+        total = 0
+        for layer in net.compute_layers():
+            total += input_activation_bytes(net, layer, b, bm)
+            if layer.spiking:
+                total += bm.state(layer.out_size * net.timesteps * b)
+            else:
+                total += bm.values(layer.out_size * b)
+        return total
+
+
+def network_cost(net: Network, array: ArrayConfig, batch: int = 1, include_first_ig: bool = False,
+                 bytes_model: ByteModel = HARDWARE_BYTES) -> NetworkCost:
+    """Cycles and bytes of every task of `net` on `array` at mini-batch size `batch`."""
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise ConfigError(f"batch: must be a positive integer, got {batch!r}")
+    tasks = []
+    first_ig = None
+    for layer in net.compute_layers():
+        for kind in TaskKind:
+            cost = task_cost(net, layer, kind, array, batch, bytes_model)
+            if layer.index == 0 and kind is TaskKind.IG:
+                first_ig = cost
+                if not include_first_ig:
+                    continue
+            tasks.append(cost)
+    assert first_ig is not None
+    return NetworkCost(net, array, batch, include_first_ig, tuple(tasks), first_ig, bytes_model)

@@ -1,0 +1,10 @@
+"""Workloads: what is trained (networks) and on what (datasets). Knows nothing of hardware."""
+from .builtin import BUILTIN, DVS128, MNIST, NMNIST
+from .errors import ConfigError
+from .loader import load_network, network_from_dict
+from .network import ComputeLayer, Conv, Dense, MaxPool, Network, Neuron, Output
+
+__all__ = [
+    "BUILTIN", "DVS128", "MNIST", "NMNIST", "ConfigError", "load_network", "network_from_dict",
+    "ComputeLayer", "Conv", "Dense", "MaxPool", "Network", "Neuron", "Output",
+]

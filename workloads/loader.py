@@ -1,0 +1,123 @@
+"""Load a network by built-in name or from a TOML / JSON file, with validation.
+
+File format (TOML shown; JSON has the same keys)::
+
+    name = "mynet"
+    timesteps = 8
+    input = [28, 28, 1]        # [H, W, C] or [Q]
+    input_kind = "current"     # or "spikes" (optional, default "current")
+
+    [neuron]                   # optional; defaults c = 4, lam = 0.25, threshold = 0.5
+    c = 4.0
+
+    [[layers]]
+    type = "conv"              # conv | maxpool | dense | output
+    filters = 8
+    kernel = 3                 # optional, default 3
+    padding = 1                # optional, default 1
+    delay = 6                  # optional gradient delay, default 0
+
+    [[layers]]
+    type = "maxpool"
+
+    [[layers]]
+    type = "output"
+    units = 10
+
+Every error names the file, the layer and the field.
+"""
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from .builtin import BUILTIN
+from .errors import ConfigError
+from .network import Conv, Dense, LayerSpec, MaxPool, Network, Neuron, Output
+
+_LAYER_TYPES: dict[str, tuple[type, tuple[str, ...], tuple[str, ...]]] = {
+    # type: (class, required fields, optional fields)
+    "conv": (Conv, ("filters",), ("kernel", "padding", "name", "delay")),
+    "maxpool": (MaxPool, (), ("size", "name")),
+    "dense": (Dense, ("units",), ("name", "delay")),
+    "output": (Output, ("units",), ("name", "delay")),
+}
+_TOP_FIELDS = {"name", "timesteps", "input", "input_kind", "neuron", "layers"}
+
+
+def load_network(name_or_path: str | Path) -> Network:
+    """A built-in network by name (`mnist`, `nmnist`, `dvs128`) or one read from a file."""
+    key = str(name_or_path)
+    if key.lower() in BUILTIN:
+        return BUILTIN[key.lower()]
+    path = Path(key)
+    if path.suffix.lower() not in (".toml", ".json"):
+        raise ConfigError(
+            f"unknown network {key!r}: use one of {', '.join(BUILTIN)} or a .toml/.json file"
+        )
+    if not path.is_file():
+        raise ConfigError(f"network file {key}: not found")
+    try:
+        text = path.read_text()
+        data = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"network file {key}: not valid {path.suffix[1:].upper()}: {exc}") from None
+    try:
+        return network_from_dict(data, default_name=path.stem)
+    except ConfigError as exc:
+        raise ConfigError(f"network file {key}: {exc}") from None
+
+
+def network_from_dict(data: Any, default_name: str = "custom") -> Network:
+    """Build and validate a `Network` from parsed TOML/JSON data."""
+    if not isinstance(data, dict):
+        raise ConfigError("the top level must be a table/object")
+    unknown = set(data) - _TOP_FIELDS
+    if unknown:
+        raise ConfigError(f"unknown field(s) {sorted(unknown)}; allowed: {sorted(_TOP_FIELDS)}")
+    for required in ("timesteps", "input", "layers"):
+        if required not in data:
+            raise ConfigError(f"missing field '{required}'")
+    if not isinstance(data["input"], list) or not all(isinstance(v, int) for v in data["input"]):
+        raise ConfigError(f"field 'input' must be a list of integers [H, W, C] or [Q], got {data['input']!r}")
+    if not isinstance(data["layers"], list) or not data["layers"]:
+        raise ConfigError("field 'layers' must be a non-empty list of tables")
+    neuron_data = data.get("neuron", {})
+    if not isinstance(neuron_data, dict) or set(neuron_data) - {"c", "lam", "threshold"}:
+        raise ConfigError("field 'neuron' may only hold 'c', 'lam' and 'threshold'")
+    for key, value in neuron_data.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"neuron: field '{key}' must be a number, got {value!r}")
+    layers = tuple(_layer(pos, item) for pos, item in enumerate(data["layers"]))
+    return Network(
+        name=str(data.get("name", default_name)),
+        input_shape=tuple(data["input"]),
+        layers=layers,
+        timesteps=data["timesteps"],
+        neuron=Neuron(**{k: float(v) for k, v in neuron_data.items()}),
+        input_kind=data.get("input_kind", "current"),
+    )
+
+
+def _layer(pos: int, item: Any) -> LayerSpec:
+    if not isinstance(item, dict):
+        raise ConfigError(f"layer {pos}: must be a table/object, got {item!r}")
+    kind = item.get("type")
+    label = f"layer {pos}" + (f" ({item['name']})" if "name" in item else "")
+    if kind is None:
+        raise ConfigError(f"{label}: missing field 'type'")
+    if kind not in _LAYER_TYPES:
+        raise ConfigError(f"{label}: unknown layer type {kind!r}; allowed: {', '.join(_LAYER_TYPES)}")
+    cls, required, optional = _LAYER_TYPES[kind]
+    for name in required:
+        if name not in item:
+            raise ConfigError(f"{label}: missing field '{name}' for a {kind} layer")
+    extra = set(item) - set(required) - set(optional) - {"type"}
+    if extra:
+        raise ConfigError(f"{label}: unknown field(s) {sorted(extra)} for a {kind} layer")
+    for name, value in item.items():
+        if name not in ("type", "name") and (isinstance(value, bool) or not isinstance(value, int)):
+            raise ConfigError(f"{label}: field '{name}' must be an integer, got {value!r}")
+    return cls(**{k: v for k, v in item.items() if k != "type"})

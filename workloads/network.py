@@ -1,0 +1,268 @@
+"""Network specifications: typed layer specs, shape inference and validation.
+
+A `Network` is what is trained: an input shape, a list of layer specs
+(convolution, 2x2 max-pool, dense, output accumulator), the number of timesteps
+`T`, the LIF neuron parameters and the per-layer gradient delays (Table I).
+
+Shapes follow the paper's Table I: spatial tensors are `(H, W, C)`, flat ones
+`(Q,)`. Convolutions have stride 1 (Section IV-B). A max-pool belongs to the
+compute layer before it: its cost is zero in the cycle model and its output is
+what that layer sends on.
+
+`Network.compute_layers()` resolves the specs into `ComputeLayer`s with every
+shape filled in; the cycle model, the schedulers and the numerics all consume
+that one resolved view.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from math import prod
+from typing import Literal, Union
+
+from .errors import ConfigError
+
+Shape = tuple[int, ...]
+InputKind = Literal["current", "spikes"]
+
+
+@dataclass(frozen=True)
+class Neuron:
+    """LIF IIR neuron parameters (eq. 3-5); defaults from Fig. 3."""
+
+    c: float = 4.0
+    lam: float = 0.25
+    threshold: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not self.c > 0:
+            raise ConfigError(f"neuron: field 'c' must be > 0, got {self.c}")
+        if not self.lam >= 0:
+            raise ConfigError(f"neuron: field 'lam' must be >= 0, got {self.lam}")
+        if not self.c + self.lam > 0:
+            raise ConfigError("neuron: c + lam must be > 0")
+
+
+@dataclass(frozen=True)
+class Conv:
+    """KxK convolution, stride 1, `filters` output channels, followed by LIF neurons."""
+
+    filters: int
+    kernel: int = 3
+    padding: int = 1
+    name: str = ""
+    delay: int = 0
+
+
+@dataclass(frozen=True)
+class MaxPool:
+    """Non-overlapping `size` x `size` max-pool (the paper uses 2x2)."""
+
+    size: int = 2
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class Dense:
+    """Fully connected layer followed by LIF neurons."""
+
+    units: int
+    name: str = ""
+    delay: int = 0
+
+
+@dataclass(frozen=True)
+class Output:
+    """Fully connected layer into non-leaky accumulators (c = 1, lambda = 0, eq. 18)."""
+
+    units: int
+    name: str = ""
+    delay: int = 0
+
+
+LayerSpec = Union[Conv, MaxPool, Dense, Output]
+LayerKind = Literal["conv", "dense", "output"]
+
+
+@dataclass(frozen=True)
+class ComputeLayer:
+    """A layer that runs on the systolic array, with every shape resolved.
+
+    `in_shape` is the unpadded input (what the previous layer sends),
+    `out_shape` the neuron outputs before pooling, `sent_shape` what this layer
+    sends to the next one (after its max-pool, if any).
+    """
+
+    index: int
+    name: str
+    kind: LayerKind
+    in_shape: Shape
+    out_shape: Shape
+    sent_shape: Shape
+    kernel: int = 1
+    padding: int = 0
+    pool: int = 1
+    delay: int = 0
+
+    @property
+    def in_size(self) -> int:
+        return prod(self.in_shape)
+
+    @property
+    def out_size(self) -> int:
+        return prod(self.out_shape)
+
+    @property
+    def sent_size(self) -> int:
+        return prod(self.sent_shape)
+
+    @property
+    def in_channels(self) -> int:
+        return self.in_shape[-1]
+
+    @property
+    def out_channels(self) -> int:
+        return self.out_shape[-1]
+
+    @property
+    def weight_count(self) -> int:
+        """Weights without biases: `K*K*C*F` or `Q_in*Q_out`."""
+        if self.kind == "conv":
+            return self.kernel * self.kernel * self.in_channels * self.out_channels
+        return self.in_size * self.out_size
+
+    @property
+    def params(self) -> int:
+        """Weights plus one bias per output channel (Table I's '# Params')."""
+        return self.weight_count + self.out_channels
+
+    @property
+    def spiking(self) -> bool:
+        """True for LIF layers; the output layer is a non-spiking accumulator."""
+        return self.kind != "output"
+
+
+@dataclass(frozen=True)
+class Network:
+    """A network to train: input, layer specs, timesteps and neuron parameters."""
+
+    name: str
+    input_shape: Shape
+    layers: tuple[LayerSpec, ...]
+    timesteps: int
+    neuron: Neuron = field(default_factory=Neuron)
+    input_kind: InputKind = "current"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "input_shape", tuple(self.input_shape))
+        object.__setattr__(self, "layers", tuple(self.layers))
+        _positive("network", "timesteps", self.timesteps)
+        if self.input_kind not in ("current", "spikes"):
+            raise ConfigError(
+                f"network: field 'input_kind' must be 'current' or 'spikes', got {self.input_kind!r}"
+            )
+        if len(self.input_shape) not in (1, 3):
+            raise ConfigError(
+                f"network: field 'input' must be [H, W, C] or [Q], got {list(self.input_shape)}"
+            )
+        for size in self.input_shape:
+            _positive("network", "input", size)
+        object.__setattr__(self, "_resolved", _resolve(self))
+
+    def compute_layers(self) -> tuple[ComputeLayer, ...]:
+        """The layers that run on the array, in order, with shapes resolved."""
+        return self._resolved  # type: ignore[attr-defined]
+
+    @property
+    def delays(self) -> tuple[int, ...]:
+        """Per compute layer gradient delays in mini-batches (Table I's 'Delay')."""
+        return tuple(layer.delay for layer in self.compute_layers())
+
+    @property
+    def params(self) -> int:
+        return sum(layer.params for layer in self.compute_layers())
+
+    def with_delays(self, delays: tuple[int, ...] | list[int]) -> Network:
+        """The same network with other per-layer gradient delays."""
+        compute = [s for s in self.layers if not isinstance(s, MaxPool)]
+        if len(delays) != len(compute):
+            raise ConfigError(
+                f"network {self.name}: {len(delays)} delays given for {len(compute)} compute layers"
+            )
+        it = iter(delays)
+        layers = tuple(
+            s if isinstance(s, MaxPool) else type(s)(**{**s.__dict__, "delay": int(next(it))})
+            for s in self.layers
+        )
+        return Network(self.name, self.input_shape, layers, self.timesteps, self.neuron, self.input_kind)
+
+
+def _positive(where: str, name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ConfigError(f"{where}: field '{name}' must be a positive integer, got {value!r}")
+
+
+def _resolve(net: Network) -> tuple[ComputeLayer, ...]:
+    """Shape inference over the layer list; raises ConfigError naming the layer and field."""
+    shape: Shape = net.input_shape
+    out: list[ComputeLayer] = []
+    kinds = {Conv: "conv", Dense: "dense", Output: "output"}
+    counters = {"conv": 0, "dense": 0, "output": 0, "maxpool": 0}
+    if not net.layers:
+        raise ConfigError(f"network {net.name}: field 'layers' is empty")
+    for pos, spec in enumerate(net.layers):
+        if isinstance(spec, MaxPool):
+            counters["maxpool"] += 1
+            where = f"layer {pos} ({spec.name or 'maxpool' + str(counters['maxpool'])})"
+            _positive(where, "size", spec.size)
+            if not out or out[-1].kind != "conv" or out[-1].pool != 1:
+                raise ConfigError(f"{where}: a max-pool must follow a convolution (one pool per convolution)")
+            prev = out[-1]
+            h, w, c = shape
+            if h < spec.size or w < spec.size:
+                raise ConfigError(f"{where}: field 'size' {spec.size} does not fit input {h}x{w}x{c}")
+            if h % spec.size or w % spec.size:
+                raise ConfigError(
+                    f"{where}: input {h}x{w}x{c} is not divisible by pool field 'size' {spec.size}"
+                )
+            shape = (h // spec.size, w // spec.size, c)
+            out[-1] = ComputeLayer(prev.index, prev.name, prev.kind, prev.in_shape, prev.out_shape,
+                                   shape, prev.kernel, prev.padding, spec.size, prev.delay)
+            continue
+        kind = kinds.get(type(spec))
+        if kind is None:
+            raise ConfigError(f"layer {pos}: unknown layer type {type(spec).__name__}")
+        counters[kind] += 1
+        default = {"conv": "conv", "dense": "fc", "output": "output"}[kind]
+        name = spec.name or (f"{default}{counters[kind]}" if kind != "output" else "output")
+        where = f"layer {pos} ({name})"
+        if out and out[-1].kind == "output":
+            raise ConfigError(f"{where}: the output layer must be the last layer")
+        if not isinstance(spec.delay, int) or isinstance(spec.delay, bool) or spec.delay < 0:
+            raise ConfigError(f"{where}: field 'delay' must be a non-negative integer, got {spec.delay!r}")
+        if isinstance(spec, Conv):
+            _positive(where, "filters", spec.filters)
+            _positive(where, "kernel", spec.kernel)
+            if not isinstance(spec.padding, int) or isinstance(spec.padding, bool) or spec.padding < 0:
+                raise ConfigError(f"{where}: field 'padding' must be a non-negative integer, got {spec.padding!r}")
+            if len(shape) != 3:
+                raise ConfigError(f"{where}: a convolution needs an [H, W, C] input, got a flat input of {shape[0]}")
+            h, w, c = shape
+            hout = h + 2 * spec.padding - spec.kernel + 1
+            wout = w + 2 * spec.padding - spec.kernel + 1
+            if hout <= 0 or wout <= 0:
+                raise ConfigError(
+                    f"{where}: field 'kernel' {spec.kernel} does not fit input {h}x{w}x{c} "
+                    f"with padding {spec.padding}"
+                )
+            if spec.padding >= spec.kernel:
+                raise ConfigError(f"{where}: field 'padding' {spec.padding} must be smaller than kernel {spec.kernel}")
+            new = (hout, wout, spec.filters)
+            out.append(ComputeLayer(len(out), name, "conv", shape, new, new, spec.kernel, spec.padding, 1, spec.delay))
+        else:
+            _positive(where, "units", spec.units)
+            new = (spec.units,)
+            out.append(ComputeLayer(len(out), name, kind, (prod(shape),), new, new, 1, 0, 1, spec.delay))
+        shape = new
+    if out[-1].kind != "output":
+        raise ConfigError(f"network {net.name}: the last layer must be of type 'output'")
+    return tuple(out)
