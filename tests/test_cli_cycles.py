@@ -1,0 +1,37 @@
+"""`spikepipe cycles` output, JSON shape and one-line errors."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from simulator.cli import main
+
+
+def test_cycles_table_reproduces_table_6(capsys) -> None:
+    assert main(["cycles", "--network", "mnist"]) == 0
+    out = capsys.readouterr().out
+    for figure in ("13,916", "6,334", "26,264", "4,890", "1,816", "3,640", "2,470", "190", "280", "288"):
+        assert figure in out
+    assert "Total cycles per weight update: 46,956" in out
+    assert "paper: 3.22 MB" in out and "paper: 11.568 MB" in out
+
+
+def test_cycles_json(capsys) -> None:
+    assert main(["cycles", "--network", "mnist", "--array", "32x32", "--batch", "1", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["network"] == "mnist" and doc["array"] == [32, 32] and doc["batch"] == 1
+    assert doc["layers"][0] == {"name": "conv1", "fp": 13_916, "wg": 6_334, "ig": 26_264}
+    assert doc["total"] == 46_956
+    assert main(["cycles", "--json", "--include-first-ig"]) == 0
+    assert json.loads(capsys.readouterr().out)["total"] == 46_956 + 26_264
+
+
+def test_cycles_errors_are_one_line(tmp_path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('timesteps = 2\ninput = [4, 4, 1]\n[[layers]]\ntype = "conv"\nfilters = 0\n')
+    for args in (["--array", "0x0"], ["--network", "nope"], ["--network", str(bad)], ["--batch", "0"]):
+        run = subprocess.run([sys.executable, "-m", "simulator", "cycles", *args], capture_output=True, text=True)
+        assert run.returncode == 2, args
+        assert run.stderr.count("\n") == 1 and run.stderr.startswith("spikepipe cycles: error: "), run.stderr
+        assert "Traceback" not in run.stderr

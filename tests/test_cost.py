@@ -1,0 +1,108 @@
+"""The analytic cycle model against Table VI and eq. 26-29."""
+from __future__ import annotations
+
+from math import ceil
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from simulator.cost import FLOAT32_BYTES, ArrayConfig, TaskKind, network_cost
+from tests.conftest import random_networks
+from workloads import MNIST, ConfigError
+
+FP, WG, IG = TaskKind.FP, TaskKind.WG, TaskKind.IG
+
+TABLE_VI = {  # MNIST on 32 x 32, batch 1
+    "conv1": (13_916, 6_334, 26_264),
+    "conv2": (6_566, 4_890, 6_566),
+    "fc1": (1_816, 3_640, 2_470),
+    "output": (190, 280, 288),
+}
+
+
+def test_table_6_to_the_cycle() -> None:
+    cost = network_cost(MNIST, ArrayConfig(32, 32), batch=1)
+    got = {layer.name: tuple(tasks[k].cycles for k in (FP, WG, IG)) for layer, tasks in cost.layer_rows()}
+    assert got == TABLE_VI
+    assert cost.total == 46_956
+    assert network_cost(MNIST, ArrayConfig(32, 32), 1, include_first_ig=True).total == 46_956 + 26_264
+
+
+def independent_macs(layer, kind, t: int, b: int) -> tuple[int, int, int]:
+    """Rows, cols, MACs per output straight from Tables IV and V."""
+    if layer.kind == "conv":
+        (h, w, c), (ho, wo, f), k = layer.in_shape, layer.out_shape, layer.kernel
+        return {FP: (ho * wo * t * b, f, k * k * c), WG: (k * k * c, f, ho * wo * t * b),
+                IG: (h * w * t * b, c, k * k * f)}[kind]
+    qi, qo = layer.in_size, layer.out_size
+    return {FP: (t * b, qo, qi), WG: (qi, qo, t * b), IG: (t * b, qi, qo)}[kind]
+
+
+arrays = st.builds(ArrayConfig, st.integers(1, 300), st.integers(1, 300))
+
+
+@settings(max_examples=300, deadline=None)
+@given(random_networks(), arrays, st.integers(1, 64))
+def test_tiles_and_cycles_follow_eq_26_27(net, array, batch) -> None:
+    cost = network_cost(net, array, batch, include_first_ig=True)
+    for task in cost.tasks:
+        layer = net.compute_layers()[task.layer]
+        rows, cols, macs = independent_macs(layer, task.kind, net.timesteps, batch)
+        assert task.tiles == ceil(rows / array.rows) * ceil(cols / array.cols)  # eq. 26
+        assert task.cycles_per_tile == macs + array.rows - 1 + array.cols - 1  # eq. 27
+        assert task.cycles == task.tiles * task.cycles_per_tile  # eq. 28-29
+    assert cost.total == sum(t.cycles for t in cost.tasks)
+
+
+@settings(max_examples=200, deadline=None)
+@given(random_networks(), arrays, st.integers(1, 64), st.integers(1, 64))
+def test_cycles_never_decrease_as_the_batch_grows(net, array, b1, b2) -> None:
+    small, large = sorted((b1, b2))
+    a, b = network_cost(net, array, small), network_cost(net, array, large)
+    assert all(x.cycles <= y.cycles for x, y in zip(a.tasks, b.tasks))
+    assert a.total <= b.total
+    assert a.communication_bytes <= b.communication_bytes and a.memory_bytes <= b.memory_bytes
+
+
+@settings(max_examples=200, deadline=None)
+@given(random_networks(), st.integers(1, 16))
+def test_one_by_one_array_is_plain_mac_counting(net, batch) -> None:
+    cost = network_cost(net, ArrayConfig(1, 1), batch, include_first_ig=True)
+    for task in cost.tasks:
+        rows, cols, macs = independent_macs(net.compute_layers()[task.layer], task.kind, net.timesteps, batch)
+        assert task.cycles == rows * cols * macs  # no skew, one MAC per cycle
+
+
+def test_non_square_arrays() -> None:
+    cost = network_cost(MNIST, ArrayConfig(16, 64), 1)
+    fp0 = cost.task(0, FP)  # rows 6272, cols 8, MACs 9
+    assert (fp0.row_tiles, fp0.col_tiles, fp0.cycles_per_tile) == (392, 1, 9 + 15 + 63)
+    assert ArrayConfig.parse("16x64") == ArrayConfig(16, 64) and ArrayConfig.parse("32") == ArrayConfig(32, 32)
+
+
+def test_bytes_of_the_mnist_tasks() -> None:
+    cost = network_cost(MNIST, ArrayConfig(32, 32), batch=2)
+    conv2 = cost.task(1, FP)
+    # input: 14x14x8 spikes x T=8 x B=2 bits; weights 584 float32; output: 7x7x8 pooled spikes
+    assert (conv2.input_bytes, conv2.weight_bytes, conv2.output_bytes) == (1568 * 16 // 8, 584 * 4, 392 * 16 // 8)
+    first = cost.task(0, FP)
+    assert first.input_bytes == 784 * 2 * 4  # constant input current, stored once per sample
+    ig = cost.task(2, IG)  # fc1: reads dL/di (128 x 16 float32) and weights, writes dL/dv_sp of 392 x 16
+    assert (ig.input_bytes, ig.weight_bytes, ig.output_bytes) == (128 * 16 * 4, 392 * 128 * 4, 392 * 16 * 4)
+    # boundaries: spikes forward (1 bit) + float32 gradient back, per element and timestep
+    assert cost.boundary_bytes() == tuple(n * 16 // 8 + n * 16 * 4 for n in (1568, 392, 128))
+    assert network_cost(MNIST, ArrayConfig(32, 32), 32, bytes_model=FLOAT32_BYTES).memory_bytes > \
+        network_cost(MNIST, ArrayConfig(32, 32), 32).memory_bytes
+
+
+@pytest.mark.parametrize("text", ["0x0", "0x32", "-1x4", "axb", "1x2x3", ""])
+def test_bad_arrays_are_rejected(text: str) -> None:
+    with pytest.raises(ConfigError, match="array"):
+        ArrayConfig.parse(text)
+
+
+@pytest.mark.parametrize("batch", [0, -3, 1.5])
+def test_bad_batches_are_rejected(batch) -> None:
+    with pytest.raises(ConfigError, match="batch"):
+        network_cost(MNIST, ArrayConfig(32, 32), batch)

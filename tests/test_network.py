@@ -1,0 +1,118 @@
+"""Network specs: Table I, shape inference, and clear errors for bad files."""
+from __future__ import annotations
+
+import json
+from math import prod
+
+import pytest
+from hypothesis import given, settings
+
+from tests.conftest import random_networks
+from workloads import BUILTIN, ConfigError, load_network, network_from_dict
+
+# Table I: (output shape as printed, # params, delay) per compute layer; pools shown by sent_shape.
+TABLE_I = {
+    "mnist": (8, [((28, 28, 8), 80, 6), ((14, 14, 8), 584, 4), ((128,), 50_304, 2), ((10,), 1_290, 0)],
+              [(14, 14, 8), (7, 7, 8)]),
+    "nmnist": (30, [((32, 32, 8), 152, 6), ((16, 16, 8), 584, 4), ((32,), 16_416, 2), ((10,), 330, 0)],
+               [(16, 16, 8), (8, 8, 8)]),
+    "dvs128": (40, [((64, 64, 32), 608, 14), ((32, 32, 64), 18_496, 14), ((16, 16, 128), 73_856, 12),
+                    ((16, 16, 128), 147_584, 8), ((8, 8, 256), 295_168, 4), ((8, 8, 256), 590_080, 2),
+                    ((128,), 524_416, 0),
+                    ((11,), 1_419, 0)],  # Table I prints 2,827: a typo (that would need 256 inputs)
+               [(32, 32, 32), (16, 16, 64), (8, 8, 128), (4, 4, 256)]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TABLE_I))
+def test_builtin_networks_match_table_1(name: str) -> None:
+    timesteps, rows, pools = TABLE_I[name]
+    net = load_network(name)
+    layers = net.compute_layers()
+    assert net.timesteps == timesteps
+    assert [(l.out_shape, l.params, l.delay) for l in layers] == rows
+    assert [l.sent_shape for l in layers if l.pool > 1] == pools
+    assert net.delays == tuple(r[2] for r in rows)
+
+
+def test_dvs128_output_layer_typo_in_table_1() -> None:
+    output = BUILTIN["dvs128"].compute_layers()[-1]
+    assert output.in_size == 128 and output.params == 128 * 11 + 11 != 2_827
+
+
+GOOD = {
+    "name": "tiny", "timesteps": 4, "input": [8, 8, 1],
+    "layers": [{"type": "conv", "filters": 4, "delay": 2}, {"type": "maxpool"},
+               {"type": "dense", "units": 16}, {"type": "output", "units": 3}],
+}
+
+
+def test_json_and_toml_files_load_the_same_network(tmp_path) -> None:
+    (tmp_path / "net.json").write_text(json.dumps(GOOD))
+    (tmp_path / "net.toml").write_text(
+        'name = "tiny"\ntimesteps = 4\ninput = [8, 8, 1]\n'
+        '[[layers]]\ntype = "conv"\nfilters = 4\ndelay = 2\n[[layers]]\ntype = "maxpool"\n'
+        '[[layers]]\ntype = "dense"\nunits = 16\n[[layers]]\ntype = "output"\nunits = 3\n')
+    a, b = load_network(tmp_path / "net.json"), load_network(tmp_path / "net.toml")
+    assert a == b
+    assert [l.out_shape for l in a.compute_layers()] == [(8, 8, 4), (16,), (3,)]
+    assert a.compute_layers()[1].in_shape == (64,)
+
+
+def _with_layer(index: int, **changes) -> dict:
+    data = json.loads(json.dumps(GOOD))
+    data["layers"][index] = {**data["layers"][index], **changes}
+    return data
+
+
+@pytest.mark.parametrize("data, message", [
+    (_with_layer(0, type="lstm"), "layer 0: unknown layer type 'lstm'"),
+    (_with_layer(0, filters=-1), "layer 0 (conv1): field 'filters' must be a positive integer, got -1"),
+    (_with_layer(2, units=0), "layer 2 (fc1): field 'units' must be a positive integer, got 0"),
+    (_with_layer(0, kernel=11, padding=0), "layer 0 (conv1): field 'kernel' 11 does not fit input 8x8x1"),
+    ({k: v for k, v in GOOD.items() if k != "timesteps"}, "missing field 'timesteps'"),
+    ({**GOOD, "layers": [{"type": "conv"}] + GOOD["layers"][1:]}, "layer 0: missing field 'filters'"),
+    (_with_layer(0, filters="8"), "layer 0: field 'filters' must be an integer, got '8'"),
+    (_with_layer(1, type="maxpool", bogus=1), "layer 1: unknown field(s) ['bogus']"),
+    ({**GOOD, "layers": GOOD["layers"][:3]}, "the last layer must be of type 'output'"),
+    ({**GOOD, "layers": [GOOD["layers"][2], GOOD["layers"][0], GOOD["layers"][3]]},
+     "layer 1 (conv1): a convolution needs an [H, W, C] input"),
+    ({**GOOD, "timesteps": 0}, "field 'timesteps' must be a positive integer, got 0"),
+    ({**GOOD, "input": [7, 7, 1]}, "not divisible by pool field 'size' 2"),
+])
+def test_bad_network_files_fail_with_one_clear_message(tmp_path, data: dict, message: str) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(ConfigError) as info:
+        load_network(path)
+    assert message in str(info.value)
+    assert str(info.value).startswith(f"network file {path}: ")
+    assert "\n" not in str(info.value)
+
+
+def test_unknown_names_and_unreadable_files(tmp_path) -> None:
+    with pytest.raises(ConfigError, match="unknown network 'lenet'"):
+        load_network("lenet")
+    with pytest.raises(ConfigError, match="not found"):
+        load_network(tmp_path / "missing.toml")
+    (tmp_path / "broken.toml").write_text("layers = [")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_network(tmp_path / "broken.toml")
+
+
+@settings(max_examples=200, deadline=None)
+@given(random_networks())
+def test_shape_inference_rules(net) -> None:
+    layers = net.compute_layers()
+    shape = net.input_shape
+    for layer in layers:
+        assert prod(layer.in_shape) == prod(shape)
+        if layer.kind == "conv":
+            h, w, _ = shape
+            assert layer.out_shape[:2] == (h + 2 * layer.padding - layer.kernel + 1,) * 2
+            assert layer.sent_shape[:2] == (layer.out_shape[0] // layer.pool, layer.out_shape[1] // layer.pool)
+        shape = layer.sent_shape
+    assert layers[-1].kind == "output" and all(l.kind != "output" for l in layers[:-1])
+    assert network_from_dict({
+        "timesteps": net.timesteps, "input": list(net.input_shape),
+        "layers": [{"type": "output", "units": 2}]}).compute_layers()[0].in_size == prod(net.input_shape)
