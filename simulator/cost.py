@@ -232,6 +232,14 @@ class NetworkCost:
         for layer in self.network.compute_layers():
             yield layer, {k: self.task(layer.index, k) for k in TaskKind}
 
+    def state_bytes(self, layer: int) -> int:
+        """What FP of a layer keeps for its backward pass: 2-bit state per neuron and timestep,
+        or the logits (eq. 20) for the output layer."""
+        cl = self.network.compute_layers()[layer]
+        if not cl.spiking:
+            return self.bytes_model.values(cl.out_size * self.batch)
+        return self.bytes_model.state(cl.out_size * self.network.timesteps * self.batch)
+
     def boundary_bytes(self) -> tuple[int, ...]:
         """Bytes crossing each layer boundary l|l+1 per mini-batch: spikes forward, dL/dv_sp back."""
         layers = self.network.compute_layers()
@@ -253,14 +261,8 @@ class NetworkCost:
         for the output layer, its logits (eq. 20).
         """
         net, bm, b = self.network, self.bytes_model, self.batch
-        total = 0
-        for layer in net.compute_layers():
-            total += input_activation_bytes(net, layer, b, bm)
-            if layer.spiking:
-                total += bm.state(layer.out_size * net.timesteps * b)
-            else:
-                total += bm.values(layer.out_size * b)
-        return total
+        return sum(input_activation_bytes(net, layer, b, bm) + self.state_bytes(layer.index)
+                   for layer in net.compute_layers())
 
 
 def network_cost(net: Network, array: ArrayConfig, batch: int = 1, include_first_ig: bool = False,
