@@ -12,7 +12,7 @@ import sys
 
 from workloads import ConfigError
 
-SUBCOMMANDS = ("cycles",)
+SUBCOMMANDS = ("cycles", "data")
 
 
 def build_parser() -> argparse.ArgumentParser:

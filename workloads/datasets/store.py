@@ -1,0 +1,76 @@
+"""Where datasets live on disk and how they are written and read back.
+
+The data directory is ``$SPIKEPIPE_DATA`` if set, else ``~/.cache/spikepipe``;
+every function also takes an explicit directory. Every write goes to a
+temporary file beside its target and is moved into place with ``os.replace``,
+so an interrupted run never leaves a half-written file under the final name.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import zipfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from ..errors import ConfigError
+
+ENV_VAR = "SPIKEPIPE_DATA"
+DEFAULT_DIR = Path("~/.cache/spikepipe")
+
+
+def data_root(data_dir: str | Path | None = None) -> Path:
+    """The data directory: the argument, else ``$SPIKEPIPE_DATA``, else ``~/.cache/spikepipe``."""
+    if data_dir is None:
+        data_dir = os.environ.get(ENV_VAR) or DEFAULT_DIR
+    return Path(data_dir).expanduser()
+
+
+@contextmanager
+def atomic_path(target: Path) -> Iterator[Path]:
+    """Yield a temporary path beside `target`; on success move it onto `target`, else delete it."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a cache is readable like any other file
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_npz(target: Path, **arrays: np.ndarray) -> None:
+    """Write arrays to an uncompressed ``.npz`` atomically."""
+    with atomic_path(target) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+
+
+def load_npz(path: Path, keys: tuple[str, ...], fix: str) -> dict[str, np.ndarray]:
+    """Read `keys` from a ``.npz``; a missing, corrupt or incomplete file raises ConfigError ending in `fix`."""
+    if not path.is_file():
+        raise ConfigError(f"{path} not found; {fix}")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            missing = [k for k in keys if k not in f.files]
+            if missing:
+                raise ConfigError(f"{path} is incomplete (no {', '.join(missing)}); delete it and {fix}")
+            return {k: f[k] for k in keys}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        if isinstance(exc, ConfigError):
+            raise
+        raise ConfigError(f"{path} is corrupt ({exc}); delete it and {fix}") from None
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
