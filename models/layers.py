@@ -1,0 +1,155 @@
+"""Synaptic layers as three pure functions each: forward (FP), weight gradient (WG), input gradient (IG).
+
+Every function works on *rows*: the leading axis folds timesteps and batch (Table IV's
+`H_out * W_out * T` rows per sample), so a caller may pass any subset of rows. Spatial
+tensors are `(rows, H, W, C)`, weights `(K, K, C, F)` for convolutions and
+`(Q_in, Q_out)` for dense layers. Inputs may be uint8 spikes (0/1) or float32 currents;
+all results are float32.
+
+eq. 8-9 (FP), eq. 13 (WG, summed over timesteps and batch), eq. 12 (IG).
+Convolutions run as im2col + float32 GEMM in row chunks so that the unfolded
+matrix never exceeds `_CHUNK_BYTES`.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+_CHUNK_BYTES = 32 * 2**20
+
+
+def _pad(x: np.ndarray, padding: int) -> np.ndarray:
+    if padding == 0:
+        return x
+    return np.pad(x, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
+
+
+def _chunks(rows: int, row_bytes: int):
+    step = max(1, _CHUNK_BYTES // max(1, row_bytes))
+    for start in range(0, rows, step):
+        yield slice(start, min(rows, start + step))
+
+
+def _im2col(xp: np.ndarray, kernel: int) -> np.ndarray:
+    """(R, Hp, Wp, C) -> (R * Ho * Wo, K * K * C) float32, columns ordered (ky, kx, c) like the weights."""
+    win = np.lib.stride_tricks.sliding_window_view(xp, (kernel, kernel), axis=(1, 2))  # R, Ho, Wo, C, K, K
+    r, ho, wo, c = win.shape[:4]
+    cols = np.empty((r, ho, wo, kernel, kernel, c), np.float32)
+    cols[...] = win.transpose(0, 1, 2, 4, 5, 3)
+    return cols.reshape(r * ho * wo, kernel * kernel * c)
+
+
+def conv_fp(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, padding: int) -> np.ndarray:
+    """Stride-1 convolution (correlation) + bias: (R, H, W, C) -> (R, Ho, Wo, F) float32 (eq. 8-9)."""
+    k, _, c, f = w.shape
+    xp = _pad(x, padding)
+    rows, hp, wp, _ = xp.shape
+    ho, wo = hp - k + 1, wp - k + 1
+    out = np.empty((rows, ho, wo, f), np.float32)
+    wm = np.ascontiguousarray(w, np.float32).reshape(k * k * c, f)
+    for sl in _chunks(rows, ho * wo * k * k * c * 4):
+        res = _im2col(xp[sl], k) @ wm
+        if b is not None:
+            res += b
+        out[sl] = res.reshape(-1, ho, wo, f)
+    return out
+
+
+def conv_wg(x: np.ndarray, g: np.ndarray, kernel: int, padding: int) -> tuple[np.ndarray, np.ndarray]:
+    """dL/dW (K, K, C, F) and dL/db (F,) from inputs (R, H, W, C) and dL/di (R, Ho, Wo, F) (eq. 13)."""
+    xp = _pad(x, padding)
+    rows, _, _, c = xp.shape
+    _, ho, wo, f = g.shape
+    gw = np.zeros((kernel * kernel * c, f), np.float32)
+    for sl in _chunks(rows, ho * wo * kernel * kernel * c * 4):
+        gw += _im2col(xp[sl], kernel).T @ np.ascontiguousarray(g[sl], np.float32).reshape(-1, f)
+    gb = g.reshape(-1, f).sum(0, dtype=np.float32)
+    return gw.reshape(kernel, kernel, c, f), gb
+
+
+def conv_ig(g: np.ndarray, w: np.ndarray, padding: int) -> np.ndarray:
+    """dL/dx (R, H, W, C) from dL/di (R, Ho, Wo, F) (eq. 12): a full correlation with the
+    spatially flipped, channel-transposed kernel."""
+    k = w.shape[0]
+    w_t = np.ascontiguousarray(w[::-1, ::-1].transpose(0, 1, 3, 2))
+    return conv_fp(g, w_t, None, k - 1 - padding)
+
+
+def dense_fp(x: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> np.ndarray:
+    """(R, Q_in) -> (R, Q_out) float32 (eq. 8-9)."""
+    out = np.asarray(x, np.float32) @ w
+    if b is not None:
+        out += b
+    return out
+
+
+def dense_wg(x: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """dL/dW (Q_in, Q_out), dL/db (Q_out,) summed over rows (eq. 13)."""
+    return np.asarray(x, np.float32).T @ g, g.sum(0, dtype=np.float32)
+
+
+def dense_ig(g: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """dL/dx (R, Q_in) from dL/di (R, Q_out) (eq. 12)."""
+    return g @ w.T
+
+
+@njit(cache=True)
+def _pool_fp(x, size):
+    rows, h, w, c = x.shape
+    ho, wo = h // size, w // size
+    out = np.empty((rows, ho, wo, c), x.dtype)
+    idx = np.empty((rows, ho, wo, c), np.uint8)
+    for r in range(rows):
+        for y in range(ho):
+            for xx in range(wo):
+                for ch in range(c):
+                    best = x[r, y * size, xx * size, ch]
+                    arg = 0
+                    for dy in range(size):
+                        for dx in range(size):
+                            val = x[r, y * size + dy, xx * size + dx, ch]
+                            if val > best:
+                                best = val
+                                arg = dy * size + dx
+                    out[r, y, xx, ch] = best
+                    idx[r, y, xx, ch] = arg
+    return out, idx
+
+
+@njit(cache=True)
+def _pool_ig(g, idx, size):
+    rows, ho, wo, c = g.shape
+    out = np.zeros((rows, ho * size, wo * size, c), np.float32)
+    for r in range(rows):
+        for y in range(ho):
+            for xx in range(wo):
+                for ch in range(c):
+                    a = idx[r, y, xx, ch]
+                    out[r, y * size + a // size, xx * size + a % size, ch] = g[r, y, xx, ch]
+    return out
+
+
+def maxpool_fp(x: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Non-overlapping size x size max-pool -> (pooled, index of the winner in its window).
+
+    Ties (frequent with binary spikes) go to the first position in row-major window order."""
+    return _pool_fp(np.ascontiguousarray(x), size)
+
+
+def maxpool_ig(g: np.ndarray, idx: np.ndarray, size: int) -> np.ndarray:
+    """Route dL/d(pooled) to the winning position of each window; zero elsewhere."""
+    return _pool_ig(np.ascontiguousarray(g, np.float32), idx, size)
+
+
+def softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
+    """Mean over the batch of eq. 7 and its gradient eq. 20 (divided by the batch size).
+
+    `logits` are the output layer's last-timestep membrane potentials (B, N)."""
+    z = logits.astype(np.float64)
+    z -= z.max(axis=1, keepdims=True)
+    logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    n = logits.shape[0]
+    loss = -logp[np.arange(n), labels].mean()
+    g = np.exp(logp)
+    g[np.arange(n), labels] -= 1.0  # eq. 20
+    return float(loss), (g / n).astype(np.float32)

@@ -1,0 +1,145 @@
+"""A spiking network as a thin composition of per-layer FP, WG and IG tasks (BPTT).
+
+The unit of work is the hardware's (Section IV): for compute layer `l`
+
+* `layer_fp`  - GEMM (eq. 8-9) + bias, then the IIR filter bank (LIF eq. 4-5, or the
+  accumulator eq. 18 for the output layer), then the layer's max-pool.
+* `layer_wg`  - dL/dW and dL/db from the layer's input and dL/di_in (eq. 13).
+* `layer_ig`  - the transposed GEMM (eq. 12), un-pooling, and the *previous* layer's
+  gradient filter run in reverse time (eq. 17, 22, 23, Fig. 8): it turns dL/di_in of
+  layer `l` into dL/di_in of layer `l - 1`, which is what the IG task's IIR bank emits.
+
+All are pure functions of arrays (weights passed in). Activations are kept as
+`(T, B, ...)` arrays so that `(T, N)` is the neuron view and `(T*B, ...)` the GEMM rows.
+A *static* input (an image used as a constant current at every timestep) is `(B, H, W, C)`:
+the first layer's GEMM then runs once instead of T times, and its WG sums dL/di over time
+first, which is the same sum reordered.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from workloads.network import ComputeLayer, Network
+
+from . import layers as L
+from .neuron import ALPHA_DEFAULT, accumulator_backward, accumulator_forward, lif_backward, lif_forward
+
+Params = list[tuple[np.ndarray, np.ndarray]]  # per compute layer: (weights, bias)
+
+
+@dataclass(frozen=True)
+class LayerState:
+    """What a layer's FP keeps for its backward: potentials, spikes (pre-pool) and pool winners."""
+
+    sent: np.ndarray             # (T, B, *sent_shape): spikes sent on (uint8), or potentials for the output layer
+    v_m: np.ndarray              # (T, B, *out_shape) float32
+    spikes: np.ndarray | None    # (T, B, *out_shape) uint8, None for the output layer
+    pool_idx: np.ndarray | None  # (T*B, *sent_shape) uint8 when the layer pools
+
+
+def init_params(net: Network, seed: int) -> Params:
+    """Uniform(-1/sqrt(fan_in), 1/sqrt(fan_in)) weights and biases (PyTorch's default), seeded."""
+    rng = np.random.default_rng(seed)
+    out: Params = []
+    for layer in net.compute_layers():
+        if layer.kind == "conv":
+            shape = (layer.kernel, layer.kernel, layer.in_channels, layer.out_channels)
+            fan_in = layer.kernel * layer.kernel * layer.in_channels
+        else:
+            shape = (layer.in_size, layer.out_size)
+            fan_in = layer.in_size
+        bound = 1.0 / np.sqrt(fan_in)
+        w = rng.uniform(-bound, bound, shape).astype(np.float32)
+        b = rng.uniform(-bound, bound, layer.out_channels).astype(np.float32)
+        out.append((w, b))
+    return out
+
+
+def _gemm_fp(layer: ComputeLayer, w: np.ndarray, b: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    if layer.kind == "conv":
+        return L.conv_fp(rows, w, b, layer.padding)
+    return L.dense_fp(rows, w, b)
+
+
+def layer_fp(layer: ComputeLayer, w: np.ndarray, b: np.ndarray, x: np.ndarray, timesteps: int,
+             c: float, lam: float, threshold: float, static: bool = False) -> LayerState:
+    """FP task: input `x` (T, B, *in_shape), or (B, *in_shape) when `static`, -> LayerState."""
+    lead = x.shape[:1] if static else x.shape[:2]
+    rows = x.reshape((int(np.prod(lead)),) + tuple(layer.in_shape))
+    current = _gemm_fp(layer, w, b, rows)
+    t = timesteps
+    batch = lead[0] if static else lead[1]
+    if static:
+        current = np.broadcast_to(current[None], (t,) + current.shape)
+    current = np.ascontiguousarray(current).reshape(t, -1)
+    shape = (t, batch) + tuple(layer.out_shape)
+    if layer.kind == "output":
+        v = accumulator_forward(current).reshape(shape)  # eq. 18
+        return LayerState(v, v, None, None)
+    v, s = lif_forward(current, c, lam, threshold)  # eq. 4-5
+    v, s = v.reshape(shape), s.reshape(shape)
+    if layer.pool == 1:
+        return LayerState(s, v, s, None)
+    pooled, idx = L.maxpool_fp(s.reshape((t * batch,) + tuple(layer.out_shape)), layer.pool)
+    return LayerState(pooled.reshape((t, batch) + tuple(layer.sent_shape)), v, s, idx)
+
+
+def layer_wg(layer: ComputeLayer, x: np.ndarray, g_current: np.ndarray,
+             static: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """WG task: dL/dW, dL/db from the layer input `x` and dL/di_in (T, B, *out_shape) (eq. 13)."""
+    g = g_current.sum(0) if static else g_current  # constant input: sum_t g[t] x == sum_t (g[t] x)
+    g = g.reshape((-1,) + tuple(layer.out_shape))
+    rows = x.reshape((g.shape[0],) + tuple(layer.in_shape))
+    if layer.kind == "conv":
+        return L.conv_wg(rows, g, layer.kernel, layer.padding)
+    return L.dense_wg(rows, g)
+
+
+def layer_ig(layer: ComputeLayer, w: np.ndarray, g_current: np.ndarray, prev: ComputeLayer,
+             prev_state: LayerState, c: float, lam: float, threshold: float,
+             alpha: float = ALPHA_DEFAULT) -> np.ndarray:
+    """IG task: dL/di_in of layer `l` (T, B, *out_shape) -> dL/di_in of layer `l - 1` (T, B, *prev.out_shape)."""
+    t, batch = g_current.shape[:2]
+    g = g_current.reshape((t * batch,) + tuple(layer.out_shape))
+    if layer.kind == "conv":
+        g_in = L.conv_ig(g, w, layer.padding)  # eq. 12
+    else:
+        g_in = L.dense_ig(g, w)
+    g_in = g_in.reshape((t * batch,) + tuple(prev.sent_shape))
+    if prev.pool != 1:
+        g_in = L.maxpool_ig(g_in, prev_state.pool_idx, prev.pool)
+    g_spike = np.ascontiguousarray(g_in, np.float32).reshape(t, -1)
+    g_prev = lif_backward(g_spike, prev_state.v_m.reshape(t, -1), prev_state.spikes.reshape(t, -1),
+                          c, lam, threshold, alpha)  # eq. 17, 22, 23
+    return g_prev.reshape((t, batch) + tuple(prev.out_shape))
+
+
+def forward(net: Network, params: Params, x: np.ndarray, static: bool) -> tuple[np.ndarray, list[LayerState]]:
+    """All FP tasks -> (logits = output potentials at T-1, (B, classes), per-layer states)."""
+    n = net.neuron
+    states: list[LayerState] = []
+    h = x
+    for k, (layer, (w, b)) in enumerate(zip(net.compute_layers(), params)):
+        st = layer_fp(layer, w, b, h, net.timesteps, n.c, n.lam, n.threshold, static=static and k == 0)
+        states.append(st)
+        h = st.sent
+    return states[-1].v_m[-1], states
+
+
+def backward(net: Network, params: Params, x: np.ndarray, static: bool, states: list[LayerState],
+             g_logits: np.ndarray, alpha: float = ALPHA_DEFAULT) -> Params:
+    """All WG and IG tasks (BPTT) from dL/dlogits (B, classes) -> per-layer (dL/dW, dL/db)."""
+    n = net.neuron
+    layers = net.compute_layers()
+    t = net.timesteps
+    batch = g_logits.shape[0]
+    g = accumulator_backward(g_logits.reshape(-1), t).reshape((t, batch) + tuple(layers[-1].out_shape))  # eq. 19
+    grads: Params = [None] * len(layers)  # type: ignore[list-item]
+    for k in range(len(layers) - 1, -1, -1):
+        inp = x if k == 0 else states[k - 1].sent
+        grads[k] = layer_wg(layers[k], inp, g, static=static and k == 0)
+        if k:
+            g = layer_ig(layers[k], params[k][0], g, layers[k - 1], states[k - 1], n.c, n.lam, n.threshold, alpha)
+    return grads

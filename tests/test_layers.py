@@ -1,0 +1,225 @@
+"""FP, WG and IG of every layer type against independent numpy/scipy references and finite differences."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+from scipy.signal import correlate
+from scipy.special import log_softmax
+
+from models import layers as L
+from models import snn
+from workloads.network import Conv, Dense, MaxPool, Network, Output
+
+C, LAM, TH, ALPHA = 4.0, 0.25, 0.5, 0.5
+
+
+def _conv_ref(x: np.ndarray, w: np.ndarray, padding: int) -> np.ndarray:
+    """float64 correlation with scipy, one (sample, filter) at a time."""
+    xp = np.pad(x.astype(np.float64), ((0, 0), (padding,) * 2, (padding,) * 2, (0, 0)))
+    out = [[correlate(xp[r], w[..., f].astype(np.float64), mode="valid")[..., 0] for f in range(w.shape[-1])]
+           for r in range(x.shape[0])]
+    return np.moveaxis(np.array(out), 1, -1)
+
+
+conv_case = st.tuples(st.integers(1, 3), st.integers(3, 7), st.integers(3, 7), st.integers(1, 3),
+                      st.integers(1, 4), st.sampled_from([0, 1]), st.integers(0, 2**31 - 1))
+
+
+@settings(max_examples=40, deadline=None)
+@given(conv_case)
+def test_conv_fp_wg_ig(case):
+    r, h, w_, c, f, pad, seed = case
+    rng = np.random.default_rng(seed)
+    x = (rng.random((r, h, w_, c)) < 0.4).astype(np.uint8)  # spikes
+    w = rng.normal(size=(3, 3, c, f)).astype(np.float32)
+    b = rng.normal(size=f).astype(np.float32)
+    out = L.conv_fp(x, w, b, pad)
+    np.testing.assert_allclose(out, _conv_ref(x, w, pad) + b, rtol=1e-5, atol=1e-5)
+    g = rng.normal(size=out.shape).astype(np.float32)
+    gw, gb = L.conv_wg(x, g, 3, pad)
+    # the layer is linear in w and x: WG and IG are its exact adjoints, built here from the scipy reference
+    gw_ref = np.zeros(w.shape)
+    for idx in np.ndindex(*w.shape):
+        e = np.zeros(w.shape)
+        e[idx] = 1.0
+        gw_ref[idx] = np.sum(g * _conv_ref(x, e, pad))
+    np.testing.assert_allclose(gw, gw_ref, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(gb, g.astype(np.float64).sum((0, 1, 2)), rtol=1e-4, atol=1e-4)
+    gx = L.conv_ig(g, w, pad)
+    gx_ref = np.zeros(x.shape)
+    for idx in np.ndindex(*x.shape[1:]):
+        e = np.zeros((1,) + x.shape[1:])
+        e[(0,) + idx] = 1.0
+        resp = _conv_ref(e, w, pad)[0]
+        gx_ref[(slice(None),) + idx] = np.einsum("rhwf,hwf->r", g, resp)
+    np.testing.assert_allclose(gx, gx_ref, rtol=1e-4, atol=1e-4)
+
+
+def test_conv_chunking_is_invisible(monkeypatch):
+    rng = np.random.default_rng(1)
+    x = rng.random((9, 6, 6, 2)).astype(np.float32)
+    w = rng.normal(size=(3, 3, 2, 3)).astype(np.float32)
+    g = rng.normal(size=(9, 6, 6, 3)).astype(np.float32)
+    whole = L.conv_fp(x, w, None, 1), L.conv_wg(x, g, 3, 1)[0]
+    monkeypatch.setattr(L, "_CHUNK_BYTES", 1)  # one row per chunk
+    np.testing.assert_allclose(L.conv_fp(x, w, None, 1), whole[0], rtol=1e-6)
+    np.testing.assert_allclose(L.conv_wg(x, g, 3, 1)[0], whole[1], rtol=1e-5, atol=1e-5)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 5), st.integers(1, 20), st.integers(1, 9), st.integers(0, 2**31 - 1))
+def test_dense_fp_wg_ig(r, qi, qo, seed):
+    rng = np.random.default_rng(seed)
+    x = (rng.random((r, qi)) < 0.5).astype(np.uint8)
+    w = rng.normal(size=(qi, qo)).astype(np.float32)
+    b = rng.normal(size=qo).astype(np.float32)
+    g = rng.normal(size=(r, qo)).astype(np.float32)
+    np.testing.assert_allclose(L.dense_fp(x, w, b), x @ w.astype(np.float64) + b, rtol=1e-5, atol=1e-5)
+    gw, gb = L.dense_wg(x, g)
+    np.testing.assert_allclose(gw, np.einsum("ri,ro->io", x, g.astype(np.float64)), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(gb, g.sum(0), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(L.dense_ig(g, w), np.einsum("ro,io->ri", g, w.astype(np.float64)), rtol=1e-5, atol=1e-5)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 3), st.integers(1, 4), st.integers(1, 4), st.integers(1, 3), st.booleans(),
+       st.integers(0, 2**31 - 1))
+def test_maxpool_fp_ig(r, ho, wo, c, binary, seed):
+    rng = np.random.default_rng(seed)
+    x = (rng.random((r, 2 * ho, 2 * wo, c)) < 0.5).astype(np.uint8) if binary else \
+        rng.normal(size=(r, 2 * ho, 2 * wo, c)).astype(np.float32)
+    out, idx = L.maxpool_fp(x, 2)
+    win = x.reshape(r, ho, 2, wo, 2, c).transpose(0, 1, 3, 5, 2, 4).reshape(r, ho, wo, c, 4)
+    np.testing.assert_array_equal(out, win.max(-1))
+    np.testing.assert_array_equal(idx, win.argmax(-1))  # numpy's argmax also takes the first of ties
+    g = rng.normal(size=out.shape).astype(np.float32)
+    gx = L.maxpool_ig(g, idx, 2)
+    onehot = np.eye(4)[win.argmax(-1)] * g[..., None]
+    ref = onehot.reshape(r, ho, wo, c, 2, 2).transpose(0, 1, 4, 2, 5, 3).reshape(x.shape)
+    np.testing.assert_array_equal(gx, ref)
+
+
+def test_softmax_cross_entropy():
+    rng = np.random.default_rng(3)
+    z = rng.normal(size=(5, 7)).astype(np.float32) * 3
+    y = rng.integers(0, 7, 5)
+    loss, g = L.softmax_cross_entropy(z, y)
+    assert np.isclose(loss, -log_softmax(z.astype(np.float64), 1)[np.arange(5), y].mean())
+    eps = 1e-4
+    for idx in [(0, 0), (2, 3), (4, 6)]:
+        zp, zm = z.astype(np.float64), z.astype(np.float64)
+        zp[idx] += eps
+        zm[idx] -= eps
+        fd = (-log_softmax(zp, 1)[np.arange(5), y].mean() + log_softmax(zm, 1)[np.arange(5), y].mean()) / (2 * eps)
+        assert np.isclose(g[idx], fd, rtol=1e-4, atol=1e-6)
+
+
+# --- whole networks: BPTT against finite differences of an independent float64 forward ---------------
+
+def _ramp(v):
+    return np.clip((v - TH + ALPHA) / (2 * ALPHA), 0.0, 1.0)
+
+
+def _ref_forward(net, params, x, static, frozen):
+    """float64 forward with the reset gates and pool winners frozen and each spike replaced by
+    s0 + ramp(v) - ramp(v0): the same value as the real forward, with the surrogate's derivative."""
+    t = net.timesteps
+    h = np.broadcast_to(x[None], (t,) + x.shape) if static else x
+    h = h.astype(np.float64)
+    for layer, (w, b), fr in zip(net.compute_layers(), params, frozen):
+        batch = h.shape[1]
+        rows = h.reshape((t * batch,) + tuple(layer.in_shape))
+        if layer.kind == "conv":
+            cur = _conv_ref(rows, w, layer.padding) + b
+        else:
+            cur = rows @ w.astype(np.float64) + b
+        cur = cur.reshape(t, -1)
+        d = np.zeros(cur.shape[1])
+        vs = []
+        for n in range(t):
+            if layer.kind == "output":  # eq. 18
+                u = cur[n] + d
+                vs.append(u + d)
+                d = u
+            else:
+                u = (cur[n] + (C - LAM) * d) / (C + LAM)
+                vs.append(u + d)
+                d = fr["gate"][n] * u
+        v = np.array(vs)
+        if layer.kind == "output":
+            return v[-1].reshape(batch, -1)
+        s = fr["s0"] + _ramp(v) - _ramp(fr["v0"])
+        s = s.reshape((t * batch,) + tuple(layer.out_shape))
+        if layer.pool != 1:
+            p = layer.pool
+            r, hh, ww, cc = s.shape
+            win = s.reshape(r, hh // p, p, ww // p, p, cc).transpose(0, 1, 3, 5, 2, 4).reshape(r, hh // p, ww // p, cc, p * p)
+            s = np.take_along_axis(win, fr["idx"][..., None].astype(np.int64), -1)[..., 0]
+        h = s.reshape((t, batch) + tuple(layer.sent_shape))
+    raise AssertionError("no output layer")
+
+
+@st.composite
+def small_networks(draw):
+    h = draw(st.sampled_from([4, 6]))
+    c = draw(st.integers(1, 2))
+    layers = []
+    shape = h
+    for _ in range(draw(st.integers(1, 2))):
+        pad = draw(st.sampled_from([0, 1])) if shape > 3 else 1
+        layers.append(Conv(draw(st.integers(1, 3)), padding=pad))
+        shape = shape if pad else shape - 2
+        if shape % 2 == 0 and draw(st.booleans()):
+            layers.append(MaxPool())
+            shape //= 2
+    if draw(st.booleans()):
+        layers.append(Dense(draw(st.integers(2, 6))))
+    layers.append(Output(3))
+    net = Network("tiny", (h, h, c), tuple(layers), draw(st.integers(2, 4)),
+                  input_kind=draw(st.sampled_from(["current", "spikes"])))
+    return net, draw(st.integers(0, 2**31 - 1))
+
+
+@settings(max_examples=25, deadline=None)
+@given(small_networks())
+def test_network_gradients_match_finite_differences(case):
+    net, seed = case
+    rng = np.random.default_rng(seed)
+    batch, t = 2, net.timesteps
+    static = net.input_kind == "current"
+    params = [(w * 3, b + 0.3) for w, b in snn.init_params(net, seed)]  # enough activity to spike
+    x = (rng.random((batch,) + net.input_shape) * 2).astype(np.float32) if static else \
+        (rng.random((t, batch) + net.input_shape) < 0.5).astype(np.uint8)
+    y = rng.integers(0, 3, batch)
+    logits, states = snn.forward(net, params, x, static)
+    loss, g_logits = L.softmax_cross_entropy(logits, y)
+    grads = snn.backward(net, params, x, static, states, g_logits, ALPHA)
+    frozen = [{"gate": 1.0 - st_.spikes.reshape(t, -1), "s0": st_.spikes.reshape(t, -1).astype(np.float64),
+               "v0": st_.v_m.reshape(t, -1).astype(np.float64), "idx": st_.pool_idx}
+              if st_.spikes is not None else None for st_ in states]
+    p64 = [(w.astype(np.float64), b.astype(np.float64)) for w, b in params]
+    ref_logits = _ref_forward(net, p64, x, static, frozen)
+    np.testing.assert_allclose(logits, ref_logits, rtol=1e-4, atol=1e-4)  # FP of every layer
+    for fr in frozen:  # stay clear of the ramp's kinks
+        if fr is not None:
+            assume(np.all(np.abs(np.abs(fr["v0"] - TH) - ALPHA) > 1e-4))
+
+    def loss_at(p):
+        z = _ref_forward(net, p, x, static, frozen)
+        return -log_softmax(z, 1)[np.arange(batch), y].mean()
+
+    eps = 1e-6
+    for k, (gw, gb) in enumerate(grads):  # WG of every layer, and IG of every layer behind it
+        for which, arr in ((0, gw), (1, gb)):
+            for flat in rng.choice(arr.size, size=min(4, arr.size), replace=False):
+                idx = np.unravel_index(flat, arr.shape)
+                plus = [list(p) for p in p64]
+                minus = [list(p) for p in p64]
+                plus[k][which] = plus[k][which].copy()
+                minus[k][which] = minus[k][which].copy()
+                plus[k][which][idx] += eps
+                minus[k][which][idx] -= eps
+                fd = (loss_at(plus) - loss_at(minus)) / (2 * eps)
+                assert arr[idx] == pytest.approx(fd, rel=2e-3, abs=2e-5), (k, which, idx)
