@@ -12,7 +12,7 @@ import sys
 
 from workloads import ConfigError
 
-SUBCOMMANDS = ("cycles", "data")
+SUBCOMMANDS = ("cycles", "data", "train", "validate", "simulate")
 
 
 def build_parser() -> argparse.ArgumentParser:

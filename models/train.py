@@ -1,0 +1,205 @@
+"""The delayed-gradient trainer: BPTT steps, per-layer delayed updates, evaluation, checkpoints.
+
+Reproducibility: weights come from `seed`, epoch `e` visits the training set in the order
+`default_rng([seed, e]).permutation(N)` and rate coding draws from `default_rng([seed, e, step])`.
+So a run resumed from the checkpoint written at the end of epoch `e` continues exactly
+as an uninterrupted run would. The checkpoint (weights, optimiser state, pending delayed
+gradients, history) is one `.npz` written to a temporary file and moved into place with
+`os.replace`, so an interrupted write never leaves a corrupt checkpoint.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from tqdm import tqdm
+
+from workloads.errors import ConfigError
+from workloads.network import Network
+
+from . import snn
+from .delayed import DelayLine
+from .encoding import ENCODINGS, check_compatible, encode
+from .layers import softmax_cross_entropy
+from .neuron import ALPHA_DEFAULT
+from .optim import OPTIMIZERS, Adam, SGD, make_optimizer
+
+CHECKPOINT = "checkpoint.npz"
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or exploded; the last good checkpoint is kept."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    batch: int = 32
+    epochs: int = 3
+    seed: int = 0
+    delays: tuple[int, ...] | None = None  # per compute layer; None = no delays
+    encoding: str = "current"
+    alpha: float = ALPHA_DEFAULT
+    max_loss: float = 1e3  # a mini-batch loss above this counts as exploding
+    eval_batch: int = 256
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(f"train: field 'optimizer' must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
+        if self.encoding not in ENCODINGS:
+            raise ConfigError(f"train: field 'encoding' must be one of {', '.join(ENCODINGS)}, got {self.encoding!r}")
+        for name in ("batch", "epochs", "eval_batch"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ConfigError(f"train: field '{name}' must be a positive integer, got {v!r}")
+        if not (self.lr > 0 and self.alpha > 0 and self.max_loss > 0):
+            raise ConfigError("train: fields 'lr', 'alpha' and 'max_loss' must be > 0")
+        if self.delays is not None:
+            object.__setattr__(self, "delays", tuple(int(d) for d in self.delays))
+
+
+def train_step(net: Network, params: snn.Params, opt: SGD | Adam, line: DelayLine | None,
+               x: np.ndarray, static: bool, y: np.ndarray, alpha: float) -> tuple[float, int]:
+    """One mini-batch: FP, loss, WG/IG, then each layer's (possibly delayed) update -> (loss, correct)."""
+    logits, states = snn.forward(net, params, x, static)
+    loss, g_logits = softmax_cross_entropy(logits, y)  # eq. 7, 20
+    correct = int((logits.argmax(1) == y).sum())
+    if not math.isfinite(loss):
+        return loss, correct
+    grads = snn.backward(net, params, x, static, states, g_logits, alpha)
+    for k, (w, b) in enumerate(params):
+        due = grads[k] if line is None else line.push(k, grads[k])
+        if due is not None:
+            opt.update(2 * k, w, due[0])
+            opt.update(2 * k + 1, b, due[1])
+    return loss, correct
+
+
+def evaluate(net: Network, params: snn.Params, x: np.ndarray, y: np.ndarray, kind: str, encoding: str,
+             seed: int, batch: int = 256) -> tuple[float, float]:
+    """Mean loss and accuracy over a dataset split (rate coding drawn from `default_rng([seed, -1, i])`)."""
+    loss_sum, correct = 0.0, 0
+    for i, start in enumerate(range(0, len(y), batch)):
+        rng = np.random.default_rng([seed, 2**31, i])
+        xb, static = encode(x[start:start + batch], kind, net.timesteps, encoding, rng)
+        logits, _ = snn.forward(net, params, xb, static)
+        yb = y[start:start + batch]
+        loss, _ = softmax_cross_entropy(logits, yb)
+        loss_sum += loss * len(yb)
+        correct += int((logits.argmax(1) == yb).sum())
+    return loss_sum / len(y), correct / len(y)
+
+
+def _atomic_write(path: Path, write: Callable[[io.BufferedWriter], None]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        write(f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def save_checkpoint(path: Path, params: snn.Params, opt: SGD | Adam, line: DelayLine | None,
+                    meta: dict) -> None:
+    arrays = {f"w_{k}": w for k, (w, _) in enumerate(params)}
+    arrays.update({f"b_{k}": b for k, (_, b) in enumerate(params)})
+    arrays.update(opt.state_arrays())
+    if line is not None:
+        arrays.update(line.state_arrays())
+    arrays["meta"] = np.array(json.dumps(meta))
+    _atomic_write(path, lambda f: np.savez(f, **arrays))
+
+
+def load_checkpoint(path: Path) -> tuple[dict[str, np.ndarray], dict]:
+    try:
+        with np.load(path) as z:
+            arrays = {k: z[k] for k in z.files}
+        return arrays, json.loads(str(arrays.pop("meta")))
+    except (OSError, ValueError, KeyError) as exc:
+        raise ConfigError(f"checkpoint {path}: cannot be read ({exc})") from None
+
+
+def _write_metrics(out: Path, history: list[dict]) -> None:
+    _atomic_write(out / "metrics.json", lambda f: f.write(json.dumps(history, indent=2).encode()))
+    buf = io.StringIO()
+    if history:
+        w = csv.DictWriter(buf, fieldnames=list(history[0]))
+        w.writeheader()
+        w.writerows(history)
+    _atomic_write(out / "metrics.csv", lambda f: f.write(buf.getvalue().encode()))
+
+
+def run_training(net: Network, train, test, cfg: TrainConfig, out: Path, resume: bool = False,
+                 progress: bool = True, describe: dict | None = None) -> list[dict]:
+    """Train `net` on the `train` split (an ArrayDataset), evaluate on `test` each epoch.
+
+    Writes `checkpoint.npz`, `metrics.csv` and `metrics.json` under `out` after every epoch.
+    With `resume`, continues from the checkpoint there. Returns the per-epoch history."""
+    check_compatible(net, train.sample_shape, train.kind, cfg.encoding)
+    n_layers = len(net.compute_layers())
+    if cfg.delays is not None and len(cfg.delays) != n_layers:
+        raise ConfigError(f"delays: {len(cfg.delays)} given for the {n_layers} compute layers of {net.name}")
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt = out / CHECKPOINT
+    config = {"network": net.name, **asdict(cfg), **(describe or {})}
+    params = snn.init_params(net, cfg.seed)
+    opt = make_optimizer(cfg.optimizer, cfg.lr)
+    line = DelayLine(cfg.delays) if cfg.delays is not None and any(cfg.delays) else None
+    history: list[dict] = []
+    if ckpt.exists():
+        if not resume:
+            raise ConfigError(f"{ckpt} exists: pass --resume to continue it, or choose another --out")
+        arrays, meta = load_checkpoint(ckpt)
+        same = {k: v for k, v in json.loads(json.dumps(config)).items() if k != "epochs"}
+        if {k: v for k, v in meta["config"].items() if k != "epochs"} != same:
+            raise ConfigError(f"{ckpt} was written by a different configuration: {meta['config']}")
+        params = [(np.array(arrays[f"w_{k}"]), np.array(arrays[f"b_{k}"])) for k in range(n_layers)]
+        opt.load_state_arrays(arrays)
+        if line is not None:
+            line.load_state_arrays(arrays)
+        history = meta["history"]
+    n = len(train)
+    steps = n // cfg.batch  # the last incomplete mini-batch is dropped
+    for epoch in range(len(history), cfg.epochs):
+        order = np.random.default_rng([cfg.seed, epoch]).permutation(n)
+        t0 = time.perf_counter()
+        loss_sum, correct, seen = 0.0, 0, 0
+        bar = tqdm(range(steps), desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress, leave=False)
+        for step in bar:
+            idx = np.sort(order[step * cfg.batch:(step + 1) * cfg.batch])
+            rng = np.random.default_rng([cfg.seed, epoch, step])
+            xb, static = encode(train.x[idx], train.kind, net.timesteps, cfg.encoding, rng)
+            loss, ok = train_step(net, params, opt, line, xb, static, train.y[idx], cfg.alpha)
+            if not math.isfinite(loss) or loss > cfg.max_loss:
+                bar.close()
+                kept = f"the last good checkpoint ({ckpt}, after epoch {len(history)}) is kept" if ckpt.exists() \
+                    else "no checkpoint was written yet"
+                raise TrainingDiverged(f"loss {'is ' + str(loss) if not math.isfinite(loss) else f'exploded to {loss:.3g}'}"
+                                       f" at epoch {epoch + 1}, step {step + 1}; {kept}; try a smaller --lr")
+            loss_sum += loss * len(idx)
+            correct += ok
+            seen += len(idx)
+            if step % 20 == 0 or step == steps - 1:
+                bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.4f}")
+        train_time = time.perf_counter() - t0
+        test_loss, test_acc = evaluate(net, params, test.x, test.y, test.kind, cfg.encoding, cfg.seed,
+                                       cfg.eval_batch)
+        history.append({"epoch": epoch + 1, "train_loss": loss_sum / seen, "train_acc": correct / seen,
+                        "test_loss": test_loss, "test_acc": test_acc, "train_seconds": round(train_time, 2),
+                        "train_samples_per_s": round(seen / train_time, 1)})
+        if progress:
+            h = history[-1]
+            tqdm.write(f"epoch {h['epoch']}: train loss {h['train_loss']:.4f} acc {h['train_acc']:.4f}, "
+                       f"test loss {h['test_loss']:.4f} acc {h['test_acc']:.4f} ({h['train_samples_per_s']:.0f} samples/s)")
+        save_checkpoint(ckpt, params, opt, line, {"config": config, "history": history})
+        _write_metrics(out, history)
+    return history

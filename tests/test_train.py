@@ -1,0 +1,173 @@
+"""Delayed-gradient trainer: zero delays are bit-identical, delays match a g(t - D) reference,
+checkpoints resume exactly, divergence stops cleanly, the CLI wires it together."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import models.train as T
+from models import snn
+from models.delayed import DelayLine
+from models.encoding import encode
+from models.layers import softmax_cross_entropy
+from models.optim import Adam, SGD
+from simulator.cli import main
+from simulator.cli.train import resolve_delays
+from workloads import ConfigError
+from workloads.builtin import MNIST
+from workloads.datasets import ArrayDataset, DatasetSplits
+from workloads.network import Conv, Dense, MaxPool, Network, Output
+
+NET = Network("tiny", (6, 6, 1), (Conv(3), MaxPool(), Dense(8, delay=1), Output(3, delay=0)), 3)
+
+
+def _data(n: int, seed: int, frames: bool = False) -> ArrayDataset:
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, n).astype(np.int64)
+    if frames:
+        x = (rng.random((n, 3, 6, 6, 1)) < 0.2 + 0.2 * y[:, None, None, None, None]).astype(np.uint8)
+        return ArrayDataset("toy-frames", x, y, "frames")
+    x = (rng.random((n, 6, 6, 1)) * (0.3 + 0.3 * y[:, None, None, None])).astype(np.float32)
+    return ArrayDataset("toy", x, y, "image")
+
+
+def _batches(steps: int):
+    data = _data(8 * steps, 1)
+    for s in range(steps):
+        xb, static = encode(data.x[8 * s:8 * s + 8], data.kind, NET.timesteps, "current", None)
+        yield xb, static, data.y[8 * s:8 * s + 8]
+
+
+@pytest.mark.parametrize("opt_cls", [SGD, Adam])
+def test_zero_delays_bit_identical_to_plain(opt_cls):
+    p1, p2 = snn.init_params(NET, 0), snn.init_params(NET, 0)
+    o1, o2 = opt_cls(0.01), opt_cls(0.01)
+    line = DelayLine((0, 0, 0))
+    for xb, static, yb in _batches(5):
+        T.train_step(NET, p1, o1, None, xb, static, yb, 0.5)
+        T.train_step(NET, p2, o2, line, xb, static, yb, 0.5)
+    for (w1, b1), (w2, b2) in zip(p1, p2):
+        assert np.array_equal(w1, w2) and np.array_equal(b1, b2)
+
+
+def test_delays_match_reference_g_t_minus_d():
+    delays = (2, 1, 0)
+    params = snn.init_params(NET, 0)
+    ref = [(w.copy(), b.copy()) for w, b in params]
+    opt, ref_opt = Adam(0.01), Adam(0.01)
+    line = DelayLine(delays)
+    history = []  # reference: every gradient kept, layer l at step t applies history[t - D_l]
+    for t, (xb, static, yb) in enumerate(_batches(6)):
+        T.train_step(NET, params, opt, line, xb, static, yb, 0.5)
+        logits, states = snn.forward(NET, ref, xb, static)
+        _, g = softmax_cross_entropy(logits, yb)
+        history.append(snn.backward(NET, ref, xb, static, states, g, 0.5))
+        for k, d in enumerate(delays):
+            if t - d >= 0:
+                ref_opt.update(2 * k, ref[k][0], history[t - d][k][0])
+                ref_opt.update(2 * k + 1, ref[k][1], history[t - d][k][1])
+    for (w1, b1), (w2, b2) in zip(params, ref):
+        assert np.array_equal(w1, w2) and np.array_equal(b1, b2)
+    assert opt.t == {0: 4, 1: 4, 2: 5, 3: 5, 4: 6, 5: 6}
+
+
+def test_delay_line_rejects_negative():
+    with pytest.raises(ConfigError, match="entry 1"):
+        DelayLine((1, -1))
+
+
+def _run(tmp_path, epochs, resume=False, **kw):
+    cfg = T.TrainConfig(batch=8, epochs=epochs, seed=3, delays=(2, 1, 0), lr=0.01, eval_batch=16, **kw)
+    return T.run_training(NET, _data(40, 5), _data(16, 6), cfg, tmp_path, resume=resume, progress=False)
+
+
+def _strip(history):
+    return [{k: v for k, v in h.items() if not k.startswith("train_s")} for h in history]
+
+
+def test_kill_and_resume_ends_like_an_uninterrupted_run(tmp_path, monkeypatch):
+    whole = _run(tmp_path / "whole", 3)
+    calls = {"n": 0}
+    real = T.train_step
+
+    def dying(*args):
+        calls["n"] += 1
+        if calls["n"] == 7:  # in the middle of epoch 2 (5 steps per epoch)
+            raise KeyboardInterrupt
+        return real(*args)
+
+    monkeypatch.setattr(T, "train_step", dying)
+    with pytest.raises(KeyboardInterrupt):
+        _run(tmp_path / "cut", 3)
+    monkeypatch.setattr(T, "train_step", real)
+    saved = json.loads((tmp_path / "cut" / "metrics.json").read_text())
+    assert [h["epoch"] for h in saved] == [1]  # only the current epoch was lost
+    with pytest.raises(ConfigError, match="--resume"):
+        _run(tmp_path / "cut", 3)
+    resumed = _run(tmp_path / "cut", 3, resume=True)
+    assert _strip(resumed) == _strip(whole)
+    a, _ = T.load_checkpoint(tmp_path / "whole" / T.CHECKPOINT)
+    b, _ = T.load_checkpoint(tmp_path / "cut" / T.CHECKPOINT)
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+    assert not list((tmp_path / "cut").glob("*.tmp"))
+
+
+def test_resume_refuses_another_configuration(tmp_path):
+    _run(tmp_path, 1)
+    with pytest.raises(ConfigError, match="different configuration"):
+        T.run_training(NET, _data(40, 5), _data(16, 6), T.TrainConfig(batch=8, epochs=2, seed=4, lr=0.01),
+                       tmp_path, resume=True, progress=False)
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    _run(tmp_path, 1)
+    before = (tmp_path / T.CHECKPOINT).read_bytes()
+    monkeypatch.setattr(T, "softmax_cross_entropy", lambda z, y: (float("nan"), z))
+    with pytest.raises(T.TrainingDiverged, match="nan at epoch 2, step 1.*kept"):
+        _run(tmp_path, 2, resume=True)
+    assert (tmp_path / T.CHECKPOINT).read_bytes() == before
+
+
+def test_training_learns_on_frames_and_rate_coding(tmp_path):
+    cfg = T.TrainConfig(batch=8, epochs=4, seed=0, lr=0.02, eval_batch=32)
+    hist = T.run_training(NET, _data(96, 1, True), _data(32, 2, True), cfg, tmp_path / "f", progress=False)
+    assert hist[-1]["test_acc"] > 0.6 and hist[-1]["train_loss"] < hist[0]["train_loss"]
+    rate = T.run_training(NET, _data(96, 1), _data(32, 2), T.TrainConfig(batch=8, epochs=2, encoding="rate", lr=0.02),
+                          tmp_path / "r", progress=False)
+    assert np.isfinite(rate[-1]["test_loss"])
+
+
+def test_mismatched_dataset_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="expects inputs"):
+        T.run_training(MNIST, _data(8, 0), _data(8, 0), T.TrainConfig(), tmp_path, progress=False)
+
+
+def test_resolve_delays():
+    assert resolve_delays("table", MNIST, 32) == (6, 4, 2, 0)
+    assert resolve_delays("none", MNIST, 32) is None
+    assert resolve_delays("3,2,1,0", MNIST, 32) == (3, 2, 1, 0)
+    for bad in ("1,2", "a,b,c,d", "1,2,3,-1", "schedule:x"):
+        with pytest.raises(ConfigError, match="--delays"):
+            resolve_delays(bad, MNIST, 32)
+
+
+def test_cli_train_and_resume(tmp_path, monkeypatch, capsys):
+    import workloads.datasets as D
+    monkeypatch.setattr(D, "get_dataset", lambda name, data_dir=None, seed=0:
+                        DatasetSplits(_data(48, 1), _data(16, 2), True, "toy stand-in"))
+    net_file = tmp_path / "tiny.json"
+    net_file.write_text(json.dumps({"name": "tiny", "input": [6, 6, 1], "timesteps": 3, "layers": [
+        {"type": "conv", "filters": 3}, {"type": "maxpool"}, {"type": "dense", "units": 8},
+        {"type": "output", "units": 3}]}))
+    args = ["train", "--network", str(net_file), "--dataset", "toy", "--epochs", "1", "--batch", "8",
+            "--delays", "1,1,0", "--out", str(tmp_path / "run"), "--no-progress", "--json"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "synthetic" in out and json.loads(out[out.index("{"):])["history"][0]["epoch"] == 1
+    assert main(args) == 2  # exists without --resume
+    args[args.index("1")] = "2"  # --epochs 2
+    assert main(args + ["--resume"]) == 0
+    rows = (tmp_path / "run" / "metrics.csv").read_text().splitlines()
+    assert rows[0].startswith("epoch,train_loss") and len(rows) == 3
