@@ -118,15 +118,15 @@ def _run_tiles(a, b, sr, sc, out, ready, stats):
     m_total = a.shape[0]
     n_total = b.shape[1]
     acc = np.zeros((sr, sc), np.float32)
-    last = np.empty((sr, sc), np.int64)
+    last = np.empty((sr, sc), np.int32)
     av = np.zeros((sr, sc), np.float32)
     bv = np.zeros((sr, sc), np.float32)
     av2 = np.zeros((sr, sc), np.float32)
     bv2 = np.zeros((sr, sc), np.float32)
-    af = np.zeros((sr, sc), np.uint8)
-    bf = np.zeros((sr, sc), np.uint8)
-    af2 = np.zeros((sr, sc), np.uint8)
-    bf2 = np.zeros((sr, sc), np.uint8)
+    af = np.zeros((sr, sc), np.int32)
+    bf = np.zeros((sr, sc), np.int32)
+    af2 = np.zeros((sr, sc), np.int32)
+    bf2 = np.zeros((sr, sc), np.int32)
     start = 0
     tile = 0
     for r0 in range(0, m_total, sr):
