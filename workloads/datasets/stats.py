@@ -19,8 +19,11 @@ def split_stats(ds: ArrayDataset) -> dict[str, Any]:
         out["pixel_mean"] = float(ds.x.mean(dtype=np.float64)) if len(ds) else 0.0
         return out
     per_sample = np.zeros((len(ds), 2), np.int64)  # OFF, ON events per sample
+    saturated = 0
     for i in range(0, len(ds), _CHUNK):
-        per_sample[i:i + _CHUNK] = ds.x[i:i + _CHUNK].sum(axis=(1, 2, 3), dtype=np.int64)
+        chunk = np.asarray(ds.x[i:i + _CHUNK])
+        per_sample[i:i + _CHUNK] = chunk.sum(axis=(1, 2, 3), dtype=np.int64)
+        saturated += int(np.count_nonzero(chunk == 255))
     total = per_sample.sum(axis=1)
     out.update({
         "events_per_sample_mean": float(total.mean()) if len(ds) else 0.0,
@@ -28,7 +31,7 @@ def split_stats(ds: ArrayDataset) -> dict[str, Any]:
         "events_per_sample_min": int(total.min(initial=0)),
         "events_per_sample_max": int(total.max(initial=0)),
         "on_fraction": float(per_sample[:, 1].sum() / max(int(total.sum()), 1)),
-        "saturated_bins": int(sum(int((ds.x[i:i + _CHUNK] == 255).sum()) for i in range(0, len(ds), _CHUNK))),
+        "saturated_bins": saturated,
     })
     return out
 

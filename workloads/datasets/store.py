@@ -8,19 +8,22 @@ so an interrupted run never leaves a half-written file under the final name.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import tempfile
 import zipfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
+from tqdm import tqdm
 
 from ..errors import ConfigError
 
 ENV_VAR = "SPIKEPIPE_DATA"
 DEFAULT_DIR = Path("~/.cache/spikepipe")
+_FLUSH_EVERY = 256  # samples between progress records of a frame build
 
 
 def data_root(data_dir: str | Path | None = None) -> Path:
@@ -74,3 +77,56 @@ def sha256_file(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def build_frames(path: Path, n: int, frame_shape: tuple[int, ...], produce: Callable[[int], np.ndarray],
+                 desc: str) -> None:
+    """Fill the ``.npy`` at `path` (shape ``(n, *frame_shape)`` uint8) with ``produce(i)``, resumably.
+
+    Samples go into ``<path>.partial`` (a memory map); every `_FLUSH_EVERY`
+    samples the map is flushed and ``<path>.progress`` records how many are
+    done, so an interrupted build resumes there. The finished file is moved
+    onto `path` in one ``os.replace``.
+    """
+    partial, progress = path.with_name(path.name + ".partial"), path.with_name(path.name + ".progress")
+    shape = (n, *frame_shape)
+    done, frames = 0, None
+    if partial.is_file() and progress.is_file():
+        try:
+            done = int(json.loads(progress.read_text())["done"])
+            frames = np.lib.format.open_memmap(partial, mode="r+")
+            if frames.shape != shape or frames.dtype != np.uint8 or not 0 <= done <= n:
+                frames, done = None, 0
+        except (OSError, ValueError, KeyError, TypeError):
+            frames, done = None, 0
+    if frames is None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        frames = np.lib.format.open_memmap(partial, mode="w+", dtype=np.uint8, shape=shape)
+    with tqdm(total=n, initial=done, desc=desc, unit="sample", leave=False, disable=n - done < 200) as bar:
+        for i in range(done, n):
+            frames[i] = produce(i)
+            bar.update()
+            if (i + 1) % _FLUSH_EVERY == 0 or i + 1 == n:
+                frames.flush()
+                with atomic_path(progress) as tmp:
+                    tmp.write_text(json.dumps({"done": i + 1, "n": n}))
+    frames.flush()
+    del frames
+    os.replace(partial, path)
+    progress.unlink(missing_ok=True)
+
+
+def save_npy(target: Path, array: np.ndarray) -> None:
+    with atomic_path(target) as tmp:
+        with open(tmp, "wb") as f:
+            np.save(f, array)
+
+
+def load_npy(path: Path, fix: str, mmap: bool) -> np.ndarray:
+    """Read a cached ``.npy`` (memory-mapped read-only if `mmap`); a missing or corrupt file raises ConfigError."""
+    if not path.is_file():
+        raise ConfigError(f"{path} not found; {fix}")
+    try:
+        return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        raise ConfigError(f"{path} is corrupt ({exc}); delete it and {fix}") from None
