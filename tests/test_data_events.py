@@ -317,3 +317,24 @@ def test_damaged_frame_cache_says_how_to_rebuild(tmp_path: Path) -> None:
     path.write_bytes(path.read_bytes()[:100])
     with pytest.raises(ConfigError, match="dvs128-synthetic.*spikepipe data generate dvs128-synthetic"):
         get_dataset("dvs128-synthetic", tmp_path, sizes=(1, 1))
+
+
+def test_interrupted_frame_build_resumes_where_it_stopped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from workloads.datasets import store
+    monkeypatch.setattr(store, "_FLUSH_EVERY", 2)
+    calls: list[int] = []
+
+    def produce(i: int) -> np.ndarray:
+        calls.append(i)
+        if i == 5 and calls.count(5) == 1:
+            raise KeyboardInterrupt
+        return np.full((2, 3), i, np.uint8)
+
+    target = tmp_path / "x.npy"
+    with pytest.raises(KeyboardInterrupt):
+        store.build_frames(target, 8, (2, 3), produce, "t")
+    assert not target.exists() and json.loads((tmp_path / "x.npy.progress").read_text())["done"] == 4
+    store.build_frames(target, 8, (2, 3), produce, "t")
+    assert calls == [0, 1, 2, 3, 4, 5, 4, 5, 6, 7]
+    np.testing.assert_array_equal(np.load(target)[:, 0, 0], np.arange(8))
+    assert not (tmp_path / "x.npy.progress").exists() and not (tmp_path / "x.npy.partial").exists()
