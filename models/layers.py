@@ -7,27 +7,30 @@ tensors are `(rows, H, W, C)`, weights `(K, K, C, F)` for convolutions and
 all results are float32.
 
 eq. 8-9 (FP), eq. 13 (WG, summed over timesteps and batch), eq. 12 (IG).
-Convolutions run as im2col + float32 GEMM in row chunks so that the unfolded
-matrix never exceeds `_CHUNK_BYTES`.
+Spike inputs (uint8) run through event-driven numba kernels (`models.conv_kernels`);
+float operands through float32 GEMMs whose unfolded buffers stay under `_CHUNK_BYTES`.
 """
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import get_num_threads, njit
 
-_CHUNK_BYTES = 32 * 2**20
+from .conv_kernels import col2im_add, spike_conv_fp, spike_conv_wg
 
 
-def _pad(x: np.ndarray, padding: int) -> np.ndarray:
-    if padding == 0:
-        return x
-    return np.pad(x, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
+_CHUNK_BYTES = 64 * 2**20  # bound on the unfolded (im2col / col2im) buffer of one GEMM
 
 
 def _chunks(rows: int, row_bytes: int):
     step = max(1, _CHUNK_BYTES // max(1, row_bytes))
     for start in range(0, rows, step):
         yield slice(start, min(rows, start + step))
+
+
+def _pad(x: np.ndarray, padding: int) -> np.ndarray:
+    if padding == 0:
+        return x
+    return np.pad(x, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
 
 
 def _im2col(xp: np.ndarray, kernel: int) -> np.ndarray:
@@ -39,40 +42,56 @@ def _im2col(xp: np.ndarray, kernel: int) -> np.ndarray:
     return cols.reshape(r * ho * wo, kernel * kernel * c)
 
 
+def _is_spikes(x: np.ndarray) -> bool:
+    return x.dtype == np.uint8
+
+
 def conv_fp(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, padding: int) -> np.ndarray:
-    """Stride-1 convolution (correlation) + bias: (R, H, W, C) -> (R, Ho, Wo, F) float32 (eq. 8-9)."""
+    """Stride-1 convolution (correlation) + bias: (R, H, W, C) -> (R, Ho, Wo, F) float32 (eq. 8-9).
+
+    uint8 spikes run event driven; float inputs as im2col + GEMM in row chunks."""
     k, _, c, f = w.shape
-    xp = _pad(x, padding)
-    rows, hp, wp, _ = xp.shape
-    ho, wo = hp - k + 1, wp - k + 1
+    rows, h, wd, _ = x.shape
+    ho, wo = h + 2 * padding - k + 1, wd + 2 * padding - k + 1
     out = np.empty((rows, ho, wo, f), np.float32)
-    wm = np.ascontiguousarray(w, np.float32).reshape(k * k * c, f)
+    bias = np.zeros(f, np.float32) if b is None else np.asarray(b, np.float32)
+    wf = np.ascontiguousarray(w, np.float32)
+    if _is_spikes(x):
+        spike_conv_fp(np.ascontiguousarray(x), wf, bias, padding, out)
+        return out
+    xp = _pad(x, padding)
+    wm = wf.reshape(k * k * c, f)
     for sl in _chunks(rows, ho * wo * k * k * c * 4):
-        res = _im2col(xp[sl], k) @ wm
-        if b is not None:
-            res += b
-        out[sl] = res.reshape(-1, ho, wo, f)
+        out[sl] = (_im2col(xp[sl], k) @ wm + bias).reshape(-1, ho, wo, f)
     return out
 
 
 def conv_wg(x: np.ndarray, g: np.ndarray, kernel: int, padding: int) -> tuple[np.ndarray, np.ndarray]:
     """dL/dW (K, K, C, F) and dL/db (F,) from inputs (R, H, W, C) and dL/di (R, Ho, Wo, F) (eq. 13)."""
+    g = np.ascontiguousarray(g, np.float32)
+    rows, ho, wo, f = g.shape
+    c = x.shape[-1]
+    gb = g.reshape(-1, f).sum(0, dtype=np.float32)
+    if _is_spikes(x):
+        return spike_conv_wg(np.ascontiguousarray(x), g, kernel, padding, get_num_threads()), gb
     xp = _pad(x, padding)
-    rows, _, _, c = xp.shape
-    _, ho, wo, f = g.shape
     gw = np.zeros((kernel * kernel * c, f), np.float32)
     for sl in _chunks(rows, ho * wo * kernel * kernel * c * 4):
-        gw += _im2col(xp[sl], kernel).T @ np.ascontiguousarray(g[sl], np.float32).reshape(-1, f)
-    gb = g.reshape(-1, f).sum(0, dtype=np.float32)
+        gw += _im2col(xp[sl], kernel).T @ g[sl].reshape(-1, f)
     return gw.reshape(kernel, kernel, c, f), gb
 
 
-def conv_ig(g: np.ndarray, w: np.ndarray, padding: int) -> np.ndarray:
-    """dL/dx (R, H, W, C) from dL/di (R, Ho, Wo, F) (eq. 12): a full correlation with the
-    spatially flipped, channel-transposed kernel."""
-    k = w.shape[0]
-    w_t = np.ascontiguousarray(w[::-1, ::-1].transpose(0, 1, 3, 2))
-    return conv_fp(g, w_t, None, k - 1 - padding)
+def conv_ig(g: np.ndarray, w: np.ndarray, padding: int, in_hw: tuple[int, int]) -> np.ndarray:
+    """dL/dx (R, H, W, C) from dL/di (R, Ho, Wo, F) (eq. 12): a GEMM with the transposed
+    weights gives every tap's contribution, `col2im_add` sums them onto the input grid."""
+    k, _, c, f = w.shape
+    rows, ho, wo, _ = g.shape
+    out = np.zeros((rows,) + tuple(in_hw) + (c,), np.float32)
+    wt = np.ascontiguousarray(w, np.float32).reshape(k * k * c, f).T
+    for sl in _chunks(rows, ho * wo * k * k * c * 4):
+        cols = np.ascontiguousarray(g[sl], np.float32).reshape(-1, f) @ wt
+        col2im_add(cols.reshape(-1, ho, wo, k, k, c), padding, out[sl])
+    return out
 
 
 def dense_fp(x: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> np.ndarray:

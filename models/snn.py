@@ -24,19 +24,33 @@ import numpy as np
 from workloads.network import ComputeLayer, Network
 
 from . import layers as L
-from .neuron import ALPHA_DEFAULT, accumulator_backward, accumulator_forward, lif_backward, lif_forward
+from .neuron import (ALPHA_DEFAULT, SPIKE_BIT, accumulator_backward, accumulator_forward, lif_backward_packed,
+                     lif_forward_packed)
 
 Params = list[tuple[np.ndarray, np.ndarray]]  # per compute layer: (weights, bias)
 
 
 @dataclass(frozen=True)
 class LayerState:
-    """What a layer's FP keeps for its backward: potentials, spikes (pre-pool) and pool winners."""
+    """What a layer's FP keeps for its backward.
 
-    sent: np.ndarray             # (T, B, *sent_shape): spikes sent on (uint8), or potentials for the output layer
-    v_m: np.ndarray              # (T, B, *out_shape) float32
-    spikes: np.ndarray | None    # (T, B, *out_shape) uint8, None for the output layer
-    pool_idx: np.ndarray | None  # (T*B, *sent_shape) uint8 when the layer pools
+    `sent`: what goes to the next layer, (T, B, *sent_shape) uint8 spikes (after the pool);
+    `state`: (T, B, *out_shape) uint8, bit 0 spike, bit 1 inside the surrogate window
+    (`models.neuron`), None for the output layer; `v_m`: the output layer's potentials
+    (T, B, classes), None elsewhere; `pool_idx`: (T*B, *sent_shape) winners when pooling."""
+
+    sent: np.ndarray
+    state: np.ndarray | None
+    v_m: np.ndarray | None
+    pool_idx: np.ndarray | None
+
+    @property
+    def spikes(self) -> np.ndarray:
+        """(T, B, *out_shape) uint8 spike trains before pooling."""
+        return self.state & SPIKE_BIT
+
+
+_FP_CHUNK_BYTES = 64 * 2**20  # float32 currents computed per time chunk in the forward pass
 
 
 def init_params(net: Network, seed: int) -> Params:
@@ -64,26 +78,41 @@ def _gemm_fp(layer: ComputeLayer, w: np.ndarray, b: np.ndarray, rows: np.ndarray
 
 
 def layer_fp(layer: ComputeLayer, w: np.ndarray, b: np.ndarray, x: np.ndarray, timesteps: int,
-             c: float, lam: float, threshold: float, static: bool = False) -> LayerState:
-    """FP task: input `x` (T, B, *in_shape), or (B, *in_shape) when `static`, -> LayerState."""
-    lead = x.shape[:1] if static else x.shape[:2]
-    rows = x.reshape((int(np.prod(lead)),) + tuple(layer.in_shape))
-    current = _gemm_fp(layer, w, b, rows)
+             c: float, lam: float, threshold: float, alpha: float = ALPHA_DEFAULT,
+             static: bool = False) -> LayerState:
+    """FP task: input `x` (T, B, *in_shape), or (B, *in_shape) when `static`, -> LayerState.
+
+    The GEMM and the IIR filters run in time chunks (the filters carry their delay
+    elements across chunks), so the float32 currents never exist for all T at once."""
     t = timesteps
-    batch = lead[0] if static else lead[1]
-    if static:
-        current = np.broadcast_to(current[None], (t,) + current.shape)
-    current = np.ascontiguousarray(current).reshape(t, -1)
+    batch = x.shape[0] if static else x.shape[1]
+    rows = x.reshape((-1,) + tuple(layer.in_shape))
     shape = (t, batch) + tuple(layer.out_shape)
     if layer.kind == "output":
-        v = accumulator_forward(current).reshape(shape)  # eq. 18
-        return LayerState(v, v, None, None)
-    v, s = lif_forward(current, c, lam, threshold)  # eq. 4-5
-    v, s = v.reshape(shape), s.reshape(shape)
+        current = _gemm_fp(layer, w, b, rows)
+        if static:
+            current = np.broadcast_to(current[None], (t,) + current.shape)
+        v = accumulator_forward(np.ascontiguousarray(current).reshape(t, -1)).reshape(shape)  # eq. 18
+        return LayerState(v, None, v, None)
+    n = batch * layer.out_size
+    state = np.empty((t, n), np.uint8)
+    d = np.zeros(n, np.float32)
+    if static:  # the same current at every timestep: one GEMM
+        current = _gemm_fp(layer, w, b, rows).reshape(1, n)
+        for k in range(t):
+            lif_forward_packed(current, d, c, lam, threshold, alpha, state[k:k + 1])  # eq. 4-5
+    else:
+        chunk = max(1, _FP_CHUNK_BYTES // (4 * n))
+        for t0 in range(0, t, chunk):
+            t1 = min(t, t0 + chunk)
+            current = _gemm_fp(layer, w, b, rows[t0 * batch:t1 * batch]).reshape(t1 - t0, n)
+            lif_forward_packed(current, d, c, lam, threshold, alpha, state[t0:t1])  # eq. 4-5
+    state = state.reshape(shape)
+    spikes = state & SPIKE_BIT
     if layer.pool == 1:
-        return LayerState(s, v, s, None)
-    pooled, idx = L.maxpool_fp(s.reshape((t * batch,) + tuple(layer.out_shape)), layer.pool)
-    return LayerState(pooled.reshape((t, batch) + tuple(layer.sent_shape)), v, s, idx)
+        return LayerState(spikes, state, None, None)
+    pooled, idx = L.maxpool_fp(spikes.reshape((t * batch,) + tuple(layer.out_shape)), layer.pool)
+    return LayerState(pooled.reshape((t, batch) + tuple(layer.sent_shape)), state, None, idx)
 
 
 def layer_wg(layer: ComputeLayer, x: np.ndarray, g_current: np.ndarray,
@@ -98,31 +127,30 @@ def layer_wg(layer: ComputeLayer, x: np.ndarray, g_current: np.ndarray,
 
 
 def layer_ig(layer: ComputeLayer, w: np.ndarray, g_current: np.ndarray, prev: ComputeLayer,
-             prev_state: LayerState, c: float, lam: float, threshold: float,
-             alpha: float = ALPHA_DEFAULT) -> np.ndarray:
+             prev_state: LayerState, c: float, lam: float, alpha: float = ALPHA_DEFAULT) -> np.ndarray:
     """IG task: dL/di_in of layer `l` (T, B, *out_shape) -> dL/di_in of layer `l - 1` (T, B, *prev.out_shape)."""
     t, batch = g_current.shape[:2]
     g = g_current.reshape((t * batch,) + tuple(layer.out_shape))
     if layer.kind == "conv":
-        g_in = L.conv_ig(g, w, layer.padding)  # eq. 12
+        g_in = L.conv_ig(g, w, layer.padding, layer.in_shape[:2])  # eq. 12
     else:
         g_in = L.dense_ig(g, w)
     g_in = g_in.reshape((t * batch,) + tuple(prev.sent_shape))
     if prev.pool != 1:
         g_in = L.maxpool_ig(g_in, prev_state.pool_idx, prev.pool)
     g_spike = np.ascontiguousarray(g_in, np.float32).reshape(t, -1)
-    g_prev = lif_backward(g_spike, prev_state.v_m.reshape(t, -1), prev_state.spikes.reshape(t, -1),
-                          c, lam, threshold, alpha)  # eq. 17, 22, 23
-    return g_prev.reshape((t, batch) + tuple(prev.out_shape))
+    lif_backward_packed(g_spike, prev_state.state.reshape(t, -1), c, lam, alpha, g_spike)  # eq. 17, 22, 23
+    return g_spike.reshape((t, batch) + tuple(prev.out_shape))
 
 
-def forward(net: Network, params: Params, x: np.ndarray, static: bool) -> tuple[np.ndarray, list[LayerState]]:
+def forward(net: Network, params: Params, x: np.ndarray, static: bool,
+            alpha: float = ALPHA_DEFAULT) -> tuple[np.ndarray, list[LayerState]]:
     """All FP tasks -> (logits = output potentials at T-1, (B, classes), per-layer states)."""
     n = net.neuron
     states: list[LayerState] = []
     h = x
     for k, (layer, (w, b)) in enumerate(zip(net.compute_layers(), params)):
-        st = layer_fp(layer, w, b, h, net.timesteps, n.c, n.lam, n.threshold, static=static and k == 0)
+        st = layer_fp(layer, w, b, h, net.timesteps, n.c, n.lam, n.threshold, alpha, static=static and k == 0)
         states.append(st)
         h = st.sent
     return states[-1].v_m[-1], states
@@ -141,5 +169,5 @@ def backward(net: Network, params: Params, x: np.ndarray, static: bool, states: 
         inp = x if k == 0 else states[k - 1].sent
         grads[k] = layer_wg(layers[k], inp, g, static=static and k == 0)
         if k:
-            g = layer_ig(layers[k], params[k][0], g, layers[k - 1], states[k - 1], n.c, n.lam, n.threshold, alpha)
+            g = layer_ig(layers[k], params[k][0], g, layers[k - 1], states[k - 1], n.c, n.lam, alpha)
     return grads

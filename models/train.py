@@ -70,7 +70,7 @@ class TrainConfig:
 def train_step(net: Network, params: snn.Params, opt: SGD | Adam, line: DelayLine | None,
                x: np.ndarray, static: bool, y: np.ndarray, alpha: float) -> tuple[float, int]:
     """One mini-batch: FP, loss, WG/IG, then each layer's (possibly delayed) update -> (loss, correct)."""
-    logits, states = snn.forward(net, params, x, static)
+    logits, states = snn.forward(net, params, x, static, alpha)
     loss, g_logits = softmax_cross_entropy(logits, y)  # eq. 7, 20
     correct = int((logits.argmax(1) == y).sum())
     if not math.isfinite(loss):
@@ -139,10 +139,12 @@ def _write_metrics(out: Path, history: list[dict]) -> None:
 
 
 def run_training(net: Network, train, test, cfg: TrainConfig, out: Path, resume: bool = False,
-                 progress: bool = True, describe: dict | None = None) -> list[dict]:
+                 progress: bool = True, describe: dict | None = None,
+                 report: Callable[[str], None] | None = tqdm.write) -> list[dict]:
     """Train `net` on the `train` split (an ArrayDataset), evaluate on `test` each epoch.
 
-    Writes `checkpoint.npz`, `metrics.csv` and `metrics.json` under `out` after every epoch.
+    Writes `checkpoint.npz`, `metrics.csv` and `metrics.json` under `out` after every epoch,
+    and passes a one-line summary of each epoch to `report` (None: silent).
     With `resume`, continues from the checkpoint there. Returns the per-epoch history."""
     check_compatible(net, train.sample_shape, train.kind, cfg.encoding)
     n_layers = len(net.compute_layers())
@@ -196,9 +198,9 @@ def run_training(net: Network, train, test, cfg: TrainConfig, out: Path, resume:
         history.append({"epoch": epoch + 1, "train_loss": loss_sum / seen, "train_acc": correct / seen,
                         "test_loss": test_loss, "test_acc": test_acc, "train_seconds": round(train_time, 2),
                         "train_samples_per_s": round(seen / train_time, 1)})
-        if progress:
+        if report is not None:
             h = history[-1]
-            tqdm.write(f"epoch {h['epoch']}: train loss {h['train_loss']:.4f} acc {h['train_acc']:.4f}, "
+            report(f"epoch {h['epoch']}: train loss {h['train_loss']:.4f} acc {h['train_acc']:.4f}, "
                        f"test loss {h['test_loss']:.4f} acc {h['test_acc']:.4f} ({h['train_samples_per_s']:.0f} samples/s)")
         save_checkpoint(ckpt, params, opt, line, {"config": config, "history": history})
         _write_metrics(out, history)

@@ -6,7 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from models.neuron import (accumulator_backward, accumulator_forward, lif_backward, lif_forward,
+from models.neuron import (SPIKE_BIT, WINDOW_BIT, accumulator_backward, accumulator_forward, lif_backward,
+                           lif_backward_packed, lif_forward, lif_forward_packed,
                            lif_grad_step, lif_step)
 
 C, LAM, TH, ALPHA = 4.0, 0.25, 0.5, 0.5
@@ -131,3 +132,22 @@ def test_accumulator_closed_form_and_gradient(cur):
     expect = np.repeat(2 * g[None], cur.shape[0], 0)
     expect[-1] = g
     np.testing.assert_array_equal(accumulator_backward(g, cur.shape[0]), expect)
+
+
+@settings(max_examples=40, deadline=None)
+@given(currents, st.integers(1, 5), st.integers(0, 2**31 - 1))
+def test_packed_kernels_bit_identical_even_in_time_chunks(cur, chunk, seed):
+    v, s = lif_forward(cur, C, LAM, TH)
+    state = np.empty(cur.shape, np.uint8)
+    d = np.zeros(cur.shape[1], np.float32)
+    for t0 in range(0, cur.shape[0], chunk):  # the trainer runs the forward in time chunks
+        lif_forward_packed(cur[t0:t0 + chunk], d, C, LAM, TH, ALPHA, state[t0:t0 + chunk])
+    np.testing.assert_array_equal(state & SPIKE_BIT, s)
+    np.testing.assert_array_equal((state & WINDOW_BIT) != 0, np.abs(v - f32(TH)) <= f32(ALPHA))
+    g = np.random.default_rng(seed).normal(size=cur.shape).astype(f32)
+    expect = lif_backward(g, v, s, C, LAM, TH, ALPHA)
+    out = np.empty_like(g)
+    lif_backward_packed(g, state, C, LAM, ALPHA, out)
+    np.testing.assert_array_equal(out, expect)
+    lif_backward_packed(g, state, C, LAM, ALPHA, g)  # in place
+    np.testing.assert_array_equal(g, expect)
