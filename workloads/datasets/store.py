@@ -10,16 +10,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import zipfile
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import numpy as np
 from tqdm import tqdm
 
 from ..errors import ConfigError
+from ..files import atomic_path
 
 ENV_VAR = "SPIKEPIPE_DATA"
 DEFAULT_DIR = Path("~/.cache/spikepipe")
@@ -31,21 +30,6 @@ def data_root(data_dir: str | Path | None = None) -> Path:
     if data_dir is None:
         data_dir = os.environ.get(ENV_VAR) or DEFAULT_DIR
     return Path(data_dir).expanduser()
-
-
-@contextmanager
-def atomic_path(target: Path) -> Iterator[Path]:
-    """Yield a temporary path beside `target`; on success move it onto `target`, else delete it."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a cache is readable like any other file
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def save_npz(target: Path, **arrays: np.ndarray) -> None:
