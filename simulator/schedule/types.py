@@ -1,0 +1,198 @@
+"""The one `Schedule` type every scheduler returns, and the `TaskSlice` it is made of.
+
+A schedule maps the training tasks of one weight update onto `P` processors
+that form a pipeline: the forward pass flows from processor 0 towards `P - 1`,
+the backward pass returns (Section V). Read processor by processor, the slices
+form one *chain*: layers never go backwards, and each task is one contiguous
+run of slices whose tiles ascend from 0 to `TaskCost.tiles` along the
+processors. Within a layer a scheduler chooses the order of its tasks (FP,
+WG, IG); the order of slices on a processor is that chain order, not an
+execution order (the DES decides when each slice runs).
+
+Speedup is `cost.total / cycles_per_update` (Section V), `cycles_per_update`
+the load of the most loaded processor. Idle processors (empty tuples) count
+among the `P` processors (they set the delays) but not in the maximum.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from simulator.cost import NetworkCost, TaskCost, TaskKind
+from workloads import ConfigError
+
+
+@dataclass(frozen=True)
+class TaskSlice:
+    """Tiles `[tile_start, tile_stop)` of task `kind` of compute layer `layer`.
+
+    Tiles are numbered row-major: row tile outer, column tile inner.
+    `task_tiles` is the whole task's tile count, so a slice knows if it is whole.
+    """
+
+    layer: int
+    kind: TaskKind
+    tile_start: int
+    tile_stop: int
+    cycles: int
+    task_tiles: int
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.tile_start < self.tile_stop <= self.task_tiles:
+            raise ConfigError(f"slice {self.kind.value}{self.layer}: tiles [{self.tile_start}:{self.tile_stop}] "
+                              f"not within [0:{self.task_tiles}]")
+
+    @property
+    def tiles(self) -> int:
+        return self.tile_stop - self.tile_start
+
+    @property
+    def whole(self) -> bool:
+        """True if the slice covers its whole task."""
+        return self.tile_start == 0 and self.tile_stop == self.task_tiles
+
+    @property
+    def task_label(self) -> str:
+        return f"{self.kind.value}{self.layer}"
+
+    @property
+    def label(self) -> str:
+        """'FP0' for a whole task, 'FP0[0:98]' for part of one."""
+        return self.task_label if self.whole else f"{self.task_label}[{self.tile_start}:{self.tile_stop}]"
+
+    @classmethod
+    def of(cls, task: TaskCost, start: int = 0, stop: int | None = None) -> TaskSlice:
+        """The slice of `task` covering tiles `[start, stop)` (all of it by default)."""
+        stop = task.tiles if stop is None else stop
+        return cls(task.layer, task.kind, start, stop, (stop - start) * task.cycles_per_tile, task.tiles)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Task slices per processor, validated to allocate every task exactly once in chain order."""
+
+    scheduler: str
+    cost: NetworkCost
+    processors: tuple[tuple[TaskSlice, ...], ...]
+    bound: float
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "processors", tuple(tuple(p) for p in self.processors))
+        if not self.processors:
+            raise ConfigError(f"schedule {self.scheduler}: needs at least one processor")
+        _validate_chain(self)
+
+    @property
+    def procs(self) -> int:
+        return len(self.processors)
+
+    @cached_property
+    def loads(self) -> tuple[int, ...]:
+        """Cycles per weight update on each processor (the sum of its slices)."""
+        return tuple(sum(s.cycles for s in slices) for slices in self.processors)
+
+    @property
+    def cycles_per_update(self) -> int:
+        """Steady-state cycles per weight update: the most loaded processor (Section V)."""
+        return max(self.loads)
+
+    @property
+    def speedup(self) -> float:
+        """N_total over cycles per update; idle processors do not change it."""
+        return self.cost.total / self.cycles_per_update
+
+    @property
+    def idle_share(self) -> tuple[float, ...]:
+        """Per processor, the share of each update it waits for the bottleneck."""
+        top = self.cycles_per_update
+        return tuple(1.0 - load / top for load in self.loads)
+
+    def holders(self, layer: int, kind: TaskKind) -> tuple[int, ...]:
+        """Processors holding slices of the task, ascending."""
+        return tuple(p for p, slices in enumerate(self.processors)
+                     if any(s.layer == layer and s.kind is kind for s in slices))
+
+    @cached_property
+    def homes(self) -> tuple[int, ...]:
+        """Per compute layer, the processor holding its weight gradient (the lowest, if split).
+
+        The layer's weights are updated there; its neuron state and gradient
+        filter live there too (see `comm`).
+        """
+        home: dict[int, int] = {}
+        for p, slices in enumerate(self.processors):
+            for s in slices:
+                if s.kind is TaskKind.WG:
+                    home.setdefault(s.layer, p)
+        return tuple(home[layer.index] for layer in self.cost.network.compute_layers())
+
+    @property
+    def delays(self) -> tuple[int, ...]:
+        """Per compute layer, gradient delay in mini-batches: 2 * (P - 1 - p), p its WG's processor."""
+        return tuple(2 * (self.procs - 1 - p) for p in self.homes)
+
+    @cached_property
+    def _traffic(self) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+        from .comm import boundary_traffic
+        return boundary_traffic(self)
+
+    @property
+    def boundary_bytes(self) -> tuple[int, ...]:
+        """Bytes per mini-batch crossing each processor boundary p|p+1 (overhead included)."""
+        base, extra, _ = self._traffic
+        return tuple(b + e for b, e in zip(base, extra))
+
+    @property
+    def boundary_overhead_bytes(self) -> tuple[int, ...]:
+        """The part of `boundary_bytes` caused by tasks placed away from their layer's home."""
+        return self._traffic[1]
+
+    @property
+    def overhead_bytes(self) -> int:
+        """Total splitting overhead per mini-batch; a subset of `sum(boundary_bytes)`."""
+        return sum(self._traffic[1])
+
+    @property
+    def weight_overhead_bytes(self) -> int:
+        """The weight copies within `overhead_bytes` (the paper's notion of overhead)."""
+        return sum(self._traffic[2])
+
+
+def _validate_chain(schedule: Schedule) -> None:
+    """Every task allocated exactly once, tiles contiguous and complete, chain order kept."""
+    name = f"schedule {schedule.scheduler}"
+    tasks = {(t.layer, t.kind): t for t in schedule.cost.tasks}
+    done: set[tuple[int, TaskKind]] = set()
+    current: tuple[int, TaskKind] | None = None
+    next_tile = 0
+    last_layer = -1
+    for p, slices in enumerate(schedule.processors):
+        for s in slices:
+            key = (s.layer, s.kind)
+            task = tasks.get(key)
+            if task is None:
+                raise ConfigError(f"{name}: processor {p} holds {s.task_label}, which is not a task of this cost")
+            if s.layer < last_layer:
+                raise ConfigError(f"{name}: processor {p}: {s.task_label} breaks chain order (after layer {last_layer})")
+            last_layer = s.layer
+            if s.task_tiles != task.tiles:
+                raise ConfigError(f"{name}: {s.task_label} claims {s.task_tiles} tiles, the task has {task.tiles}")
+            if s.cycles != s.tiles * task.cycles_per_tile:
+                raise ConfigError(f"{name}: {s.task_label} has {s.cycles} cycles for {s.tiles} tiles "
+                                  f"of {task.cycles_per_tile}")
+            if key != current:
+                if current is not None and next_tile != tasks[current].tiles:
+                    raise ConfigError(f"{name}: {tasks[current].label} stops at tile {next_tile} "
+                                      f"of {tasks[current].tiles}")
+                if key in done:
+                    raise ConfigError(f"{name}: {s.task_label} is not one contiguous run of slices")
+                done.add(key)
+                current, next_tile = key, 0
+            if s.tile_start != next_tile:
+                raise ConfigError(f"{name}: {s.task_label} tiles jump from {next_tile} to {s.tile_start}")
+            next_tile = s.tile_stop
+    if current is not None and next_tile != tasks[current].tiles:
+        raise ConfigError(f"{name}: {tasks[current].label} stops at tile {next_tile} of {tasks[current].tiles}")
+    missing = [tasks[k].label for k in tasks if k not in done]
+    if missing:
+        raise ConfigError(f"{name}: tasks not allocated: {', '.join(missing)}")

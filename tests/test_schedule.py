@@ -1,0 +1,170 @@
+"""Schedulers, bounds, the Schedule type and its communication model."""
+from __future__ import annotations
+
+from itertools import permutations, product
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conftest import random_networks
+from simulator.cost import ArrayConfig, NetworkCost, TaskKind, network_cost
+from simulator.schedule import SCHEDULERS, Schedule, TaskSlice, make_schedule, max_slices
+from simulator.schedule.bounds import finegrained_bound, layerwise_bound, pipedream_bound, split_bound
+from simulator.schedule.chain import layer_tasks
+from workloads import MNIST, ConfigError
+
+MNIST_COST = network_cost(MNIST, ArrayConfig(32, 32))
+
+
+def test_mnist_bounds_match_section_v() -> None:
+    assert round(layerwise_bound(MNIST_COST), 2) == 2.32  # eq. 30
+    assert round(pipedream_bound(MNIST_COST), 2) == 3.37  # eq. 31
+    assert round(split_bound(MNIST_COST), 2) == 3.37  # eq. 32: FP0 is the longest task
+    assert round(finegrained_bound(MNIST_COST), 2) == 7.41  # eq. 33
+
+
+def test_mnist_cycles_per_update_match_section_v() -> None:
+    lw = make_schedule("layerwise", MNIST_COST, 2)
+    assert lw.cycles_per_update == 26_706 and lw.loads == (20_250, 26_706)
+    assert make_schedule("pipedream", MNIST_COST, 4).cycles_per_update == 13_916
+    fine = make_schedule("finegrained", MNIST_COST, 4)
+    assert 11_739 <= fine.cycles_per_update <= 11_900
+    assert make_schedule("optimal", MNIST_COST, 4).cycles_per_update >= -(-MNIST_COST.total // 4)
+
+
+def test_delays_follow_the_weight_gradient() -> None:
+    s = make_schedule("layerwise", MNIST_COST, 2)
+    assert s.delays == (2, 0, 0, 0)  # conv1 on P0 of 2, the rest on P1
+    for name in SCHEDULERS:
+        s = make_schedule(name, MNIST_COST, 5)
+        for layer, d in enumerate(s.delays):
+            (p,) = s.holders(layer, TaskKind.WG)
+            assert d == 2 * (5 - 1 - p)
+
+
+def test_bad_input_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="procs"):
+        make_schedule("optimal", MNIST_COST, 0)
+    with pytest.raises(ConfigError, match="unknown 'nope'"):
+        make_schedule("nope", MNIST_COST, 2)
+    with pytest.raises(ConfigError, match="at most 320 task slices"):
+        make_schedule("layerwise", MNIST_COST, max_slices(MNIST_COST) + 1)
+    assert make_schedule("optimal", MNIST_COST, max_slices(MNIST_COST)).cycles_per_update == 6_334
+
+
+def _whole(cost: NetworkCost, *labels: str) -> tuple[TaskSlice, ...]:
+    by_label = {t.label: t for t in cost.tasks}
+    return tuple(TaskSlice.of(by_label[x]) for x in labels)
+
+
+def test_schedule_rejects_broken_chains() -> None:
+    fp0 = MNIST_COST.task(0, TaskKind.FP)
+    rest = _whole(MNIST_COST, "WG0", "FP1", "WG1", "IG1", "FP2", "WG2", "IG2", "FP3", "WG3", "IG3")
+    ok = Schedule("t", MNIST_COST, ((TaskSlice.of(fp0, 0, 100),), (TaskSlice.of(fp0, 100),) + rest), 1.0)
+    assert ok.loads == (100 * 71, MNIST_COST.total - 100 * 71)
+    cases = {
+        "not allocated: WG0": ((TaskSlice.of(fp0),), rest[1:]),
+        "stops at tile 100": ((TaskSlice.of(fp0, 0, 100),), rest),
+        "jump": ((TaskSlice.of(fp0, 0, 100),), (TaskSlice.of(fp0, 101),) + rest),
+        "chain order": ((TaskSlice.of(fp0),) + rest[1:], rest[:1]),
+        "contiguous run": ((TaskSlice.of(fp0),) + rest[:1] + (TaskSlice.of(fp0),), rest[1:]),
+    }
+    for message, procs in cases.items():
+        with pytest.raises(ConfigError, match=message):
+            Schedule("t", MNIST_COST, procs, 1.0)
+    with pytest.raises(ConfigError, match="tiles"):
+        TaskSlice.of(fp0, 0, fp0.tiles + 1)
+    assert TaskSlice.of(fp0, 0, 98).label == "FP0[0:98]" and TaskSlice.of(fp0).label == "FP0"
+
+
+def test_communication_model_by_hand() -> None:
+    """Cut between layers: the layer boundary's bytes; a moved FP tile range adds its weights."""
+    lw = make_schedule("layerwise", MNIST_COST, 2)
+    assert lw.boundary_bytes == (MNIST_COST.boundary_bytes()[0],) and lw.overhead_bytes == 0
+    fp0 = MNIST_COST.task(0, TaskKind.FP)
+    rest = _whole(MNIST_COST, "FP1", "WG1", "IG1", "FP2", "WG2", "IG2", "FP3", "WG3", "IG3")
+    moved = Schedule("t", MNIST_COST, (_whole(MNIST_COST, "WG0") + (TaskSlice.of(fp0, 0, 100),),
+                                       (TaskSlice.of(fp0, 100),) + rest), 1.0)
+    # layer 0's input comes from the host; its 80 weights and biases (320 bytes) go to P1.
+    assert moved.overhead_bytes == moved.weight_overhead_bytes == 4 * 80
+    assert moved.boundary_bytes == (51_744 + 320,)
+    # IG of fc1 (13 column tiles of 1 row) moved back to P1 from its home P2: 5 of its 13 columns of
+    # weights, its whole input gradient row (4,096 bytes); its output goes left anyway.
+    ig2 = MNIST_COST.task(2, TaskKind.IG)
+    three = Schedule("t", MNIST_COST, (
+        _whole(MNIST_COST, "FP0", "WG0", "FP1", "WG1", "IG1"),
+        (TaskSlice.of(ig2, 0, 5),),
+        (TaskSlice.of(ig2, 5),) + _whole(MNIST_COST, "WG2", "FP2", "FP3", "WG3", "IG3")), 1.0)
+    assert three.homes == (0, 0, 2, 2)
+    weights = round(5 / 13 * ig2.weight_bytes)
+    assert three.boundary_overhead_bytes == (0, weights + ig2.input_bytes)
+    assert three.boundary_bytes[0] == MNIST_COST.boundary_bytes()[1]
+
+
+def _reference_optimum(cost: NetworkCost, procs: int) -> int:
+    """Brute force: every order of every layer's tasks, then the classic O(n^2 P) partition DP over chunks."""
+    layers = layer_tasks(cost)
+    best = None
+    per_layer = [list(permutations(tasks.values())) for tasks in layers]
+    for orders in product(*per_layer):
+        chunks = [t.cycles if t.kind is TaskKind.WG else t.cycles_per_tile
+                  for order in orders for t in order
+                  for _ in range(1 if t.kind is TaskKind.WG else t.tiles)]
+        # boundaries may fall between chunks; prefix sums and DP over (chunks, processors)
+        prefix = [0]
+        for c in chunks:
+            prefix.append(prefix[-1] + c)
+        n = len(chunks)
+        inf = float("inf")
+        dp = [0] + [inf] * n
+        for _ in range(procs):
+            new = [0] + [inf] * n
+            for j in range(1, n + 1):
+                new[j] = min(max(dp[i], prefix[j] - prefix[i]) for i in range(j + 1))
+            dp = new
+        best = dp[n] if best is None else min(best, dp[n])
+    return int(best)
+
+
+small_configs = st.tuples(
+    random_networks(max_convs=1, max_dense=1),
+    st.integers(8, 64), st.integers(8, 64), st.integers(1, 2), st.integers(1, 6))
+
+
+@settings(max_examples=60, deadline=None)
+@given(small_configs)
+def test_optimal_matches_brute_force(config) -> None:
+    net, rows, cols, batch, procs = config
+    cost = network_cost(net, ArrayConfig(rows, cols), batch)
+    if sum(t.tiles for t in cost.tasks) > 60:  # keep the brute force small
+        return
+    procs = min(procs, max_slices(cost))
+    assert make_schedule("optimal", cost, procs).cycles_per_update == _reference_optimum(cost, procs)
+
+
+@settings(max_examples=40, deadline=None)
+@given(random_networks(), st.sampled_from([8, 16, 32, 64]), st.integers(1, 4), st.integers(1, 16))
+def test_schedule_properties(net, size, batch, procs) -> None:
+    cost = network_cost(net, ArrayConfig(size, size), batch)
+    procs = min(procs, max_slices(cost))
+    schedules = {name: make_schedule(name, cost, procs) for name in SCHEDULERS}
+    for name, s in schedules.items():
+        assert s.procs == procs
+        flat = [(p, x) for p, slices in enumerate(s.processors) for x in slices]
+        # every task's cycles allocated exactly once, tiles ascending along the processors
+        for t in cost.tasks:
+            parts = [(p, x) for p, x in flat if (x.layer, x.kind) == (t.layer, t.kind)]
+            assert sum(x.cycles for _, x in parts) == t.cycles
+            assert [x.tile_start for _, x in parts] == [0] + [x.tile_stop for _, x in parts[:-1]]
+            if t.kind is TaskKind.WG or name in ("layerwise", "pipedream", "split"):
+                assert len(parts) == 1
+        # chain order: layers never go back along the pipeline
+        assert [x.layer for _, x in flat] == sorted(x.layer for _, x in flat)
+        assert s.loads == tuple(sum(x.cycles for x in slices) for slices in s.processors)
+        assert sum(s.loads) == cost.total
+        assert s.speedup <= procs + 1e-9 and s.speedup <= s.bound + 1e-9
+        assert len(s.boundary_bytes) == procs - 1 and 0 <= s.weight_overhead_bytes <= s.overhead_bytes
+    best = schedules["optimal"].cycles_per_update
+    assert all(best <= s.cycles_per_update for s in schedules.values())
+    assert best >= -(-cost.total // procs)
