@@ -12,7 +12,7 @@ import sys
 
 from workloads import ConfigError
 
-SUBCOMMANDS = ("cycles", "data", "train", "validate", "simulate")
+SUBCOMMANDS = ("cycles", "data", "train", "validate", "simulate", "schedule", "sweep")
 
 
 def build_parser() -> argparse.ArgumentParser:

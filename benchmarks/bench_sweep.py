@@ -1,0 +1,40 @@
+"""Time the full Table VII sweep: 3 networks x 8 batch sizes x 5 arrays x P = 1..16 x 5 schedulers.
+
+Prints the median wall time of a few runs (target: well under 5 s) and the
+number of schedules; `network_cost` runs once per (network, batch, array).
+
+    python benchmarks/bench_sweep.py [--repeats 3]
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from statistics import median
+
+from simulator.schedule import SCHEDULERS
+from simulator.schedule.sweep import PAPER_ARRAYS, PAPER_BATCHES, sweep
+from workloads import DVS128, MNIST, NMNIST
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    times, count = [], 0
+    for _ in range(args.repeats):
+        start = time.perf_counter()
+        count = len(sweep([MNIST, NMNIST, DVS128], range(1, 17), PAPER_BATCHES, PAPER_ARRAYS, tuple(SCHEDULERS)))
+        times.append(time.perf_counter() - start)
+    per_scheduler = {}
+    for name in SCHEDULERS:
+        start = time.perf_counter()
+        sweep([MNIST, NMNIST, DVS128], range(1, 17), PAPER_BATCHES, PAPER_ARRAYS, (name,))
+        per_scheduler[name] = time.perf_counter() - start
+    print(f"full Table VII sweep: {count} schedules, median wall time {median(times):.2f} s "
+          f"over {args.repeats} runs (min {min(times):.2f} s)")
+    print("per scheduler (one run, network costs included): "
+          + ", ".join(f"{k} {v:.2f} s" for k, v in per_scheduler.items()))
+
+
+if __name__ == "__main__":
+    main()

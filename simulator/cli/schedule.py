@@ -1,0 +1,72 @@
+"""`spikepipe schedule`: map one network's training tasks onto P processors and show the schedule."""
+from __future__ import annotations
+
+import argparse
+
+from simulator.cli.common import add_network_options, network_and_array, print_json, table
+from simulator.cost import network_cost
+from simulator.schedule import SCHEDULERS, Schedule, make_schedule
+
+BOUND_EQUATION = {"layerwise": "eq. 30", "pipedream": "eq. 31", "split": "eq. 32", "finegrained": "eq. 33",
+                  "optimal": "eq. 33"}
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("schedule", help="schedule the tasks of one weight update onto P processors",
+                       description="Map FP, WG and IG of every layer onto a pipeline of P systolic-array "
+                                   "processors (Section V) and print the schedule map, cycles per update, "
+                                   "speedup, its bound, gradient delays and communication.")
+    add_network_options(p)
+    p.add_argument("--procs", type=int, default=4, help="number of processors P (default 4)")
+    p.add_argument("--scheduler", default="finegrained",
+                   help=f"one of {', '.join(SCHEDULERS)} (default finegrained)")
+    p.add_argument("--plot", metavar="FILE", help="draw the schedule map to FILE (.png, .svg or .pdf)")
+    p.set_defaults(func=run)
+
+
+def schedule_json(s: Schedule) -> dict:
+    cost = s.cost
+    return {
+        "scheduler": s.scheduler, "network": cost.network.name, "array": [cost.array.rows, cost.array.cols],
+        "batch": cost.batch, "procs": s.procs, "total_cycles": cost.total,
+        "cycles_per_update": s.cycles_per_update, "speedup": s.speedup, "bound": s.bound,
+        "delays": list(s.delays), "overhead_bytes": s.overhead_bytes,
+        "weight_overhead_bytes": s.weight_overhead_bytes,
+        "boundary_bytes": list(s.boundary_bytes), "boundary_overhead_bytes": list(s.boundary_overhead_bytes),
+        "processors": [
+            {"load": load, "idle_share": idle,
+             "slices": [{"label": x.label, "layer": x.layer, "kind": x.kind.value, "tile_start": x.tile_start,
+                         "tile_stop": x.tile_stop, "cycles": x.cycles} for x in slices]}
+            for load, idle, slices in zip(s.loads, s.idle_share, s.processors)
+        ],
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    net, array = network_and_array(args)
+    cost = network_cost(net, array, args.batch)
+    s = make_schedule(args.scheduler, cost, args.procs)
+    if args.plot:
+        from simulator.schedule.plot import plot_schedule
+        plot_schedule(s, args.plot)
+    if args.json:
+        print_json(schedule_json(s))
+        return 0
+    print(f"Network {net.name}, array {array}, batch {args.batch}: {args.scheduler} schedule on P = {s.procs}")
+    rows = [(f"P{p}", load, f"{100 * idle:.1f}%", " ".join(x.label for x in slices) or "(idle)")
+            for p, (load, idle, slices) in enumerate(zip(s.loads, s.idle_share, s.processors))]
+    print(table(["Proc", "Load", "Idle", "Slices"], rows, align="rrrl"))
+    print(f"Cycles per weight update: {s.cycles_per_update:,} (one processor: {cost.total:,})")
+    print(f"Speedup: {s.speedup:.2f}x (bound {BOUND_EQUATION[s.scheduler]}: {s.bound:.2f}; at most P = {s.procs})")
+    names = [layer.name for layer in net.compute_layers()]
+    print("Gradient delays: " + ", ".join(f"{n} {d}" for n, d in zip(names, s.delays)))
+    if s.procs > 1:
+        print(table(["Boundary", "Bytes / mini-batch", "of which overhead"],
+                    [(f"P{b}|P{b + 1}", total, extra)
+                     for b, (total, extra) in enumerate(zip(s.boundary_bytes, s.boundary_overhead_bytes))],
+                    align="lrr"))
+    print(f"Overhead of tasks placed away from their layer's weight gradient: {s.overhead_bytes:,} bytes "
+          f"per mini-batch, of which weight copies {s.weight_overhead_bytes:,}")
+    if args.plot:
+        print(f"Schedule map written to {args.plot}")
+    return 0

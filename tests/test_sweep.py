@@ -1,0 +1,92 @@
+"""The Table VII sweep and the `schedule` / `sweep` subcommands."""
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+
+import pytest
+
+from simulator.cli import main
+from simulator.schedule.sweep import TABLE_VII, sweep, table_vii
+from workloads import DVS128, MNIST, NMNIST
+
+
+@pytest.fixture(scope="module")
+def paper_grid():
+    """Every network, batch and array of Table VII, at the paper's processor counts."""
+    procs = sorted({p for _, p in TABLE_VII})
+    return sweep([MNIST, NMNIST, DVS128], procs, schedulers=("pipedream", "finegrained", "optimal"))
+
+
+def test_pipedream_column_matches_table_vii(paper_grid) -> None:
+    rows = {(r.network, r.procs): r for r in table_vii(paper_grid) if r.scheduler == "pipedream"}
+    for (net, p), (published, _, _) in TABLE_VII.items():
+        if net in ("mnist", "nmnist"):
+            assert abs(rows[(net, p)].mean_speedup - published) <= 0.01 + 1e-9, (net, p)
+            assert rows[(net, p)].published_speedup == published
+
+
+def test_optimal_between_algorithm_1_and_bound(paper_grid) -> None:
+    by_config: dict[tuple, dict[str, object]] = {}
+    for pt in paper_grid:
+        by_config.setdefault((pt.network, pt.batch, pt.array, pt.procs), {})[pt.scheduler] = pt
+    for config, pts in by_config.items():
+        best, fine = pts["optimal"], pts["finegrained"]
+        assert best.cycles_per_update <= fine.cycles_per_update, config
+        assert best.speedup <= min(best.bound, config[3]) + 1e-9, config
+    rows = {(r.network, r.procs, r.scheduler): r for r in table_vii(paper_grid)}
+    for (net, p), (_, published_fine, _) in TABLE_VII.items():
+        assert rows[(net, p, "finegrained")].difference == pytest.approx(
+            rows[(net, p, "finegrained")].mean_speedup - published_fine)
+        assert rows[(net, p, "optimal")].mean_speedup >= rows[(net, p, "finegrained")].mean_speedup
+
+
+def test_schedule_cli_json_and_plot(capsys, tmp_path) -> None:
+    plot = tmp_path / "map.svg"
+    assert main(["schedule", "--network", "mnist", "--procs", "4", "--scheduler", "pipedream", "--json",
+                 "--plot", str(plot)]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["scheduler"] == "pipedream" and doc["procs"] == 4 and doc["cycles_per_update"] == 13_916
+    assert round(doc["speedup"], 2) == 3.37 and round(doc["bound"], 2) == 3.37
+    assert len(doc["delays"]) == 4 and len(doc["processors"]) == 4
+    assert sum(p["load"] for p in doc["processors"]) == 46_956
+    assert doc["processors"][0]["slices"][0]["label"] == "FP0"
+    assert plot.read_text().lstrip().startswith("<?xml")
+    assert main(["schedule", "--procs", "2", "--scheduler", "layerwise"]) == 0
+    out = capsys.readouterr().out
+    assert "26,706" in out and "Speedup: 1.76x" in out and "conv1 2" in out
+
+
+@pytest.mark.parametrize("args", [
+    ["schedule", "--procs", "0"], ["schedule", "--procs", "100000"], ["schedule", "--scheduler", "nope"],
+    ["schedule", "--array", "0x0"], ["schedule", "--plot", "map.txt"], ["sweep", "--procs", "0,2"],
+    ["sweep", "--schedulers", "nope"], ["sweep", "--arrays", "0"],
+])
+def test_errors_are_one_line(args, tmp_path) -> None:
+    run = subprocess.run([sys.executable, "-m", "simulator", *args, "--json"], capture_output=True, text=True,
+                         cwd=tmp_path)
+    assert run.returncode == 2, run.stderr
+    assert run.stderr.count("\n") == 1 and run.stderr.startswith(f"spikepipe {args[0]}: error: "), run.stderr
+
+
+def test_sweep_cli_writes_table_csv_and_figures(capsys, tmp_path) -> None:
+    assert main(["sweep", "--networks", "mnist,nmnist", "--procs", "1,2,8", "--batches", "1,32",
+                 "--arrays", "32,64", "--out", str(tmp_path), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert len(rows) == 2 * 3 * 5
+    assert {"network", "procs", "scheduler", "mean_speedup", "overhead_kb"} <= rows[0].keys()
+    mnist2 = {r["scheduler"]: r for r in rows if r["network"] == "mnist" and r["procs"] == 2}
+    assert mnist2["finegrained"]["published_speedup"] == 1.97
+    assert mnist2["optimal"]["mean_speedup"] >= mnist2["finegrained"]["mean_speedup"]
+    with open(tmp_path / "table_vii.csv", newline="") as fh:
+        assert len(list(csv.DictReader(fh))) == len(rows)
+    with open(tmp_path / "points.csv", newline="") as fh:
+        assert len(list(csv.DictReader(fh))) == 2 * 2 * 2 * 3 * 5
+    for name in ("fig16.png", "fig17.png", "fig18.png"):
+        assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
+    assert main(["sweep", "--networks", "mnist", "--procs", "1,4", "--batches", "1", "--arrays", "32",
+                 "--out", str(tmp_path), "--no-plots"]) == 0
+    out = capsys.readouterr().out
+    assert "Table VII" in out and "3.78" in out and "paper KB" in out
