@@ -1,7 +1,7 @@
 """Figures: a schedule map (Fig. 12, 13, 15) and the sweep's Fig. 16, 17 and 18.
 
-matplotlib is imported on first use (Agg backend), and every file is written
-atomically: to a temporary file in the same folder, then `os.replace`.
+matplotlib is imported on first use (Agg backend); every file is written
+atomically (`workloads.files.atomic_path`).
 """
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from statistics import fmean, pstdev
 from typing import TYPE_CHECKING, Sequence
 
 from workloads import ConfigError
+from workloads.files import atomic_path
 
-from .atomic import atomic_file
 from .types import Schedule
 
 if TYPE_CHECKING:
@@ -37,8 +37,8 @@ def save_atomic(fig: Figure, path: str | Path) -> Path:
     path = Path(path)
     if path.suffix.lower() not in FORMATS:
         raise ConfigError(f"plot: {str(path)!r} must end in one of {', '.join(FORMATS)}")
-    with atomic_file(path, "wb") as fh:
-        fig.savefig(fh, format=path.suffix[1:].lower(), dpi=150)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format=path.suffix[1:].lower(), dpi=150)
     return path
 
 

@@ -14,9 +14,9 @@ from typing import Callable, Iterable, Sequence
 
 from simulator.cost import ArrayConfig, network_cost
 from workloads import ConfigError, Network
+from workloads.files import atomic_path
 
 from . import SCHEDULERS, make_schedule, max_slices
-from .atomic import atomic_file
 
 PAPER_BATCHES = (1, 2, 4, 8, 16, 32, 64, 128)
 PAPER_ARRAYS = (16, 32, 64, 128, 256)
@@ -122,8 +122,8 @@ def table_vii(points: Sequence[SweepPoint]) -> list[SweepRow]:
 
 
 def write_csv(path: str | Path, header: Sequence[str], rows: Iterable[Sequence[object]]) -> Path:
-    """Write a CSV file atomically (temporary file in the same folder, then `os.replace`)."""
-    with atomic_file(path) as fh:
+    """Write a CSV file atomically."""
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(header)
         writer.writerows(rows)
