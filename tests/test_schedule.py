@@ -39,8 +39,14 @@ def test_delays_follow_the_weight_gradient() -> None:
     for name in SCHEDULERS:
         s = make_schedule(name, MNIST_COST, 5)
         for layer, d in enumerate(s.delays):
-            (p,) = s.holders(layer, TaskKind.WG)
-            assert d == 2 * (5 - 1 - p)
+            (q,) = s.holders(layer, TaskKind.WG)
+            p = s.holders(layer, TaskKind.FP)[0]
+            # the paper's 2 (P - 1 - q) when FP does not start before WG's processor, else enough
+            # for the updated weights to reach FP in time
+            assert d == (2 * (5 - 1 - q) if p >= q else 2 * 5 - 2 - p - q)
+    pipedream = make_schedule("pipedream", MNIST_COST, 4)  # FP0 on P0, WG0 on P1 (Fig. 13)
+    assert pipedream.holders(0, TaskKind.FP) == (0,) and pipedream.holders(0, TaskKind.WG) == (1,)
+    assert pipedream.delays[0] == 5
 
 
 def test_bad_input_is_a_config_error() -> None:

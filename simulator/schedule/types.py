@@ -128,8 +128,18 @@ class Schedule:
 
     @property
     def delays(self) -> tuple[int, ...]:
-        """Per compute layer, gradient delay in mini-batches: 2 * (P - 1 - p), p its WG's processor."""
-        return tuple(2 * (self.procs - 1 - p) for p in self.homes)
+        """Per compute layer, gradient delay in mini-batches.
+
+        The paper's `2 * (P - 1 - q)`, q the processor of the layer's WG (Section V), assumes
+        the layer's FP starts on q or later. In the retimed pipeline the update of mini-batch
+        b' completes in step b' + 2P - 2 - q and FP of mini-batch b runs in step b + p (p the
+        lowest processor holding the FP), so the weights FP needs are there in time only if
+        the delay is at least 2P - 2 - p - q; schedules that put FP on an earlier processor
+        than WG (PipeDream-based, split-backward) need that larger delay, else every FP
+        stalls (see docs/simulation.md).
+        """
+        return tuple(max(2 * (self.procs - 1 - q), 2 * self.procs - 2 - self.holders(layer, TaskKind.FP)[0] - q)
+                     for layer, q in enumerate(self.homes))
 
     @cached_property
     def _traffic(self) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
