@@ -16,18 +16,30 @@ from numba import njit, prange
 
 @njit(cache=True, parallel=True)
 def spike_conv_fp(x, w, bias, padding, out):
-    """out[r, yo, xo, :] = bias + sum over spikes x[r, yi, xi, c] = 1 of w[yi-yo+p, xi-xo+p, c, :]."""
+    """out[r, yo, xo, :] = bias + sum over spikes x[r, yi, xi, c] = 1 of w[yi-yo+p, xi-xo+p, c, :].
+
+    For one spike and one kernel row `ky` the K taps land on K neighbouring outputs, so with
+    the kernel columns reversed (`wr[ky, c, :] = w[ky, ::-1, c, :].ravel()`) they are one
+    contiguous vector add of K*F floats; only taps that fall off the border go one by one."""
     rows, h, wd, c = x.shape
     k = w.shape[0]
     f = w.shape[3]
     ho, wo = out.shape[1], out.shape[2]
+    wr = np.empty((k, c, k * f), np.float32)
+    for ky in range(k):
+        for ch in range(c):
+            for kx in range(k):
+                for j in range(f):
+                    wr[ky, ch, (k - 1 - kx) * f + j] = w[ky, kx, ch, j]
     for r in prange(rows):
+        o = out[r].reshape(ho, wo * f)
         for yo in range(ho):
             for xo in range(wo):
                 for j in range(f):
-                    out[r, yo, xo, j] = bias[j]
+                    o[yo, xo * f + j] = bias[j]
         for yi in range(h):
             for xi in range(wd):
+                x0 = xi + padding - (k - 1)  # output column of the first (reversed) tap
                 for ch in range(c):
                     if x[r, yi, xi, ch] == 0:
                         continue
@@ -35,45 +47,66 @@ def spike_conv_fp(x, w, bias, padding, out):
                         yo = yi + padding - ky
                         if yo < 0 or yo >= ho:
                             continue
-                        for kx in range(k):
-                            xo = xi + padding - kx
-                            if xo < 0 or xo >= wo:
-                                continue
-                            for j in range(f):
-                                out[r, yo, xo, j] += w[ky, kx, ch, j]
+                        if x0 >= 0 and x0 + k <= wo:
+                            dst = o[yo, x0 * f:(x0 + k) * f]
+                            src = wr[ky, ch]
+                            for q in range(k * f):
+                                dst[q] += src[q]
+                        else:
+                            for kk in range(k):
+                                xo = x0 + kk
+                                if 0 <= xo < wo:
+                                    for j in range(f):
+                                        o[yo, xo * f + j] += wr[ky, ch, kk * f + j]
 
 
 @njit(cache=True, parallel=True)
 def spike_conv_wg(x, g, kernel, padding, nthreads):
     """gw[ky, kx, c, :] = sum over spikes x[r, yi, xi, c] = 1 of g[r, yi+p-ky, xi+p-kx, :].
 
-    One partial sum per thread (`nthreads`, from `numba.get_num_threads()`), added at the end."""
+    The K taps of one kernel row read K neighbouring output gradients, a contiguous block of
+    K*F floats, accumulated into `(ky, c, reversed kx, F)` order and reordered at the end.
+    One partial sum per thread (`nthreads`, from `numba.get_num_threads()`)."""
     rows, h, wd, c = x.shape
     ho, wo, f = g.shape[1], g.shape[2], g.shape[3]
-    parts = np.zeros((nthreads, kernel, kernel, c, f), np.float32)
+    k = kernel
+    parts = np.zeros((nthreads, k, c, k * f), np.float32)
     per = (rows + nthreads - 1) // nthreads
     for t in prange(nthreads):
-        gw = parts[t]
+        acc = parts[t]
         for r in range(t * per, min(rows, (t + 1) * per)):
+            gr = g[r].reshape(ho, wo * f)
             for yi in range(h):
                 for xi in range(wd):
+                    x0 = xi + padding - (k - 1)
                     for ch in range(c):
                         if x[r, yi, xi, ch] == 0:
                             continue
-                        for ky in range(kernel):
+                        for ky in range(k):
                             yo = yi + padding - ky
                             if yo < 0 or yo >= ho:
                                 continue
-                            for kx in range(kernel):
-                                xo = xi + padding - kx
-                                if xo < 0 or xo >= wo:
-                                    continue
-                                for j in range(f):
-                                    gw[ky, kx, ch, j] += g[r, yo, xo, j]
-    out = parts[0].copy()
+                            if x0 >= 0 and x0 + k <= wo:
+                                dst = acc[ky, ch]
+                                src = gr[yo, x0 * f:(x0 + k) * f]
+                                for q in range(k * f):
+                                    dst[q] += src[q]
+                            else:
+                                for kk in range(k):
+                                    xo = x0 + kk
+                                    if 0 <= xo < wo:
+                                        for j in range(f):
+                                            acc[ky, ch, kk * f + j] += gr[yo, xo * f + j]
+    total = parts[0].copy()
     for t in range(1, nthreads):
-        out += parts[t]
-    return out
+        total += parts[t]
+    gw = np.empty((k, k, c, f), np.float32)
+    for ky in range(k):
+        for ch in range(c):
+            for kk in range(k):
+                for j in range(f):
+                    gw[ky, k - 1 - kk, ch, j] = total[ky, ch, kk * f + j]
+    return gw
 
 
 @njit(cache=True, parallel=True)

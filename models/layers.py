@@ -13,7 +13,7 @@ float operands through float32 GEMMs whose unfolded buffers stay under `_CHUNK_B
 from __future__ import annotations
 
 import numpy as np
-from numba import get_num_threads, njit
+from numba import get_num_threads, njit, prange
 
 from .conv_kernels import col2im_add, spike_conv_fp, spike_conv_wg
 
@@ -71,7 +71,8 @@ def conv_wg(x: np.ndarray, g: np.ndarray, kernel: int, padding: int) -> tuple[np
     g = np.ascontiguousarray(g, np.float32)
     rows, ho, wo, f = g.shape
     c = x.shape[-1]
-    gb = g.reshape(-1, f).sum(0, dtype=np.float32)
+    g2 = g.reshape(-1, f)
+    gb = np.ones(g2.shape[0], np.float32) @ g2  # a GEMV: numpy's column sums are slow for small F
     if _is_spikes(x):
         return spike_conv_wg(np.ascontiguousarray(x), g, kernel, padding, get_num_threads()), gb
     xp = _pad(x, padding)
@@ -112,13 +113,13 @@ def dense_ig(g: np.ndarray, w: np.ndarray) -> np.ndarray:
     return g @ w.T
 
 
-@njit(cache=True)
+@njit(cache=True, parallel=True)
 def _pool_fp(x, size):
     rows, h, w, c = x.shape
     ho, wo = h // size, w // size
     out = np.empty((rows, ho, wo, c), x.dtype)
     idx = np.empty((rows, ho, wo, c), np.uint8)
-    for r in range(rows):
+    for r in prange(rows):
         for y in range(ho):
             for xx in range(wo):
                 for ch in range(c):
@@ -135,11 +136,11 @@ def _pool_fp(x, size):
     return out, idx
 
 
-@njit(cache=True)
+@njit(cache=True, parallel=True)
 def _pool_ig(g, idx, size):
     rows, ho, wo, c = g.shape
     out = np.zeros((rows, ho * size, wo * size, c), np.float32)
-    for r in range(rows):
+    for r in prange(rows):
         for y in range(ho):
             for xx in range(wo):
                 for ch in range(c):

@@ -164,6 +164,36 @@ def lif_backward_packed(g_spike, state, c, lam, alpha, out):
                 g_v[k - lo] = gv
 
 
+@njit(cache=True, parallel=True)
+def lif_backward_pooled(g_pooled, pool_idx, state, size, c, lam, alpha, out):
+    """`lif_backward_packed` whose input dL/ds is routed through a max-pool first: neuron
+    (t, b, y, x, ch) receives g_pooled[t, b, y // size, x // size, ch] if it won its window
+    (`pool_idx`), else 0. Arrays are 5-D: g_pooled, pool_idx (T, B, H/size, W/size, C);
+    state, out (T, B, H, W, C). Saves materialising the un-pooled gradient."""
+    t_steps, batch, h, w, ch_n = state.shape
+    cc = np.float32(c)
+    ll = np.float32(lam)
+    a = np.float32(alpha)
+    phi_in = _ONE / (_TWO * a)  # eq. 22, as in surrogate_grad
+    for item in prange(batch * h):
+        b = item // h
+        y = item % h
+        yp = y // size
+        g_v = np.zeros((w, ch_n), np.float32)
+        for t in range(t_steps - 1, -1, -1):
+            for x in range(w):
+                xp = x // size
+                pos = (y % size) * size + x % size
+                for ch in range(ch_n):
+                    gs = g_pooled[t, b, yp, xp, ch] if pool_idx[t, b, yp, xp, ch] == pos else _ZERO
+                    st = state[t, b, y, x, ch]
+                    phi = phi_in if st & WINDOW_BIT else _ZERO
+                    keep = _ZERO if st & SPIKE_BIT else _ONE
+                    gi, gv = _grad_core(np.float32(gs), phi, keep, g_v[x, ch], cc, ll)
+                    out[t, b, y, x, ch] = gi
+                    g_v[x, ch] = gv
+
+
 @njit(cache=True)
 def accumulator_forward(current):
     """Non-leaky, non-resetting accumulator (c = 1, lam = 0), eq. 18 -> v_m (T, N) float32."""

@@ -25,7 +25,7 @@ from workloads.network import ComputeLayer, Network
 
 from . import layers as L
 from .neuron import (ALPHA_DEFAULT, SPIKE_BIT, accumulator_backward, accumulator_forward, lif_backward_packed,
-                     lif_forward_packed)
+                     lif_backward_pooled, lif_forward_packed)
 
 Params = list[tuple[np.ndarray, np.ndarray]]  # per compute layer: (weights, bias)
 
@@ -135,10 +135,14 @@ def layer_ig(layer: ComputeLayer, w: np.ndarray, g_current: np.ndarray, prev: Co
         g_in = L.conv_ig(g, w, layer.padding, layer.in_shape[:2])  # eq. 12
     else:
         g_in = L.dense_ig(g, w)
-    g_in = g_in.reshape((t * batch,) + tuple(prev.sent_shape))
-    if prev.pool != 1:
-        g_in = L.maxpool_ig(g_in, prev_state.pool_idx, prev.pool)
-    g_spike = np.ascontiguousarray(g_in, np.float32).reshape(t, -1)
+    g_in = np.ascontiguousarray(g_in, np.float32)
+    if prev.pool != 1:  # un-pooling fused into the gradient filter (eq. 17, 22, 23)
+        out = np.empty((t, batch) + tuple(prev.out_shape), np.float32)
+        lif_backward_pooled(g_in.reshape((t, batch) + tuple(prev.sent_shape)),
+                            prev_state.pool_idx.reshape((t, batch) + tuple(prev.sent_shape)),
+                            prev_state.state, prev.pool, c, lam, alpha, out)
+        return out
+    g_spike = g_in.reshape(t, -1)
     lif_backward_packed(g_spike, prev_state.state.reshape(t, -1), c, lam, alpha, g_spike)  # eq. 17, 22, 23
     return g_spike.reshape((t, batch) + tuple(prev.out_shape))
 

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from models.neuron import (SPIKE_BIT, WINDOW_BIT, accumulator_backward, accumulator_forward, lif_backward,
-                           lif_backward_packed, lif_forward, lif_forward_packed,
+                           lif_backward_packed, lif_backward_pooled, lif_forward, lif_forward_packed,
                            lif_grad_step, lif_step)
 
 C, LAM, TH, ALPHA = 4.0, 0.25, 0.5, 0.5
@@ -151,3 +151,24 @@ def test_packed_kernels_bit_identical_even_in_time_chunks(cur, chunk, seed):
     np.testing.assert_array_equal(out, expect)
     lif_backward_packed(g, state, C, LAM, ALPHA, g)  # in place
     np.testing.assert_array_equal(g, expect)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 5), st.integers(1, 3), st.integers(1, 3), st.integers(1, 3), st.integers(1, 3),
+       st.integers(0, 2**31 - 1))
+def test_pooled_backward_equals_unpool_then_filter(t, b, hp, wp, ch, seed):
+    from models.layers import maxpool_fp, maxpool_ig
+    rng = np.random.default_rng(seed)
+    shape = (t, b, 2 * hp, 2 * wp, ch)
+    state = np.empty((t, b * 4 * hp * wp * ch), np.uint8)
+    lif_forward_packed(rng.normal(0.4, 1, state.shape).astype(f32), np.zeros(state.shape[1], f32),
+                       C, LAM, TH, ALPHA, state)
+    spikes = (state & SPIKE_BIT).reshape((t * b,) + shape[2:])
+    _, idx = maxpool_fp(spikes, 2)
+    g_pooled = rng.normal(size=idx.shape).astype(f32)
+    expect = maxpool_ig(g_pooled, idx, 2).reshape(t, -1)
+    lif_backward_packed(expect, state, C, LAM, ALPHA, expect)
+    out = np.empty(shape, f32)
+    lif_backward_pooled(g_pooled.reshape((t, b) + idx.shape[1:]), idx.reshape((t, b) + idx.shape[1:]),
+                        state.reshape(shape), 2, C, LAM, ALPHA, out)
+    np.testing.assert_array_equal(out.reshape(t, -1), expect)
