@@ -14,7 +14,7 @@ import numpy as np
 from numba import njit, prange
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, error_model="numpy")
 def spike_conv_fp(x, w, bias, padding, out):
     """out[r, yo, xo, :] = bias + sum over spikes x[r, yi, xi, c] = 1 of w[yi-yo+p, xi-xo+p, c, :].
 
@@ -60,7 +60,7 @@ def spike_conv_fp(x, w, bias, padding, out):
                                         o[yo, xo * f + j] += wr[ky, ch, kk * f + j]
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, error_model="numpy")
 def spike_conv_wg(x, g, kernel, padding, nthreads):
     """gw[ky, kx, c, :] = sum over spikes x[r, yi, xi, c] = 1 of g[r, yi+p-ky, xi+p-kx, :].
 
@@ -109,7 +109,7 @@ def spike_conv_wg(x, g, kernel, padding, nthreads):
     return gw
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, error_model="numpy")
 def col2im_add(cols, padding, out):
     """out[r, yo+ky-p, xo+kx-p, :] += cols[r, yo, xo, ky, kx, :] for every tap that lands inside `out`."""
     rows, ho, wo, k, _, c = cols.shape

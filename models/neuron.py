@@ -48,7 +48,7 @@ _ONE = np.float32(1.0)
 _TWO = np.float32(2.0)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def surrogate_grad(v_m, threshold, alpha):
     """phi'(v) of eq. 22: 1/(2 alpha) within alpha of the threshold, else 0 (float32)."""
     v = np.float32(v_m)
@@ -59,7 +59,7 @@ def surrogate_grad(v_m, threshold, alpha):
     return _ZERO
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def lif_step(i_now, d_prev, c, lam, threshold):
     """One neuron, one timestep of eq. 4-5 -> (v_m, spike, d_new), all float32 but `spike` (bool)."""
     i = np.float32(i_now)
@@ -73,7 +73,7 @@ def lif_step(i_now, d_prev, c, lam, threshold):
     return v, spike, d_new
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def lif_grad_step(g_spike, v_m, spike, g_v_next, c, lam, threshold, alpha):
     """One timestep of the gradient filter in time-reversed order (Fig. 8) -> (g_current, g_v)."""
     gs = np.float32(g_spike)
@@ -84,7 +84,7 @@ def lif_grad_step(g_spike, v_m, spike, g_v_next, c, lam, threshold, alpha):
     return _grad_core(gs, surrogate_grad(v_m, threshold, alpha), keep, gn, cc, ll)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _grad_core(gs, phi, keep, gn, cc, ll):
     """eq. 17, 22, 23 given phi'(v) and the gate 1 - s, all float32 -> (g_current, g_v)."""
     g_v = gs * phi + gn * keep * (cc - ll) / (cc + ll)  # eq. 22, 23
@@ -92,7 +92,7 @@ def _grad_core(gs, phi, keep, gn, cc, ll):
     return g_current, g_v
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def lif_forward(current, c, lam, threshold):
     """LIF over a (T, N) current -> (v_m float32 (T, N), spikes uint8 (T, N))."""
     t_steps, n = current.shape
@@ -108,7 +108,7 @@ def lif_forward(current, c, lam, threshold):
     return v_m, spikes
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def lif_backward(g_spike, v_m, spikes, c, lam, threshold, alpha):
     """Gradient filter over (T, N) arrays, run from t = T-1 down to 0 -> dL/di_in (T, N) float32."""
     t_steps, n = g_spike.shape
@@ -128,21 +128,24 @@ WINDOW_BIT = np.uint8(2)
 _BLOCK = 4096  # neurons per parallel work item
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, error_model="numpy")
 def lif_forward_packed(current, d, c, lam, threshold, alpha, state):
     """LIF over a chunk of timesteps (T', N): writes `state` (T', N) uint8 = spike | window << 1
     and carries the delay elements `d` (N,) float32 in place, so consecutive chunks continue."""
     t_steps, n = current.shape
+    th = np.float32(threshold)
+    a = np.float32(alpha)
     for blk in prange((n + _BLOCK - 1) // _BLOCK):
+        lo, hi = np.uint64(blk * _BLOCK), np.uint64(min(n, (blk + 1) * _BLOCK))
         for t in range(t_steps):
-            for k in range(blk * _BLOCK, min(n, (blk + 1) * _BLOCK)):
+            for k in range(lo, hi):  # unsigned: no negative-index fix-up, so the loop vectorises
                 v, s, d_new = lif_step(current[t, k], d[k], c, lam, threshold)
-                in_window = surrogate_grad(v, threshold, alpha) != _ZERO
-                state[t, k] = (SPIKE_BIT if s else 0) | (WINDOW_BIT if in_window else 0)
+                in_window = abs(v - th) <= a  # phi'(v) != 0, eq. 22 (branch-free, so the loop vectorises)
+                state[t, k] = np.uint8(s) | (np.uint8(in_window) << np.uint8(1))
                 d[k] = d_new
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, error_model="numpy")
 def lif_backward_packed(g_spike, state, c, lam, alpha, out):
     """Gradient filter over (T, N) from packed states -> `out` (T, N) float32; `out` may be `g_spike`."""
     t_steps, n = g_spike.shape
@@ -151,11 +154,10 @@ def lif_backward_packed(g_spike, state, c, lam, alpha, out):
     a = np.float32(alpha)
     phi_in = _ONE / (_TWO * a)  # eq. 22, as in surrogate_grad
     for blk in prange((n + _BLOCK - 1) // _BLOCK):
-        lo = blk * _BLOCK
-        hi = min(n, lo + _BLOCK)
+        lo, hi = np.uint64(blk * _BLOCK), np.uint64(min(n, (blk + 1) * _BLOCK))
         g_v = np.zeros(hi - lo, np.float32)
         for t in range(t_steps - 1, -1, -1):
-            for k in range(lo, hi):
+            for k in range(lo, hi):  # unsigned indices, see lif_forward_packed
                 st = state[t, k]
                 phi = phi_in if st & WINDOW_BIT else _ZERO
                 keep = _ZERO if st & SPIKE_BIT else _ONE
@@ -164,7 +166,7 @@ def lif_backward_packed(g_spike, state, c, lam, alpha, out):
                 g_v[k - lo] = gv
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, error_model="numpy")
 def lif_backward_pooled(g_pooled, pool_idx, state, size, c, lam, alpha, out):
     """`lif_backward_packed` whose input dL/ds is routed through a max-pool first: neuron
     (t, b, y, x, ch) receives g_pooled[t, b, y // size, x // size, ch] if it won its window
@@ -194,7 +196,7 @@ def lif_backward_pooled(g_pooled, pool_idx, state, size, c, lam, alpha, out):
                     g_v[x, ch] = gv
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def accumulator_forward(current):
     """Non-leaky, non-resetting accumulator (c = 1, lam = 0), eq. 18 -> v_m (T, N) float32."""
     t_steps, n = current.shape
