@@ -171,3 +171,18 @@ def test_cli_train_and_resume(tmp_path, monkeypatch, capsys):
     assert main(args + ["--resume"]) == 0
     rows = (tmp_path / "run" / "metrics.csv").read_text().splitlines()
     assert rows[0].startswith("epoch,train_loss") and len(rows) == 3
+
+
+def test_schedule_delays_come_from_the_scheduler():
+    from simulator.cost import ArrayConfig, network_cost
+    from simulator.schedule import make_schedule
+    expect = tuple(make_schedule("layerwise", network_cost(MNIST, ArrayConfig(32, 32), 32), 2).delays)
+    assert resolve_delays("schedule:layerwise:2", MNIST, 32) == expect and len(expect) == 4
+
+
+def test_thread_settings_are_validated():
+    from models.threads import set_threads
+    with pytest.raises(ConfigError, match="threads"):
+        set_threads(0)
+    with pytest.raises(ConfigError, match="blas threads"):
+        set_threads(1, blas=10**6)

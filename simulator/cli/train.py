@@ -4,9 +4,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import numba
+
 from models.encoding import ENCODINGS
 from models.optim import OPTIMIZERS
-from models.threads import set_threads
+from models.threads import keep_freed_memory, set_threads
 from models.train import TrainConfig, TrainingDiverged, run_training
 from simulator.cli.common import print_json, table
 from simulator.cost import ArrayConfig, network_cost
@@ -33,7 +35,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default=None, help="output folder (default results/train/<run>)")
     p.add_argument("--resume", action="store_true", help="continue the run saved in --out")
     p.add_argument("--threads", type=int, default=None,
-                   help="threads for the numba kernels and BLAS (default: all cores; 1 is often faster on a busy machine)")
+                   help="threads for the numba kernels (default: all cores; 1 is often faster on a busy machine)")
+    p.add_argument("--blas-threads", type=int, default=1,
+                   help="threads for the float32 GEMMs (default 1; 2 pays for DVS128's large layers)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the per-epoch history as JSON")
     p.set_defaults(func=run)
@@ -64,8 +68,8 @@ def resolve_delays(spec: str, net: Network, batch: int) -> tuple[int, ...] | Non
 def run(args: argparse.Namespace) -> int:
     from workloads.datasets import get_dataset
 
-    if args.threads is not None:
-        set_threads(args.threads)
+    set_threads(args.threads or numba.config.NUMBA_NUM_THREADS, args.blas_threads)
+    keep_freed_memory()
     net = load_network(args.network)
     delays = resolve_delays(args.delays, net, args.batch)
     cfg = TrainConfig(optimizer=args.optimizer, lr=args.lr, batch=args.batch, epochs=args.epochs,
