@@ -129,20 +129,35 @@ def layer_wg(layer: ComputeLayer, x: np.ndarray, g_current: np.ndarray,
 def layer_ig(layer: ComputeLayer, w: np.ndarray, g_current: np.ndarray, prev: ComputeLayer,
              prev_state: LayerState, c: float, lam: float, alpha: float = ALPHA_DEFAULT) -> np.ndarray:
     """IG task: dL/di_in of layer `l` (T, B, *out_shape) -> dL/di_in of layer `l - 1` (T, B, *prev.out_shape)."""
+    return grad_filter(prev, prev_state, ig_gemm(layer, w, g_current), c, lam, alpha, overwrite=True)
+
+
+def ig_gemm(layer: ComputeLayer, w: np.ndarray, g_current: np.ndarray) -> np.ndarray:
+    """The IG task's transposed GEMM (eq. 12): dL/di_in of layer `l` (T, B, *out_shape) ->
+    dL/ds of what layer `l - 1` sends, (T, B, *in_shape) float32."""
     t, batch = g_current.shape[:2]
     g = g_current.reshape((t * batch,) + tuple(layer.out_shape))
     if layer.kind == "conv":
         g_in = L.conv_ig(g, w, layer.padding, layer.in_shape[:2])  # eq. 12
     else:
         g_in = L.dense_ig(g, w)
-    g_in = np.ascontiguousarray(g_in, np.float32)
+    return np.ascontiguousarray(g_in, np.float32).reshape((t, batch) + tuple(layer.in_shape))
+
+
+def grad_filter(prev: ComputeLayer, prev_state: LayerState, g_sent: np.ndarray, c: float, lam: float,
+                alpha: float = ALPHA_DEFAULT, overwrite: bool = False) -> np.ndarray:
+    """Un-pool dL/ds of what layer `l - 1` sends (T, B, *prev.sent_shape or flat) and run its gradient
+    filter in reverse time (eq. 17, 22, 23) -> dL/di_in of layer `l - 1` (T, B, *prev.out_shape).
+    With `overwrite` a float32 contiguous `g_sent` may be reused for the result."""
+    t, batch = g_sent.shape[:2]
+    g_in = np.ascontiguousarray(g_sent, np.float32)
     if prev.pool != 1:  # un-pooling fused into the gradient filter (eq. 17, 22, 23)
         out = np.empty((t, batch) + tuple(prev.out_shape), np.float32)
         lif_backward_pooled(g_in.reshape((t, batch) + tuple(prev.sent_shape)),
                             prev_state.pool_idx.reshape((t, batch) + tuple(prev.sent_shape)),
                             prev_state.state, prev.pool, c, lam, alpha, out)
         return out
-    g_spike = g_in.reshape(t, -1)
+    g_spike = g_in.reshape(t, -1) if overwrite or g_in is not g_sent else g_in.reshape(t, -1).copy()
     lif_backward_packed(g_spike, prev_state.state.reshape(t, -1), c, lam, alpha, g_spike)  # eq. 17, 22, 23
     return g_spike.reshape((t, batch) + tuple(prev.out_shape))
 

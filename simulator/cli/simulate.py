@@ -2,15 +2,23 @@
 from __future__ import annotations
 
 import argparse
+import json
 import math
+from dataclasses import asdict
 from pathlib import Path
 
 from simulator.cli.common import add_network_options, network_and_array, print_json, table
 from simulator.cost import network_cost
 from simulator.des import BusConfig, SimResult, simulate
 from simulator.des.report import plot_gantt, write_trace
+from models.encoding import ENCODINGS
+from models.optim import OPTIMIZERS
+from models.threads import set_threads
+from simulator.functional import WEIGHT_POLICIES, FunctionalConfig, run_functional, run_ideal, subset
 from simulator.schedule import SCHEDULERS, make_schedule
 from workloads import ConfigError
+from workloads.datasets import get_dataset
+from workloads.files import write_atomic
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -30,6 +38,27 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="no double buffering: a processor waits for its outgoing transfers")
     p.add_argument("--trace", metavar="FILE.json", help="write a Chrome trace-event file (open in Perfetto)")
     p.add_argument("--plot", metavar="FILE.png", help="write a Gantt chart of a window of mini-batches")
+    f = p.add_argument_group("functional mode (train a real network on the simulated machine; docs/functional.md)")
+    f.add_argument("--functional", action="store_true",
+                   help="every slice also computes its values: report cycles, training curve, test accuracy")
+    f.add_argument("--dataset", help="dataset to train on, e.g. mnist (see `spikepipe data`)")
+    f.add_argument("--data-dir", default=None, help="dataset cache folder")
+    f.add_argument("--epochs", type=int, default=1, help="epochs (default 1); replaces --minibatches")
+    f.add_argument("--optimizer", default="adam", choices=OPTIMIZERS)
+    f.add_argument("--lr", type=float, default=1e-3)
+    f.add_argument("--seed", type=int, default=0, help="seed for weights, data order and encoding (default 0)")
+    f.add_argument("--encoding", default="current", choices=ENCODINGS, help="image input encoding")
+    f.add_argument("--train-subset", type=int, default=None, help="train on the first N samples only")
+    f.add_argument("--test-subset", type=int, default=None, help="evaluate on the first N test samples only")
+    f.add_argument("--weights", default="stash", choices=WEIGHT_POLICIES,
+                   help="weight version FP and IG use: stash (b - 1 - D_l, the default) or latest (newest arrived)")
+    f.add_argument("--emulate", default="", metavar="SLICES",
+                   help="tasks to run through the cycle-level array emulation, e.g. FP0,IG1")
+    f.add_argument("--emulate-batches", type=int, default=2, help="mini-batches to emulate (default 2)")
+    f.add_argument("--compare-ideal", action="store_true",
+                   help="also train the idealised delayed-gradient trainer (same delays) and the plain trainer")
+    f.add_argument("--threads", type=int, default=None, help="threads for the numba kernels (default all cores)")
+    f.add_argument("--out", metavar="FILE.json", help="write the functional result as JSON (atomically)")
     p.set_defaults(func=run)
 
 
@@ -52,6 +81,8 @@ def run(args: argparse.Namespace) -> int:
     net, array = network_and_array(args)
     if args.procs < 1:
         raise ConfigError(f"--procs must be at least 1, got {args.procs}")
+    if args.functional:
+        return _functional(args, net, array)
     names = list(SCHEDULERS) if args.scheduler == "all" else [args.scheduler]
     if args.scheduler != "all" and args.scheduler not in SCHEDULERS:
         raise ConfigError(f"unknown scheduler {args.scheduler!r}; use all or one of {', '.join(SCHEDULERS)}")
@@ -93,6 +124,64 @@ def run(args: argparse.Namespace) -> int:
         if path:
             print(f"wrote {what}: " + ", ".join(str(_per_scheduler(path, n, len(names) > 1)) for n in names))
     return 0
+
+
+def _functional(args: argparse.Namespace, net, array) -> int:
+    if args.scheduler not in SCHEDULERS:
+        raise ConfigError(f"--functional runs one schedule: give --scheduler as one of {', '.join(SCHEDULERS)}")
+    if not args.dataset:
+        raise ConfigError("--functional needs --dataset (e.g. mnist)")
+    if args.threads is not None:
+        set_threads(args.threads, 1)
+    data = get_dataset(args.dataset, args.data_dir)
+    train, test = subset(data.train, args.train_subset), subset(data.test, args.test_subset)
+    emulate = tuple(s.strip().upper() for s in args.emulate.split(",") if s.strip())
+    cfg = FunctionalConfig(args.optimizer, args.lr, args.epochs, args.seed, args.encoding, weights=args.weights,
+                           emulate=emulate, emulate_batches=args.emulate_batches)
+    bus = BusConfig(_bandwidth(args.bus_bandwidth), args.bus_latency, args.shared_bus, not args.no_overlap)
+    cost = network_cost(net, array, args.batch)
+    schedule = make_schedule(args.scheduler, cost, args.procs)
+    progress = not args.json
+    result = run_functional(schedule, train, test, cfg, bus, progress=progress)
+    out = {"config": {"network": net.name, "array": str(array), "batch": args.batch, "procs": args.procs,
+                      "scheduler": args.scheduler, "dataset": args.dataset, "train_samples": len(train),
+                      "test_samples": len(test), "synthetic": data.synthetic, **asdict(cfg)},
+           "delays": list(schedule.delays), "functional": result.as_dict()}
+    if args.compare_ideal:
+        out["ideal"] = run_ideal(schedule, train, test, cfg, progress=progress)[0]
+        out["plain"] = run_ideal(schedule, train, test, cfg, delays=(0,) * len(schedule.delays),
+                                 progress=progress)[0]
+    if args.out:
+        write_atomic(args.out, json.dumps(out, indent=2))
+    if args.json:
+        print_json(out)
+        return 0 if all(r.ok for r in result.emulated) else 1
+    r = result.sim
+    print(f"Network {net.name}, array {array}, batch {args.batch}, P = {args.procs}, scheduler {args.scheduler}, "
+          f"delays {schedule.delays}; {r.minibatches} mini-batches ({args.epochs} epochs of {len(train)} samples"
+          f"{', synthetic data' if data.synthetic else ''}), weights {args.weights}")
+    print(table(["analytic cyc/update", "simulated cyc/update", "speedup", "fill latency", "total cycles"],
+                [(r.analytic_cycles_per_update, round(r.simulated_cycles_per_update),
+                  cost.total / r.simulated_cycles_per_update, r.fill_latency, r.total_cycles)]))
+    _details(r)
+    print()
+    runs = [("pipelined (functional)", list(result.history))]
+    runs += [(name, out[key]) for key, name in (("ideal", "idealised delayed"), ("plain", "non-pipelined"))
+             if key in out]
+    print(table(["epoch"] + [f"{name} {what}" for name, _ in runs for what in ("train loss", "test acc")],
+                [[e + 1] + [v for _, h in runs for v in (h[e]["train_loss"], f"{h[e]['test_acc']:.2%}")]
+                 for e in range(args.epochs)]))
+    print(f"Pipeline drained (every gradient applied): test accuracy {result.final['test_acc']:.2%}; "
+          f"functional simulation {result.seconds:.1f} s")
+    if result.emulated:
+        print()
+        print(table(["slice", "mini-batch", "emulated cycles", "slice cycles", "max abs error", "float32 bound",
+                     "spikes differing", "ok"],
+                    [(e.slice, e.batch, e.emulated_cycles, e.slice_cycles, f"{e.max_abs_error:.2e}",
+                      f"{e.float32_bound:.2e}", e.spikes_differing, e.ok) for e in result.emulated]))
+    if args.out:
+        print(f"wrote {args.out}")
+    return 0 if all(e.ok for e in result.emulated) else 1
 
 
 def _details(r: SimResult) -> None:

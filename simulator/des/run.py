@@ -9,6 +9,7 @@ plus one `Event` per waiting slice; cost grows with slices and transfers, never 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable, Protocol
 
 import simpy
 
@@ -16,7 +17,7 @@ from simulator.cost import TaskKind
 from simulator.schedule import Schedule
 from workloads import ConfigError, Network
 
-from .dataflow import Dataflow, Item, build_dataflow
+from .dataflow import Dataflow, Item, SliceStep, build_dataflow
 from .machine import Bus, BusConfig, Processor
 from .result import LinkStats, ProcessorStats, SimResult, SliceRecord
 
@@ -30,6 +31,7 @@ class _Arrival:
     nbytes: int = 0
     consumed: int = 0
     waiters: list = field(default_factory=list)
+    payloads: list | None = None  # functional mode: the shares' values, in arrival order
 
 
 class _CountingEnvironment(simpy.Environment):
@@ -45,10 +47,12 @@ class _CountingEnvironment(simpy.Environment):
 
 
 def simulate(schedule: Schedule, minibatches: int = 64, bus: BusConfig = BusConfig(), trace: bool = False,
-             network: Network | None = None) -> SimResult:
+             network: Network | None = None, executor: Executor | None = None) -> SimResult:
     """Run `schedule` for `minibatches` mini-batches on P processors joined by `bus`.
 
-    With `network`, the schedule must have been made for that network.
+    With `network`, the schedule must have been made for that network. With `executor`
+    (functional mode, `simulator.functional`), every slice also computes its values, which
+    travel with the items it produces; the timing is the same with or without it.
     """
     if not isinstance(schedule, Schedule):
         raise ConfigError(f"schedule: expected a Schedule, got {type(schedule).__name__}")
@@ -60,7 +64,7 @@ def simulate(schedule: Schedule, minibatches: int = 64, bus: BusConfig = BusConf
     if not isinstance(bus, BusConfig):
         raise ConfigError("bus: expected a BusConfig")
     flow = build_dataflow(schedule)
-    return _Simulation(schedule, flow, minibatches, bus, trace).run()
+    return _Simulation(schedule, flow, minibatches, bus, trace, executor).run()
 
 
 def step_period(ends: list[int], offsets: list[int], minibatches: int) -> tuple[float, bool]:
@@ -79,9 +83,24 @@ def step_period(ends: list[int], offsets: list[int], minibatches: int) -> tuple[
     return ends[-1] / len(ends), False
 
 
+class Executor(Protocol):
+    """Functional mode: computes each slice's values when the slice starts.
+
+    `inputs` maps each item the slice needs to the payloads of its shares (arrival order);
+    `weights(version)` is the payload of that weight version of the slice's layer if it
+    has reached the slice's processor by now, else None. Returns a payload per item the
+    slice produces. Payloads are shared between receivers and must be treated as read-only.
+    """
+
+    def run(self, step: SliceStep, batch: int, inputs: dict[Item, list],
+            weights: Callable[[int], object | None]) -> dict[Item, object]: ...
+
+
 class _Simulation:
-    def __init__(self, schedule, flow: Dataflow, minibatches: int, bus: BusConfig, trace: bool) -> None:
+    def __init__(self, schedule, flow: Dataflow, minibatches: int, bus: BusConfig, trace: bool,
+                 executor: Executor | None = None) -> None:
         self.schedule, self.flow, self.n = schedule, flow, minibatches
+        self.executor = executor
         self.env = _CountingEnvironment()
         self.bus = Bus(self.env, bus, flow.procs, trace=[] if trace else None)
         self.records: list[SliceRecord] | None = [] if trace else None
@@ -109,11 +128,16 @@ class _Simulation:
         return self._result()
 
     # -- items ---------------------------------------------------------------------------
-    def _deliver(self, item: Item, batch: int, dest: int, time: int, nbytes: int, parts: int) -> None:
+    def _deliver(self, item: Item, batch: int, dest: int, time: int, nbytes: int, parts: int,
+                 payload: object = None) -> None:
         rec = self.arrivals.get((item, batch, dest))
         if rec is None:
             rec = self.arrivals[item, batch, dest] = _Arrival()
         rec.count += 1
+        if payload is not None:
+            if rec.payloads is None:
+                rec.payloads = []
+            rec.payloads.append(payload)
         rec.time = max(rec.time, time)
         if item[0] != "weights":
             rec.nbytes += nbytes
@@ -168,6 +192,7 @@ class _Simulation:
                         if rec is None or rec.count < 1 or rec.time > t1:
                             yield from self._await(("weights", st.weights), version, p, 1)
                 t2 = env.now
+                produced = None if self.executor is None else self._execute(st, batch, p)
                 yield env.timeout(st.cycles)
                 proc.wait_data += t1 - t0
                 proc.wait_weights += t2 - t1
@@ -182,11 +207,13 @@ class _Simulation:
                 for out in st.outputs:
                     item, share = out.item, out.nbytes
                     need = 1 if item[0] == "weights" else parts[item]
+                    payload = None if produced is None else produced.get(item)
                     if out.local:
-                        self._deliver(item, batch, p, env.now, share, need)
+                        self._deliver(item, batch, p, env.now, share, need, payload)
                     for q in out.remote:
-                        def arrived(time: int, item=item, q=q, share=share, need=need, batch=batch) -> None:
-                            self._deliver(item, batch, q, time, share, need)
+                        def arrived(time: int, item=item, q=q, share=share, need=need, batch=batch,
+                                    payload=payload) -> None:
+                            self._deliver(item, batch, q, time, share, need, payload)
                         left = max(left, self.bus.send(p, q, share, (item, batch, p, q), arrived))
                 if not overlap and left > env.now:
                     waited = left - env.now
@@ -197,6 +224,19 @@ class _Simulation:
                     if self.wg_done[batch] == flow.wg_slices:
                         self.updates[batch] = env.now
             self.step_ends[p].append(env.now)
+
+    def _execute(self, st, batch: int, p: int) -> dict[Item, object]:
+        """Functional mode: hand the slice's arrived payloads to the executor."""
+        arrivals, now = self.arrivals, self.env.now
+        inputs = {item: arrivals[item, batch, p].payloads or [] for item in st.needs}
+
+        def weights(version: int) -> object | None:
+            rec = arrivals.get((("weights", st.weights), version, p))
+            if rec is None or rec.count < 1 or rec.time > now or not rec.payloads:
+                return None
+            return rec.payloads[0]
+
+        return self.executor.run(st, batch, inputs, weights)
 
     # -- result --------------------------------------------------------------------------
     def _result(self) -> SimResult:

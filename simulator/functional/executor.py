@@ -1,0 +1,215 @@
+"""`PipelineExecutor`: the numerics of every slice the discrete-event model runs (functional mode).
+
+The DES (`simulator.des.simulate(..., executor=)`) calls `run` when a slice starts, with the
+payloads of the items the slice waited for; what `run` returns travels with the items the
+slice produces (over the bus model, to the processors that consume them).
+
+- FP slice of mini-batch b: the layer's FP on weight version `b - 1 - D_l` (whole task:
+  `models.snn.layer_fp`; split: its tiles' rows, `shares`).
+- WG slice (never split): joins its inputs, computes dL/dW and dL/db (eq. 13) and applies the
+  optimizer to the layer's master weights, which live on its processor; the new weights are
+  its payload (version b), sent to the processors holding the layer's FP or IG.
+- IG slice: the transposed GEMM (eq. 12) of its rows; the gradient filter of the layer below
+  runs where that layer's state is (its WG and IG), on the joined dL/ds.
+
+Weight versions (`weights`): with ``"stash"`` FP and IG of mini-batch b both use version
+`b - 1 - D_l` (the version the DES waits for; the processor keeps every version still to be
+used: weight stashing). With ``"latest"`` each processor keeps one copy, overwritten when a
+new version arrives: FP and IG use the newest version there when they start, so the backward
+pass of a delayed mini-batch sees newer weights than its forward pass did.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from models import snn
+from models.layers import softmax_cross_entropy
+from models.neuron import accumulator_backward
+from models.optim import Adam, SGD
+from simulator.cost import TaskKind
+from simulator.des.dataflow import SliceStep
+from simulator.schedule import Schedule
+from workloads import ConfigError
+
+from . import shares as S
+from .emulate import EmulationRecord, emulate_fp, emulate_ig
+
+WEIGHT_POLICIES = ("stash", "latest")
+Batch = tuple[np.ndarray, bool, np.ndarray]  # network input, static?, labels
+
+
+@dataclass
+class PipelineExecutor:
+    """Slice numerics for one functional run; collects losses, weight snapshots and emulation checks.
+
+    `data(b)` gives mini-batch b's input and labels; `snapshots` lists, per layer, the weight
+    versions to keep a copy of (for evaluation); `emulate` the task labels (e.g. "FP0") to run
+    through the cycle-level array emulation for the first `emulate_batches` mini-batches.
+    """
+
+    schedule: Schedule
+    params: snn.Params  # initial weights (version -1); never modified
+    optimizer: SGD | Adam
+    data: Callable[[int], Batch]
+    alpha: float
+    weights: str = "stash"
+    snapshots: tuple[frozenset[int], ...] = ()
+    emulate: frozenset[str] = frozenset()
+    emulate_batches: int = 2
+    losses: dict[int, tuple[float, int]] = field(default_factory=dict)
+    kept: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    emulated: list[EmulationRecord] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.weights not in WEIGHT_POLICIES:
+            raise ConfigError(f"functional: field 'weights' must be one of {', '.join(WEIGHT_POLICIES)}, "
+                              f"got {self.weights!r}")
+        cost = self.schedule.cost
+        self.net = cost.network
+        self.layers = self.net.compute_layers()
+        self.batch = cost.batch
+        for p, slices in enumerate(self.schedule.processors):
+            for sl in slices:
+                if sl.kind is TaskKind.WG and not sl.whole:
+                    raise ConfigError(f"functional: {sl.label} on processor {p} splits a weight gradient; "
+                                      "the master weights need the whole gradient")
+        labels = {t.label for t in cost.tasks}
+        unknown = sorted(set(self.emulate) - labels)
+        if unknown or any(lbl.startswith("WG") for lbl in self.emulate):
+            raise ConfigError(f"functional: --emulate takes FP or IG tasks of this schedule ({', '.join(sorted(labels))})"
+                              f", got {', '.join(sorted(self.emulate))}")
+        self.master = [(w.copy(), b.copy()) for w, b in self.params]
+        self.delays = self.schedule.delays
+        self._inputs: dict[int, Batch] = {}
+        self._geometry: dict[tuple[int, TaskKind, int], S.Geometry] = {}
+        self._slices = {(p, sl.label): sl for p, slices in enumerate(self.schedule.processors) for sl in slices}
+        # Joins and the filtered gradient are memoised per mini-batch (identical wherever computed) and
+        # dropped after their last use: the FP output of layer l is read by the FP and WG slices of
+        # layer l + 1 and once by layer l's backward; dL/di_in of layer l by its WG and IG slices.
+        self._uses: dict[tuple[str, int], int] = {}
+        for sl in self._slices.values():
+            if sl.kind is TaskKind.FP and sl.tile_start == 0:
+                self._uses["fp", sl.layer] = self._uses.get(("fp", sl.layer), 0) + 1
+                self._uses["grad", sl.layer] = 1
+            if sl.kind is not TaskKind.IG and sl.layer > 0:
+                self._uses["fp", sl.layer - 1] = self._uses.get(("fp", sl.layer - 1), 0) + 1
+            if sl.kind is not TaskKind.FP:
+                self._uses["g", sl.layer] = self._uses.get(("g", sl.layer), 0) + 1
+        self._joins: dict[tuple[str, int, int], list] = {}
+
+    # -- helpers -----------------------------------------------------------------------------
+    def _input(self, batch: int) -> Batch:
+        if batch not in self._inputs:
+            self._inputs[batch] = self.data(batch)
+        return self._inputs[batch]
+
+    def _weights(self, step: SliceStep, batch: int, lookup: Callable[[int], object]) -> tuple[np.ndarray, np.ndarray]:
+        version = batch - 1 - self.delays[step.layer]
+        if self.weights == "latest":
+            while lookup(version + 1) is not None:
+                version += 1
+        if version < 0:
+            return self.params[step.layer]
+        found = lookup(version)
+        if found is None:
+            raise RuntimeError(f"weights {step.layer} version {version} missing on processor {step.proc}")
+        return found
+
+    def _geo(self, step: SliceStep, start: int, stop: int) -> S.Geometry:
+        key = (step.layer, step.kind, start)
+        if key not in self._geometry:
+            cost = self.schedule.cost
+            self._geometry[key] = S.geometry(self.layers[step.layer], cost.task(step.layer, step.kind),
+                                             self.net.timesteps, self.batch, cost.array.rows, cost.array.cols,
+                                             start, stop)
+        return self._geometry[key]
+
+    def _layer_input(self, layer: int, batch: int, inputs: dict) -> tuple[np.ndarray, bool]:
+        if layer == 0:
+            x, static, _ = self._input(batch)
+            return x, static
+        return self._join_fp(layer - 1, ("act", layer - 1), batch, inputs).sent, False
+
+    def _memo(self, item: tuple[str, int], batch: int, make: Callable[[], object]):
+        key = (item[0], item[1], batch)
+        entry = self._joins.get(key)
+        if entry is None:
+            entry = self._joins[key] = [make(), self._uses[item]]
+        entry[1] -= 1
+        if entry[1] == 0:
+            del self._joins[key]
+        return entry[0]
+
+    def _join_fp(self, layer: int, item: tuple[str, int], batch: int, inputs: dict) -> snn.LayerState:
+        """The FP output of `layer` from the shares of `item` ("act" or "state") that reached the slice."""
+        n = self.net.neuron
+        return self._memo(("fp", layer), batch, lambda: S.join_fp(self.layers[layer], inputs[item],
+                                                                 self.net.timesteps, self.batch, n.c, n.lam,
+                                                                 n.threshold, self.alpha))
+
+    def _g_current(self, layer: int, batch: int, inputs: dict) -> np.ndarray:
+        """dL/di_in of `layer` for its WG and IG slices."""
+        return self._memo(("g", layer), batch, lambda: self._filtered(layer, batch, inputs))
+
+    def _filtered(self, layer: int, batch: int, inputs: dict) -> np.ndarray:
+        lay, t = self.layers[layer], self.net.timesteps
+        if layer == len(self.layers) - 1:
+            logits = self._join_fp(layer, ("act", layer), batch, inputs).v_m[-1]
+            y = self._input(batch)[2]
+            loss, g_logits = softmax_cross_entropy(logits, y)  # eq. 7, 20
+            self.losses[batch] = (loss, int((logits.argmax(1) == y).sum()))
+            return accumulator_backward(g_logits.reshape(-1), t).reshape((t, self.batch) + tuple(lay.out_shape))  # eq. 19
+        state = self._join_fp(layer, ("state", layer), batch, inputs)
+        g_sent = self._memo(("grad", layer), batch,
+                            lambda: S.join_ig(self.layers[layer + 1], inputs[("grad", layer)], t, self.batch))
+        n = self.net.neuron
+        return snn.grad_filter(lay, state, g_sent, n.c, n.lam, self.alpha)  # eq. 17, 22, 23
+
+    # -- the hook --------------------------------------------------------------------------
+    def run(self, step: SliceStep, batch: int, inputs: dict, weights: Callable[[int], object]) -> dict:
+        layer, kind = self.layers[step.layer], step.kind
+        sl = self._slices[step.proc, step.label]
+        n, t = self.net.neuron, self.net.timesteps
+        emulate = sl.task_label in self.emulate and batch < self.emulate_batches
+        if kind is TaskKind.FP:
+            w, b = self._weights(step, batch, weights)
+            x, static = self._layer_input(step.layer, batch, inputs)
+            if sl.whole and not emulate:
+                st = snn.layer_fp(layer, w, b, x, t, n.c, n.lam, n.threshold, self.alpha, static=static)
+                return {item: st for item in self._made(step)}
+            geo = self._geo(step, sl.tile_start, sl.tile_stop)
+            b0, b1 = geo.samples
+            current = S.fp_currents(layer, w, b, x[b0:b1] if static else x[:, b0:b1], t, static)
+            share = S.fp_share(layer, geo, current, n.c, n.lam, n.threshold, self.alpha)
+            if emulate:
+                share = emulate_fp(layer, geo, sl, batch, self.schedule.cost.array, x, static, w, b, t, n,
+                                   self.alpha, share, current, self.emulated)
+            return {item: share for item in self._made(step)}
+        g = self._g_current(step.layer, batch, inputs)
+        if kind is TaskKind.IG:
+            w, _ = self._weights(step, batch, weights)
+            if sl.whole and not emulate:
+                return {("grad", step.layer - 1): snn.ig_gemm(layer, w, g)} if step.layer else {}
+            geo = self._geo(step, sl.tile_start, sl.tile_stop)
+            share = S.ig_share(layer, geo, w, g)
+            if emulate:
+                share = emulate_ig(layer, geo, sl, batch, self.schedule.cost.array, w, g, t, share, self.emulated)
+            return {("grad", step.layer - 1): share} if step.layer else {}
+        x, static = self._layer_input(step.layer, batch, inputs)
+        if step.layer == 0:
+            del self._inputs[batch]  # WG0 is the input's last user
+        gw, gb = snn.layer_wg(layer, x, g, static=static)  # eq. 13
+        mw, mb = self.master[step.layer]
+        self.optimizer.update(2 * step.layer, mw, gw)  # eq. 24 / 25
+        self.optimizer.update(2 * step.layer + 1, mb, gb)
+        new = (mw.copy(), mb.copy())
+        if self.snapshots and batch in self.snapshots[step.layer]:
+            self.kept[step.layer, batch] = new
+        return {("weights", step.layer): new}
+
+    def _made(self, step: SliceStep) -> tuple:
+        last = step.layer == len(self.layers) - 1
+        return (("act", step.layer),) if last else (("act", step.layer), ("state", step.layer))

@@ -1,0 +1,218 @@
+"""The values of split FP and IG slices: each slice computes its tiles' GEMM rows; the shares are joined.
+
+Geometry. A task's GEMM rows are ordered `(b, h, w, t)` (timestep innermost, see
+`simulator.systolic.tasks`), its columns are channels; tiles are numbered row-major (row
+tile outer, column tile inner). A slice owning tiles `[s0, s1)` owns the GEMM elements of
+those tiles. Its values are computed with the trainer's kernels (`models.layers`,
+`models.snn`) on the samples its rows touch, and only the owned elements are kept: the
+kernels work sample by sample, so the kept values are the unsplit task's bit for bit (the
+one or two edge samples a slice shares with its neighbour are computed by both, each keeping
+its own rows; the hardware computes exactly its tiles -- the cycles come from `cost` anyway).
+
+Cut neurons. A tile boundary can cut a neuron's `T` timesteps. The LIF filter needs all of
+them in order, and the discrete-event model has no dependency between slices of one task
+(adding one would change the timing), so a slice runs the IIR filter for the neurons it
+holds whole and sends the *currents* of the timesteps it holds of a cut neuron; whoever
+joins the shares (every consumer of the task's output waits for all shares anyway) finishes
+the cut neurons from the joined currents. The filter is per neuron and sequential in time,
+so the result equals the unsplit filter's bit for bit. IG slices need no such care: the
+gradient filter of layer `l - 1` runs where that layer's state is, at its WG and IG
+(the data-flow of `simulator.des.dataflow`), on the joined dL/ds.
+
+Max-pool runs where the shares of a forward task are joined (it costs no array cycles in
+the paper's model).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from models import layers as L
+from models.neuron import accumulator_forward, lif_forward_packed
+from models.snn import LayerState, ig_gemm
+from simulator.cost import TaskCost, TaskKind
+from workloads import ComputeLayer, ConfigError
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Where a slice's tiles lie in its task's output tensor `(T, B, *positions, channels)`."""
+
+    timesteps: int
+    batch: int
+    positions: tuple[int, ...]  # spatial shape of one sample's neurons, () for dense layers
+    channels: int
+    sr: int
+    sc: int
+    col_tiles: int
+    tile_start: int
+    tile_stop: int
+
+    @property
+    def per_sample(self) -> int:
+        """GEMM rows of one sample: its positions times T."""
+        return int(np.prod(self.positions, dtype=np.int64)) * self.timesteps
+
+    @property
+    def rows(self) -> tuple[int, int]:
+        """GEMM rows of the row tiles the slice touches."""
+        total = self.per_sample * self.batch
+        r0 = (self.tile_start // self.col_tiles) * self.sr
+        r1 = min(total, ((self.tile_stop - 1) // self.col_tiles + 1) * self.sr)
+        return r0, r1
+
+    @property
+    def samples(self) -> tuple[int, int]:
+        """Samples `[bA, bB)` the slice's rows touch."""
+        r0, r1 = self.rows
+        return r0 // self.per_sample, -(-r1 // self.per_sample)
+
+    @cached_property
+    def owned(self) -> np.ndarray:
+        """Bool mask `(T, bB - bA, *positions, channels)`: the elements of tiles `[s0, s1)`."""
+        b0, b1 = self.samples
+        t = self.timesteps
+        npos = self.per_sample // t
+        b = np.arange(b0, b1, dtype=np.int64)[None, :, None]
+        pos = np.arange(npos, dtype=np.int64)[None, None, :]
+        r = (b * npos + pos) * t + np.arange(t, dtype=np.int64)[:, None, None]  # rows (b, h, w, t)
+        tile = (r // self.sr)[..., None] * self.col_tiles + (np.arange(self.channels) // self.sc)
+        mask = (tile >= self.tile_start) & (tile < self.tile_stop)
+        mask = mask.reshape((t, b1 - b0) + self.positions + (self.channels,))
+        mask.flags.writeable = False
+        return mask
+
+    @cached_property
+    def complete(self) -> np.ndarray:
+        """Bool `(bB - bA, *positions, channels)`: neurons whose every timestep the slice owns."""
+        done = self.owned.all(axis=0)
+        done.flags.writeable = False
+        return done
+
+    @cached_property
+    def cut(self) -> np.ndarray:
+        """Bool, shaped like `owned`: owned elements of neurons the slice does not hold whole."""
+        cut = self.owned & ~self.complete[None]
+        cut.flags.writeable = False
+        return cut
+
+
+def geometry(layer: ComputeLayer, task: TaskCost, timesteps: int, batch: int, sr: int, sc: int,
+             tile_start: int, tile_stop: int) -> Geometry:
+    """The geometry of tiles `[tile_start, tile_stop)` of an FP or IG task (checked against `cost`)."""
+    shape = layer.out_shape if task.kind is TaskKind.FP else layer.in_shape
+    positions = tuple(shape[:-1]) if layer.kind == "conv" else ()
+    channels = shape[-1] if layer.kind == "conv" else int(np.prod(shape))
+    geo = Geometry(timesteps, batch, positions, channels, sr, sc, task.col_tiles, tile_start, tile_stop)
+    if geo.per_sample * batch != task.gemm.rows or channels != task.gemm.cols:
+        raise ConfigError(f"functional: {task.label} GEMM is {task.gemm.rows}x{task.gemm.cols}, the layer's "
+                          f"tensors give {geo.per_sample * batch}x{channels}")
+    return geo
+
+
+@dataclass(frozen=True)
+class FPShare:
+    """A split FP slice's output: filter results of the neurons it holds whole, currents of cut ones."""
+
+    samples: tuple[int, int]
+    owned: np.ndarray     # (T, bb, *pos, F) bool
+    complete: np.ndarray  # (bb, *pos, F) bool: every timestep owned here
+    cut: np.ndarray       # owned elements of neurons not complete here
+    values: np.ndarray    # packed state (uint8) or output potentials (float32), valid where complete
+    currents: np.ndarray  # float32 currents, valid where owned and not complete
+
+
+@dataclass(frozen=True)
+class IGShare:
+    """A split IG slice's output: dL/ds of the previous layer at its owned elements."""
+
+    samples: tuple[int, int]
+    owned: np.ndarray
+    values: np.ndarray
+
+
+def fp_currents(layer: ComputeLayer, w: np.ndarray, b: np.ndarray, x: np.ndarray, timesteps: int,
+                static: bool) -> np.ndarray:
+    """The FP GEMM + bias (eq. 8-9) for inputs `x` (T, bb, *in) or static (bb, *in) -> (T, bb, *out) float32."""
+    bb = x.shape[0] if static else x.shape[1]
+    rows = x.reshape((-1,) + tuple(layer.in_shape))
+    cur = L.conv_fp(rows, w, b, layer.padding) if layer.kind == "conv" else L.dense_fp(rows, w, b)
+    cur = cur.reshape((1 if static else timesteps, bb) + tuple(layer.out_shape))
+    return np.broadcast_to(cur, (timesteps,) + cur.shape[1:]) if static else cur
+
+
+def neuron_filter(layer: ComputeLayer, current: np.ndarray, c: float, lam: float, threshold: float,
+                  alpha: float) -> np.ndarray:
+    """The IIR filter bank on currents (T, ...): packed LIF state uint8 (eq. 4-5) or, for the
+    output layer, the accumulator's potentials float32 (eq. 18)."""
+    t = current.shape[0]
+    cur = np.ascontiguousarray(current, np.float32).reshape(t, -1)
+    if layer.kind == "output":
+        return accumulator_forward(cur).reshape(current.shape)  # eq. 18
+    state = np.empty(cur.shape, np.uint8)
+    lif_forward_packed(cur, np.zeros(cur.shape[1], np.float32), c, lam, threshold, alpha, state)  # eq. 4-5
+    return state.reshape(current.shape)
+
+
+def layer_state(layer: ComputeLayer, values: np.ndarray) -> LayerState:
+    """What `models.snn.layer_fp` returns, from the filter results of the whole batch (T, B, *out)."""
+    if layer.kind == "output":
+        return LayerState(values, None, values, None)
+    spikes = values & np.uint8(1)
+    if layer.pool == 1:
+        return LayerState(spikes, values, None, None)
+    t, batch = values.shape[:2]
+    pooled, idx = L.maxpool_fp(spikes.reshape((t * batch,) + tuple(layer.out_shape)), layer.pool)
+    return LayerState(pooled.reshape((t, batch) + tuple(layer.sent_shape)), values, None, idx)
+
+
+def fp_share(layer: ComputeLayer, geo: Geometry, current: np.ndarray, c: float, lam: float, threshold: float,
+             alpha: float) -> FPShare:
+    """A split FP slice's share from the currents of the samples it touches (T, bb, *out)."""
+    values = neuron_filter(layer, current, c, lam, threshold, alpha)
+    return FPShare(geo.samples, geo.owned, geo.complete, geo.cut, values, np.where(geo.cut, current, np.float32(0)))
+
+
+def join_fp(layer: ComputeLayer, shares: list, timesteps: int, batch: int, c: float, lam: float,
+            threshold: float, alpha: float) -> LayerState:
+    """Join the shares of an FP task into the layer's `LayerState`, finishing the cut neurons."""
+    if len(shares) == 1 and isinstance(shares[0], LayerState):
+        return shares[0]
+    shape = (timesteps, batch) + tuple(layer.out_shape)
+    values = np.zeros(shape, np.float32 if layer.kind == "output" else np.uint8)
+    current = np.zeros(shape, np.float32)
+    cut = np.zeros(shape[1:], bool)
+    for sh in shares:
+        if not isinstance(sh, FPShare):
+            raise ConfigError(f"functional: FP{layer.index} mixes whole and split shares")
+        b0, b1 = sh.samples
+        np.copyto(values[:, b0:b1], sh.values, where=sh.complete[None])
+        np.copyto(current[:, b0:b1], sh.currents, where=sh.cut)
+        cut[b0:b1] |= sh.cut.any(axis=0)
+    if cut.any():
+        flat = np.flatnonzero(cut)
+        finished = neuron_filter(layer, current.reshape(timesteps, -1)[:, flat], c, lam, threshold, alpha)
+        values.reshape(timesteps, -1)[:, flat] = finished
+    return layer_state(layer, values)
+
+
+def ig_share(layer: ComputeLayer, geo: Geometry, w: np.ndarray, g_current: np.ndarray) -> IGShare:
+    """A split IG slice's share: the transposed GEMM (eq. 12) on the samples its rows touch."""
+    b0, b1 = geo.samples
+    values = ig_gemm(layer, w, np.ascontiguousarray(g_current[:, b0:b1]))
+    return IGShare((b0, b1), geo.owned, values)
+
+
+def join_ig(layer: ComputeLayer, shares: list, timesteps: int, batch: int) -> np.ndarray:
+    """Join the shares of layer `layer`'s IG into dL/ds (T, B, *layer.in_shape) float32."""
+    if len(shares) == 1 and isinstance(shares[0], np.ndarray):
+        return shares[0]
+    out = np.zeros((timesteps, batch) + tuple(layer.in_shape), np.float32)
+    for sh in shares:
+        if not isinstance(sh, IGShare):
+            raise ConfigError(f"functional: IG{layer.index} mixes whole and split shares")
+        b0, b1 = sh.samples
+        np.copyto(out[:, b0:b1], sh.values, where=sh.owned)
+    return out
