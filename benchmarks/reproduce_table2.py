@@ -1,0 +1,426 @@
+"""Table II: test accuracy with SGD and Adam, with and without the Table I delays, over seeds.
+
+Trains the grid network x optimizer x delays (none, Table I) x seed with the delayed-gradient
+trainer (`models.train.run_training`), each run in its own folder `OUT/<network>/<optimizer>-
+<delays>-s<seed>/` with its own checkpoint, then writes `table2.md`/`.csv`/`.json` (mean +- std
+over seeds of the final and the best test accuracy, beside the paper's values) and
+`curves.png` (test accuracy per epoch, one panel per network, shaded +- std over seeds).
+
+The budget is the user's: epochs and subset sizes per network, number of seeds. The paper
+trains 100 / 100 / 300 epochs over 10 seeds on the full sets; the defaults here take about an
+hour on two shared cores (estimate printed before starting). Ctrl-C stops cleanly: finished
+epochs are checkpointed, and `--resume` skips finished runs and continues the others.
+
+    python benchmarks/reproduce_table2.py [--networks mnist,nmnist,dvs128] [--seeds 2|mnist=3,...]
+        [--epochs mnist=1,nmnist=2,dvs128=2] [--train-subset ...] [--test-subset ...]
+        [--datasets nmnist=nmnist-synthetic] [--out results/table2] [--resume]
+
+The trainer runs in this process rather than as `spikepipe train` subprocesses: the subsets
+are cut here (the CLI trains on whole splits), and each dataset is loaded once for all runs.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import statistics
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Mapping, TypeVar
+
+import numpy as np
+from tqdm import tqdm
+
+from models.threads import keep_freed_memory, set_threads
+from models.train import TrainConfig, TrainingDiverged, run_training
+from workloads import ConfigError, Network, load_network
+from workloads.datasets import ArrayDataset, DatasetSplits, data_root, get_dataset
+from workloads.files import atomic_path, write_atomic
+
+# Table II of the paper: (network, optimizer, delays) -> (mean, std) test accuracy in %, 10 seeds.
+PAPER: dict[tuple[str, str, str], tuple[float, float]] = {
+    ("mnist", "sgd", "none"): (96.37, 0.32), ("mnist", "sgd", "table"): (96.38, 0.25),
+    ("mnist", "adam", "none"): (98.64, 0.13), ("mnist", "adam", "table"): (98.59, 0.05),
+    ("nmnist", "sgd", "none"): (96.54, 0.32), ("nmnist", "sgd", "table"): (96.34, 0.52),
+    ("nmnist", "adam", "none"): (98.17, 0.15), ("nmnist", "adam", "table"): (98.13, 0.12),
+    ("dvs128", "sgd", "none"): (79.03, 5.71), ("dvs128", "sgd", "table"): (73.35, 2.71),
+    ("dvs128", "adam", "none"): (85.42, 2.47), ("dvs128", "adam", "table"): (76.39, 3.52),
+}
+PAPER_EPOCHS = {"mnist": 100, "nmnist": 100, "dvs128": 300}
+DELAY_MODES = ("none", "table")
+# Samples/s of a batch-32 training step and of evaluation, one thread, measured on this machine
+# (2 cores, another training job running): used only for the estimate printed before starting.
+THROUGHPUT = {"mnist": (2200.0, 6300.0), "nmnist": (400.0, 770.0), "dvs128": (2.5, 13.8)}
+DEFAULT_EPOCHS = "mnist=1,nmnist=2,dvs128=2"
+DEFAULT_TRAIN_SUBSET = "mnist=all,nmnist=5000,dvs128=352"
+DEFAULT_TEST_SUBSET = "mnist=all,nmnist=all,dvs128=all"
+RUN_FILE = "run.json"
+V = TypeVar("V")
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One training run of the grid; `train_subset`/`test_subset` None means the whole split."""
+
+    network: str
+    dataset: str
+    synthetic: bool
+    optimizer: str
+    delays: str
+    seed: int
+    epochs: int
+    train_subset: int | None
+    test_subset: int | None
+    subset_seed: int
+    lr: float
+    batch: int
+
+    def __post_init__(self) -> None:
+        if self.delays not in DELAY_MODES:
+            raise ConfigError(f"run: field 'delays' must be one of {DELAY_MODES}, got {self.delays!r}")
+
+    @property
+    def folder(self) -> str:
+        return f"{self.network}/{self.optimizer}-{self.delays}-s{self.seed}"
+
+    @property
+    def cell(self) -> tuple[str, str, str, str]:
+        return self.network, self.dataset, self.optimizer, self.delays
+
+    def identity(self) -> dict:
+        """What must not change between a run and its resumption (the epochs may grow)."""
+        return {k: v for k, v in asdict(self).items() if k != "epochs"}
+
+
+def parse_per_network(text: str, networks: list[str], what: str, value: Callable[[str], V]) -> dict[str, V]:
+    """'3' (every network) or 'mnist=2,dvs128=1' -> {network: value}; every network needs a value."""
+    out: dict[str, V] = {}
+    for item in filter(None, (s.strip() for s in text.split(","))):
+        key, sep, val = item.rpartition("=")
+        try:
+            parsed = value(val)
+        except ValueError:
+            raise ConfigError(f"--{what}: bad value {val!r} in {text!r}") from None
+        if not sep:
+            out.update({n: parsed for n in networks})
+        elif key in networks:
+            out[key] = parsed
+    missing = [n for n in networks if n not in out]
+    if missing:
+        raise ConfigError(f"--{what}: no value for {', '.join(missing)} in {text!r}")
+    return out
+
+
+def _positive(text: str) -> int:
+    v = int(text)
+    if v < 1:
+        raise ValueError(text)
+    return v
+
+
+def _subset_size(text: str) -> int | None:
+    return None if text == "all" else _positive(text)
+
+
+def default_dataset(network: str, data_dir: str | Path | None) -> str:
+    """mnist -> mnist; nmnist / dvs128 -> the real set if imported, else its synthetic stand-in."""
+    if network == "mnist":
+        return "mnist"
+    if network in ("nmnist", "dvs128"):
+        return network if (data_root(data_dir) / network).is_dir() else f"{network}-synthetic"
+    raise ConfigError(f"--datasets: give a dataset for network {network!r} (e.g. {network}=NAME)")
+
+
+def subset(ds: ArrayDataset, n: int | None, seed: int, split: int) -> ArrayDataset:
+    """The same `n` samples for every run: a seeded choice, kept in file order (all if n is None or too large)."""
+    if n is None or n >= len(ds):
+        return ds
+    idx = np.sort(np.random.default_rng([seed, split]).permutation(len(ds))[:n])
+    return ArrayDataset(ds.name, np.asarray(ds.x[idx]), ds.y[idx], ds.kind)
+
+
+def make_grid(networks: list[str], datasets: Mapping[str, str], synthetic: Mapping[str, bool],
+              optimizers: list[str], seeds: Mapping[str, int], epochs: Mapping[str, int],
+              train_subset: Mapping[str, int | None], test_subset: Mapping[str, int | None],
+              subset_seed: int = 0, lr: float = 1e-3, batch: int = 32) -> list[RunSpec]:
+    """Every run, network by network and seed by seed, so every cell gets its first run early."""
+    return [RunSpec(net, datasets[net], synthetic[net], opt, d, s, epochs[net], train_subset[net], test_subset[net],
+                    subset_seed, lr, batch)
+            for net in networks for s in range(seeds[net]) for opt in optimizers for d in DELAY_MODES]
+
+
+def run_history(spec: RunSpec, out: Path) -> list[dict]:
+    """The finished epochs of a run ([] if it never finished one); a folder of another run is an error."""
+    folder = out / spec.folder
+    run_file, metrics = folder / RUN_FILE, folder / "metrics.json"
+    if not run_file.exists():
+        return []
+    recorded = json.loads(run_file.read_text())
+    if recorded != spec.identity():
+        raise ConfigError(f"{folder} holds a run of another configuration ({recorded}); choose another --out")
+    return json.loads(metrics.read_text()) if metrics.exists() else []
+
+
+def is_finished(spec: RunSpec, out: Path) -> bool:
+    return len(run_history(spec, out)) >= spec.epochs
+
+
+def train_run(spec: RunSpec, net: Network, splits: DatasetSplits, out: Path, progress: bool) -> list[dict]:
+    """Train (or continue) one run in its own folder through the trainer."""
+    folder = out / spec.folder
+    write_atomic(folder / RUN_FILE, json.dumps(spec.identity(), indent=2))
+    cfg = TrainConfig(optimizer=spec.optimizer, lr=spec.lr, batch=spec.batch, epochs=spec.epochs, seed=spec.seed,
+                      delays=net.delays if spec.delays == "table" else None)
+    return run_training(net, splits.train, splits.test, cfg, folder, resume=True, progress=progress,
+                        describe={k: v for k, v in spec.identity().items() if k not in asdict(cfg) and k != "network"},
+                        report=None)
+
+
+def mean_std(values: list[float]) -> tuple[float, float | None]:
+    """Mean and sample standard deviation (n - 1); the deviation is None for a single run."""
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else None
+
+
+def summarize(specs: list[RunSpec], out: Path) -> tuple[list[dict], dict]:
+    """Table rows (one per network, dataset, optimizer) and the per-cell curves of the finished runs.
+
+    'final' is the test accuracy after the budget's last epoch, 'best' the highest over its epochs."""
+    finals: dict[tuple, list[float]] = {}
+    bests: dict[tuple, list[float]] = {}
+    curves: dict[tuple, list[list[float]]] = {}
+    for spec in specs:
+        hist = run_history(spec, out)[:spec.epochs]
+        if len(hist) < spec.epochs:
+            continue
+        acc = [100.0 * h["test_acc"] for h in hist]
+        finals.setdefault(spec.cell, []).append(acc[-1])
+        bests.setdefault(spec.cell, []).append(max(acc))
+        curves.setdefault(spec.cell, []).append(acc)
+    rows = []
+    for net, ds, opt in dict.fromkeys((s.network, s.dataset, s.optimizer) for s in specs):
+        spec = next(s for s in specs if (s.network, s.dataset, s.optimizer) == (net, ds, opt))
+        row = {"network": net, "dataset": ds, "synthetic": spec.synthetic, "optimizer": opt, "epochs": spec.epochs,
+               "paper_epochs": PAPER_EPOCHS.get(net), "train_subset": spec.train_subset,
+               "test_subset": spec.test_subset,
+               "seeds_planned": sum(1 for s in specs if s.cell == (net, ds, opt, "none"))}
+        for d in DELAY_MODES:
+            cell = (net, ds, opt, d)
+            row[f"{d}_runs"] = len(finals.get(cell, []))
+            for what, store in (("final", finals), ("best", bests)):
+                m, s = mean_std(store[cell]) if cell in store else (None, None)
+                row[f"{d}_{what}_mean"], row[f"{d}_{what}_std"] = m, s
+            row[f"{d}_paper_mean"], row[f"{d}_paper_std"] = PAPER.get((net, opt, d), (None, None))
+        rows.append(row)
+    return rows, curves
+
+
+def _pm(mean: float | None, std: float | None, n: int | None = None) -> str:
+    if mean is None:
+        return "-"
+    text = f"{mean:.2f}% +- {std:.2f}%" if std is not None else f"{mean:.2f}%"
+    return text + (" (1 run)" if n == 1 else "")
+
+
+def _data_label(row: dict) -> str:
+    return f"{row['dataset']} (SYNTHETIC)" if row["synthetic"] else row["dataset"]
+
+
+def render_markdown(rows: list[dict], meta: dict) -> str:
+    lines = ["# Table II reproduction (reduced budget: not the paper's 100/100/300 epochs over 10 seeds)", "",
+             f"Command: `{meta['command']}`", "",
+             f"Test accuracy, mean +- sample std (n - 1) over seeds; 'final' after the last epoch, 'best' the "
+             f"highest epoch. lr {meta['lr']}, batch {meta['batch']}; the same subset (subset seed "
+             f"{meta['subset_seed']}) for every run; seeds vary weights and sample order.", ""]
+    synthetic = sorted({r["dataset"] for r in rows if r["synthetic"]})
+    if synthetic:
+        lines += [f"**{', '.join(synthetic)}: SYNTHETIC stand-ins, not the real datasets**; the paper's values are "
+                  "for the real ones.", ""]
+    lines += ["| Network | Dataset | Optimizer | Epochs | Train / test samples | Seeds | No delays: final | "
+              "No delays: best | Table I delays: final | Table I delays: best | Paper: no delays | "
+              "Paper: delays |", "|" + "---|" * 12]
+    for r in rows:
+        sizes = f"{r['train_size']:,} / {r['test_size']:,}"
+        seeds = f"{min(r['none_runs'], r['table_runs'])}/{r['seeds_planned']}"
+        lines.append(f"| {r['network']} | {_data_label(r)} | {r['optimizer']} | {r['epochs']} | {sizes} | {seeds} | "
+                     + " | ".join(_pm(r[f"{d}_{w}_mean"], r[f"{d}_{w}_std"], r[f"{d}_runs"])
+                                  for d in DELAY_MODES for w in ("final", "best"))
+                     + f" | {_pm(r['none_paper_mean'], r['none_paper_std'])} | "
+                       f"{_pm(r['table_paper_mean'], r['table_paper_std'])} |")
+    chance = ", ".join(f"{n} {100 / c:.1f}%" for n, c in meta["classes"].items())
+    lines += ["", f"Chance level: {chance}.", ""]
+    return "\n".join(lines)
+
+
+def write_outputs(rows: list[dict], curves: dict, meta: dict, out: Path) -> None:
+    """table2.md/.csv/.json and curves.png, each written atomically."""
+    write_atomic(out / "table2.md", render_markdown(rows, meta))
+    buf = io.StringIO()
+    if rows:
+        w = csv.DictWriter(buf, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    write_atomic(out / "table2.csv", buf.getvalue())
+    write_atomic(out / "table2.json", json.dumps({"meta": meta, "rows": rows}, indent=2))
+    plot_curves(rows, curves, meta["classes"], out / "curves.png")
+
+
+def plot_curves(rows: list[dict], curves: dict, classes: Mapping[str, int], target: Path) -> None:
+    """Test accuracy per epoch: one panel per network, a line per optimizer x delays, shaded +- std, chance dotted."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    panels = list(dict.fromkeys((r["network"], _data_label(r)) for r in rows))
+    fig, axes = plt.subplots(1, max(len(panels), 1), figsize=(4.5 * max(len(panels), 1), 3.6), squeeze=False)
+    for ax, (net, label) in zip(axes[0], panels):
+        for (cnet, _, opt, d), runs in sorted(curves.items()):
+            if cnet != net:
+                continue
+            acc = np.array(runs)
+            epochs = np.arange(1, acc.shape[1] + 1)
+            mean, std = acc.mean(0), acc.std(0, ddof=1) if len(acc) > 1 else np.zeros(acc.shape[1])
+            line, = ax.plot(epochs, mean, marker="o", ls="-" if d == "none" else "--",
+                            label=f"{opt}, {'no delays' if d == 'none' else 'Table I delays'} (n={len(acc)})")
+            ax.fill_between(epochs, mean - std, mean + std, color=line.get_color(), alpha=0.2)
+        ax.axhline(100 / classes[net], color="gray", ls=":", lw=1, label="chance")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_title(f"{net} on {label}", fontsize=9)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("test accuracy (%)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    with atomic_path(target) as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
+    plt.close(fig)
+
+
+def estimate_seconds(specs: list[RunSpec], sizes: Mapping[str, tuple[int, int]], out: Path) -> float | None:
+    """Training + evaluation time of the unfinished epochs from THROUGHPUT (None: a network without figures)."""
+    total = 0.0
+    for spec in specs:
+        if spec.network not in THROUGHPUT:
+            return None
+        left = spec.epochs - len(run_history(spec, out))
+        n_train, n_test = sizes[spec.network]
+        train_rate, eval_rate = THROUGHPUT[spec.network]
+        total += max(left, 0) * (n_train // spec.batch * spec.batch / train_rate + n_test / eval_rate)
+    return total
+
+
+def reproduce(specs: list[RunSpec], nets: Mapping[str, Network], data: Mapping[str, DatasetSplits], out: Path,
+              meta: dict, progress: bool = True) -> list[RunSpec]:
+    """Train the unfinished runs, rebuilding the table after each; returns the runs trained now."""
+    trained = []
+    bar = tqdm(specs, desc="table2 runs", unit="run", disable=not progress)
+    for spec in bar:
+        bar.set_postfix_str(spec.folder)
+        if is_finished(spec, out):
+            continue
+        try:
+            hist = train_run(spec, nets[spec.network], data[spec.network], out, progress)
+        except TrainingDiverged as exc:
+            tqdm.write(f"{spec.folder}: diverged ({exc}); left out of the table")
+            continue
+        trained.append(spec)
+        tqdm.write(f"{spec.folder}: test accuracy {100 * hist[-1]['test_acc']:.2f}% after {len(hist)} epochs "
+                   f"({hist[-1]['train_samples_per_s']:.1f} samples/s)")
+        rows, curves = summarize(specs, out)
+        write_outputs(_with_sizes(rows, data), curves, meta, out)
+    rows, curves = summarize(specs, out)
+    write_outputs(_with_sizes(rows, data), curves, meta, out)
+    return trained
+
+
+def _with_sizes(rows: list[dict], data: Mapping[str, DatasetSplits]) -> list[dict]:
+    return [r | {"train_size": len(data[r["network"]].train), "test_size": len(data[r["network"]].test)}
+            for r in rows]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--networks", default="mnist,nmnist,dvs128", help="built-in names or network files")
+    ap.add_argument("--optimizers", default="sgd,adam")
+    ap.add_argument("--seeds", default="2", help="seeds 0..N-1 per cell, per network or one number (the paper: 10)")
+    ap.add_argument("--epochs", default=DEFAULT_EPOCHS, help="per network, or one number for all")
+    ap.add_argument("--train-subset", default=DEFAULT_TRAIN_SUBSET, help="samples per network, or 'all'")
+    ap.add_argument("--test-subset", default=DEFAULT_TEST_SUBSET, help="samples per network, or 'all'")
+    ap.add_argument("--subset-seed", type=int, default=0)
+    ap.add_argument("--datasets", default="", help="network=dataset pairs; default mnist, and nmnist / dvs128 "
+                                                     "real if imported, else their synthetic stand-ins")
+    ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--batch", type=_positive, default=32)
+    ap.add_argument("--threads", type=_positive, default=1, help="numba threads (1 suits a shared machine)")
+    ap.add_argument("--blas-threads", type=_positive, default=1)
+    ap.add_argument("--out", type=Path, default=Path("results/table2"))
+    ap.add_argument("--resume", action="store_true", help="skip finished runs, continue the others")
+    ap.add_argument("--no-progress", action="store_true")
+    args = ap.parse_args(argv)
+    try:
+        return _run(args, argv if argv is not None else sys.argv[1:])
+    except ConfigError as exc:
+        print(f"reproduce_table2: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace, argv: list[str]) -> int:
+    nets = {net.name: net for net in map(load_network, filter(None, args.networks.split(",")))}
+    names = list(nets)
+    optimizers = [o for o in args.optimizers.split(",") if o]
+    if not optimizers:
+        raise ConfigError("--optimizers: give at least one of sgd, adam")
+    for o in optimizers:
+        TrainConfig(optimizer=o, lr=args.lr, batch=args.batch)  # bad names or values fail before any training
+    seeds = parse_per_network(args.seeds, names, "seeds", _positive)
+    epochs = parse_per_network(args.epochs, names, "epochs", _positive)
+    train_subset = parse_per_network(args.train_subset, names, "train-subset", _subset_size)
+    test_subset = parse_per_network(args.test_subset, names, "test-subset", _subset_size)
+    chosen = {k: v for k, v in (p.split("=", 1) for p in args.datasets.split(",") if "=" in p)}
+    datasets = {n: chosen.get(n) or default_dataset(n, args.data_dir) for n in names}
+    if args.out.exists() and any(args.out.glob(f"*/*/{RUN_FILE}")) and not args.resume:
+        raise ConfigError(f"{args.out} already holds runs: pass --resume to continue them, or choose another --out")
+    set_threads(args.threads, args.blas_threads)
+    keep_freed_memory()
+    data = {}
+    for n in names:
+        splits = get_dataset(datasets[n], args.data_dir)
+        data[n] = DatasetSplits(subset(splits.train, train_subset[n], args.subset_seed, 0),
+                                subset(splits.test, test_subset[n], args.subset_seed, 1),
+                                splits.synthetic, splits.description)
+        if splits.synthetic:
+            print(f"note: {datasets[n]} is synthetic: {splits.description}")
+    specs = make_grid(names, datasets, {n: data[n].synthetic for n in names}, optimizers, seeds, epochs,
+                      train_subset, test_subset, args.subset_seed, args.lr, args.batch)
+    sizes = {n: (len(d.train), len(d.test)) for n, d in data.items()}
+    meta = {"command": "python benchmarks/reproduce_table2.py " + " ".join(argv), "lr": args.lr,
+            "batch": args.batch, "subset_seed": args.subset_seed, "seeds": seeds,
+            "classes": {n: net.compute_layers()[-1].out_size for n, net in nets.items()}}
+    done = sum(is_finished(s, args.out) for s in specs)
+    for n in names:
+        print(f"{n}: {datasets[n]}{' (SYNTHETIC)' if data[n].synthetic else ''}, {sizes[n][0]:,} train / "
+              f"{sizes[n][1]:,} test samples, {epochs[n]} epoch(s) (paper: {PAPER_EPOCHS.get(n, '-')}), "
+              f"{seeds[n]} seed(s)")
+    est = estimate_seconds(specs, sizes, args.out)
+    print(f"{len(specs)} runs ({done} finished); estimated time for the rest: "
+          + (f"{est / 60:.0f} min at {args.threads} thread(s) on this machine's measured throughput"
+             if est is not None else "unknown (no throughput figures for a custom network)"))
+    t0 = time.perf_counter()
+    try:
+        trained = reproduce(specs, nets, data, args.out, meta, progress=not args.no_progress)
+    except KeyboardInterrupt:
+        rows, curves = summarize(specs, args.out)
+        write_outputs(_with_sizes(rows, data), curves, meta, args.out)
+        print(f"\ninterrupted: finished epochs are checkpointed; rerun with --resume to continue ({args.out})")
+        return 130
+    print(f"trained {len(trained)} runs in {(time.perf_counter() - t0) / 60:.1f} min; "
+          f"table: {args.out / 'table2.md'}, curves: {args.out / 'curves.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,142 @@
+"""benchmarks/reproduce_table2.py: the grid trains, the table is written, resume skips finished
+runs and extends unfinished ones, and the mean +- std match an independent computation."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from workloads import ConfigError
+from workloads.datasets import ArrayDataset, DatasetSplits
+from workloads.network import Conv, Dense, MaxPool, Network, Output
+
+_SPEC = importlib.util.spec_from_file_location(
+    "reproduce_table2", Path(__file__).parents[1] / "benchmarks" / "reproduce_table2.py")
+R = sys.modules.setdefault("reproduce_table2", importlib.util.module_from_spec(_SPEC))
+_SPEC.loader.exec_module(R)
+
+NET = Network("tiny", (6, 6, 1), (Conv(3, delay=2), MaxPool(), Dense(8, delay=1), Output(3, delay=0)), 3)
+
+
+def _split(n: int, seed: int) -> ArrayDataset:
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, n).astype(np.int64)
+    x = (rng.random((n, 6, 6, 1)) * (0.3 + 0.3 * y[:, None, None, None])).astype(np.float32)
+    return ArrayDataset("toy", x, y, "image")
+
+
+DATA = {"tiny": DatasetSplits(_split(32, 0), _split(16, 1), True, "toy data")}
+
+
+def _grid(seeds: int, epochs: int) -> list:
+    return R.make_grid(["tiny"], {"tiny": "toy"}, {"tiny": True}, ["sgd", "adam"], {"tiny": seeds}, {"tiny": epochs},
+                       {"tiny": None}, {"tiny": None}, lr=0.01, batch=8)
+
+
+def _meta() -> dict:
+    return {"command": "test", "lr": 0.01, "batch": 8, "subset_seed": 0, "seeds": {"tiny": 2}, "classes": {"tiny": 3}}
+
+
+def test_grid_writes_table_resume_skips_finished_and_extends(tmp_path):
+    specs = _grid(seeds=2, epochs=1)
+    assert len(specs) == 8 and len({s.folder for s in specs}) == 8
+    assert R.reproduce(specs, {"tiny": NET}, DATA, tmp_path, _meta(), progress=False) == specs
+    for name in ("table2.md", "table2.csv", "table2.json", "curves.png"):
+        assert (tmp_path / name).stat().st_size > 0
+    table = json.loads((tmp_path / "table2.json").read_text())
+    assert [(r["optimizer"], r["none_runs"], r["table_runs"]) for r in table["rows"]] == [("sgd", 2, 2),
+                                                                                        ("adam", 2, 2)]
+    assert "toy (SYNTHETIC)" in (tmp_path / "table2.md").read_text()
+    first = {s.folder: (tmp_path / s.folder / "metrics.json").stat().st_mtime_ns for s in specs}
+    assert R.reproduce(specs, {"tiny": NET}, DATA, tmp_path, _meta(), progress=False) == []
+    assert first == {s.folder: (tmp_path / s.folder / "metrics.json").stat().st_mtime_ns for s in specs}
+    longer = _grid(seeds=2, epochs=2)  # a larger budget continues each run from its checkpoint
+    assert R.reproduce(longer, {"tiny": NET}, DATA, tmp_path, _meta(), progress=False) == longer
+    assert all(len(R.run_history(s, tmp_path)) == 2 for s in longer)
+
+
+def _fake_run(spec, out: Path, accs: list[float]) -> None:
+    folder = out / spec.folder
+    folder.mkdir(parents=True)
+    (folder / R.RUN_FILE).write_text(json.dumps(spec.identity()))
+    (folder / "metrics.json").write_text(json.dumps([{"epoch": i + 1, "test_acc": a} for i, a in enumerate(accs)]))
+
+
+def test_mean_and_std_of_known_metrics(tmp_path):
+    specs = _grid(seeds=3, epochs=3)
+    accs = {}
+    rng = np.random.default_rng(0)
+    for spec in specs:
+        if spec.optimizer == "adam" and spec.delays == "table" and spec.seed == 2:
+            continue  # one unfinished run: only two seeds count in that cell
+        accs[spec.folder] = rng.uniform(0.3, 0.9, 3).tolist()
+        _fake_run(spec, tmp_path, accs[spec.folder])
+    rows, curves = R.summarize(specs, tmp_path)
+    for row in rows:
+        for d in R.DELAY_MODES:
+            runs = [accs[s.folder] for s in specs if (s.optimizer, s.delays) == (row["optimizer"], d)
+                    and s.folder in accs]
+            final = 100 * np.array([a[-1] for a in runs])
+            best = 100 * np.array([max(a) for a in runs])
+            assert row[f"{d}_runs"] == len(runs)
+            assert row[f"{d}_final_mean"] == pytest.approx(final.mean())
+            assert row[f"{d}_final_std"] == pytest.approx(final.std(ddof=1))
+            assert row[f"{d}_best_mean"] == pytest.approx(best.mean())
+            assert row[f"{d}_best_std"] == pytest.approx(best.std(ddof=1))
+    assert [(r["optimizer"], r["none_runs"], r["table_runs"]) for r in rows] == [("sgd", 3, 3), ("adam", 3, 2)]
+    assert len(curves[("tiny", "toy", "adam", "table")]) == 2
+
+
+def test_single_run_has_no_std_and_paper_values_are_attached(tmp_path):
+    spec = R.make_grid(["mnist"], {"mnist": "mnist"}, {"mnist": False}, ["adam"], {"mnist": 1}, {"mnist": 1},
+                       {"mnist": 100}, {"mnist": 100})[0]
+    _fake_run(spec, tmp_path, [0.5])
+    row = R.summarize([spec], tmp_path)[0][0]
+    assert (row["none_final_mean"], row["none_final_std"]) == (50.0, None)
+    assert (row["none_paper_mean"], row["table_paper_mean"]) == (98.64, 98.59)
+
+
+def test_a_folder_of_another_configuration_is_refused(tmp_path):
+    spec = _grid(seeds=1, epochs=1)[0]
+    _fake_run(spec, tmp_path, [0.5])
+    other = R.make_grid(["tiny"], {"tiny": "toy"}, {"tiny": True}, ["sgd"], {"tiny": 1}, {"tiny": 1}, {"tiny": 10},
+                        {"tiny": None}, lr=0.01, batch=8)[0]
+    assert other.folder == spec.folder
+    with pytest.raises(ConfigError, match="another configuration"):
+        R.is_finished(other, tmp_path)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.dictionaries(st.sampled_from(["mnist", "nmnist", "dvs128"]), st.integers(1, 50), min_size=1),
+       st.integers(1, 50))
+def test_per_network_values(given_values, fallback):
+    names = ["mnist", "nmnist", "dvs128"]
+    text = ",".join([str(fallback)] + [f"{k}={v}" for k, v in given_values.items()])
+    assert R.parse_per_network(text, names, "epochs", R._positive) == {n: given_values.get(n, fallback)
+                                                                       for n in names}
+
+
+def test_per_network_errors_and_cli_guard(tmp_path, capsys):
+    with pytest.raises(ConfigError, match="no value for dvs128"):
+        R.parse_per_network("mnist=1,nmnist=2", ["mnist", "dvs128"], "epochs", R._positive)
+    with pytest.raises(ConfigError, match="bad value"):
+        R.parse_per_network("mnist=0", ["mnist"], "epochs", R._positive)
+    assert R.parse_per_network("all,dvs128=5", ["mnist", "dvs128"], "train-subset", R._subset_size) == \
+        {"mnist": None, "dvs128": 5}
+    _fake_run(_grid(seeds=1, epochs=1)[0], tmp_path, [0.5])
+    assert R.main(["--out", str(tmp_path), "--networks", "mnist", "--no-progress"]) == 2
+    assert "pass --resume" in capsys.readouterr().err
+
+
+def test_subset_is_fixed_and_in_file_order():
+    ds = _split(50, 3)
+    a, b = R.subset(ds, 20, 7, 0), R.subset(ds, 20, 7, 0)
+    assert len(a) == 20 and np.array_equal(a.x, b.x) and np.array_equal(a.y, b.y)
+    rows = [int(np.flatnonzero((ds.x == x).all(axis=(1, 2, 3)))[0]) for x in a.x]
+    assert rows == sorted(rows)
+    assert R.subset(ds, None, 7, 0) is ds and R.subset(ds, 500, 7, 0) is ds
