@@ -1,6 +1,8 @@
 """Functional co-simulation: the DES trains a real network (simulator.functional)."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -134,11 +136,17 @@ def test_owned_masks_partition_the_task():
     layer = MNIST.compute_layers()[1]
     task = cost.task(1, TaskKind.FP)
     total = np.zeros((MNIST.timesteps, 2, *layer.out_shape), int)
+    cut = []
     for s0, s1 in [(0, 7), (7, 100), (100, task.tiles)]:
         geo = S.geometry(layer, task, MNIST.timesteps, 2, 5, 3, s0, s1)
         b0, b1 = geo.samples
         total[:, b0:b1] += geo.owned
+        f0, f1 = geo.whole_samples
+        assert geo.owned[:, f0 - b0:f1 - b0].all()
+        cut.append(geo.cut_elements[1])
     assert (total == 1).all()
+    cut = np.concatenate(cut)
+    assert len(cut) and len(np.unique(cut)) == len(cut)  # this split cuts neurons; each element once
 
 
 def test_emulated_slices_match_cycles_and_values():
@@ -161,3 +169,24 @@ def test_bad_configuration_names_the_field():
         run_functional(schedule, TRAIN, TEST, FunctionalConfig(emulate=("WG0",)), progress=False)
     with pytest.raises(ConfigError, match="mini-batch"):
         run_functional(schedule, _data(8, 0), TEST, CFG, progress=False)
+
+
+def test_cli_functional(capsys, tmp_path):
+    from simulator.cli import main
+    assert main(["simulate", "--functional", "--dataset", "mnist"]) == 2  # needs one --scheduler
+    assert "--scheduler" in capsys.readouterr().err
+    assert main(["simulate", "--functional", "--scheduler", "optimal"]) == 2
+    assert "--dataset" in capsys.readouterr().err
+    try:
+        from workloads.datasets import get_dataset
+        get_dataset("mnist")
+    except ConfigError:
+        pytest.skip("MNIST is not fetched on this machine")
+    out = tmp_path / "r.json"
+    assert main(["simulate", "--functional", "--dataset", "mnist", "--batch", "32", "--procs", "2",
+                 "--scheduler", "finegrained", "--train-subset", "64", "--test-subset", "64",
+                 "--emulate", "fp0", "--emulate-batches", "1", "--json", "--out", str(out)]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc == json.loads(out.read_text())
+    assert doc["delays"] == [2, 0, 0, 0] and len(doc["functional"]["history"]) == 1
+    assert all(r["ok"] for r in doc["functional"]["emulated"])

@@ -18,7 +18,7 @@ from simulator.iir_bank import bank_forward
 from simulator.systolic import emulate_gemm, from_rows, operands, to_rows
 from workloads import ComputeLayer
 
-from .shares import FPShare, Geometry, IGShare
+from .shares import FPShare, Geometry, IGShare, fp_share
 
 
 @dataclass(frozen=True)
@@ -79,13 +79,12 @@ def emulate_fp(layer: ComputeLayer, geo: Geometry, sl, batch: int, array: ArrayC
     if spiking:
         window = np.abs(v_m - np.float32(th)) <= np.float32(alpha)  # the window bit, as models.neuron
         values = from_rows(s_rows, shape) | (window.astype(np.uint8) << np.uint8(1))
-        differ = int(((values & 1) != (share.values & 1))[:, share.complete].sum())
+        differ = int(((values & 1) != (share.values & 1))[:, geo.complete].sum())
     else:
         values, differ = np.ascontiguousarray(v_m), 0
     emu_current = from_rows(rows, shape)
     records.append(EmulationRecord(sl.label, batch, cycles, sl.cycles, err, bound, differ))
-    return FPShare(share.samples, share.owned, share.complete, share.cut, np.ascontiguousarray(values),
-                   np.where(share.cut, emu_current, np.float32(0)))
+    return fp_share(layer, geo, emu_current, c, lam, th, alpha, values=np.ascontiguousarray(values))
 
 
 def emulate_ig(layer: ComputeLayer, geo: Geometry, sl, batch: int, array: ArrayConfig, w: np.ndarray,
@@ -103,4 +102,4 @@ def emulate_ig(layer: ComputeLayer, geo: Geometry, sl, batch: int, array: ArrayC
     rows[r0 - off:r1 - off] = out
     values = from_rows(rows, (t, b1 - b0, rows.shape[0] // (t * (b1 - b0)), geo.channels))
     records.append(EmulationRecord(sl.label, batch, cycles, sl.cycles, err, bound, 0))
-    return IGShare(share.samples, share.owned, np.ascontiguousarray(values).reshape(share.values.shape))
+    return IGShare(geo, np.ascontiguousarray(values).reshape(share.values.shape))

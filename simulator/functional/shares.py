@@ -92,11 +92,23 @@ class Geometry:
         return done
 
     @cached_property
-    def cut(self) -> np.ndarray:
-        """Bool, shaped like `owned`: owned elements of neurons the slice does not hold whole."""
+    def whole_samples(self) -> tuple[int, int]:
+        """Samples `[f0, f1)` all of whose elements the slice owns (contiguous: tiles are)."""
+        b0 = self.samples[0]
+        whole = np.flatnonzero(self.complete.reshape(self.complete.shape[0], -1).all(axis=1))
+        return (b0 + int(whole[0]), b0 + int(whole[-1]) + 1) if len(whole) else (b0, b0)
+
+    @cached_property
+    def cut_elements(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Owned elements of neurons not held whole: flat indices into the samples' `(T, bb, ...)`
+        and into the batch's `(T, B, ...)` tensor, and the neurons' flat indices into `(B, ...)`."""
+        b0, b1 = self.samples
+        per = self.owned[0, 0].size  # neurons of one sample
         cut = self.owned & ~self.complete[None]
-        cut.flags.writeable = False
-        return cut
+        local = np.flatnonzero(cut)
+        t, rest = np.divmod(local, (b1 - b0) * per)
+        neurons = np.flatnonzero(cut.any(axis=0)) + b0 * per
+        return local, t * (self.batch * per) + b0 * per + rest, neurons
 
 
 def geometry(layer: ComputeLayer, task: TaskCost, timesteps: int, batch: int, sr: int, sc: int,
@@ -116,20 +128,16 @@ def geometry(layer: ComputeLayer, task: TaskCost, timesteps: int, batch: int, sr
 class FPShare:
     """A split FP slice's output: filter results of the neurons it holds whole, currents of cut ones."""
 
-    samples: tuple[int, int]
-    owned: np.ndarray     # (T, bb, *pos, F) bool
-    complete: np.ndarray  # (bb, *pos, F) bool: every timestep owned here
-    cut: np.ndarray       # owned elements of neurons not complete here
-    values: np.ndarray    # packed state (uint8) or output potentials (float32), valid where complete
-    currents: np.ndarray  # float32 currents, valid where owned and not complete
+    geo: Geometry
+    values: np.ndarray    # (T, bb, *pos, F): packed state (uint8) or output potentials (float32), valid where complete
+    currents: np.ndarray  # float32 currents of the owned elements of cut neurons (`geo.cut_elements` order)
 
 
 @dataclass(frozen=True)
 class IGShare:
-    """A split IG slice's output: dL/ds of the previous layer at its owned elements."""
+    """A split IG slice's output: dL/ds of the previous layer, valid at its owned elements."""
 
-    samples: tuple[int, int]
-    owned: np.ndarray
+    geo: Geometry
     values: np.ndarray
 
 
@@ -169,10 +177,22 @@ def layer_state(layer: ComputeLayer, values: np.ndarray) -> LayerState:
 
 
 def fp_share(layer: ComputeLayer, geo: Geometry, current: np.ndarray, c: float, lam: float, threshold: float,
-             alpha: float) -> FPShare:
-    """A split FP slice's share from the currents of the samples it touches (T, bb, *out)."""
-    values = neuron_filter(layer, current, c, lam, threshold, alpha)
-    return FPShare(geo.samples, geo.owned, geo.complete, geo.cut, values, np.where(geo.cut, current, np.float32(0)))
+             alpha: float, values: np.ndarray | None = None) -> FPShare:
+    """A split FP slice's share from the currents of the samples it touches (T, bb, *out); `values`
+    are the filter results if already computed (the emulated filter bank)."""
+    current = np.ascontiguousarray(current, np.float32)
+    if values is None:
+        values = neuron_filter(layer, current, c, lam, threshold, alpha)
+    return FPShare(geo, values, current.reshape(-1)[geo.cut_elements[0]])
+
+
+def _place(out: np.ndarray, geo: Geometry, values: np.ndarray, where: np.ndarray) -> None:
+    """Copy a share's valid values into the batch tensor `out`: whole samples at once, edges masked."""
+    b0, b1 = geo.samples
+    f0, f1 = geo.whole_samples
+    out[:, f0:f1] = values[:, f0 - b0:f1 - b0]
+    for e in (*range(b0, f0), *range(max(f0, f1), b1)):
+        np.copyto(out[:, e], values[:, e - b0], where=where[e - b0])
 
 
 def join_fp(layer: ComputeLayer, shares: list, timesteps: int, batch: int, c: float, lam: float,
@@ -182,17 +202,17 @@ def join_fp(layer: ComputeLayer, shares: list, timesteps: int, batch: int, c: fl
         return shares[0]
     shape = (timesteps, batch) + tuple(layer.out_shape)
     values = np.zeros(shape, np.float32 if layer.kind == "output" else np.uint8)
-    current = np.zeros(shape, np.float32)
-    cut = np.zeros(shape[1:], bool)
+    current = np.zeros(int(np.prod(shape)), np.float32)
+    cut = []
     for sh in shares:
         if not isinstance(sh, FPShare):
             raise ConfigError(f"functional: FP{layer.index} mixes whole and split shares")
-        b0, b1 = sh.samples
-        np.copyto(values[:, b0:b1], sh.values, where=sh.complete[None])
-        np.copyto(current[:, b0:b1], sh.currents, where=sh.cut)
-        cut[b0:b1] |= sh.cut.any(axis=0)
-    if cut.any():
-        flat = np.flatnonzero(cut)
+        _place(values, sh.geo, sh.values, sh.geo.complete)
+        _, elements, neurons = sh.geo.cut_elements
+        current[elements] = sh.currents
+        cut.append(neurons)
+    flat = np.unique(np.concatenate(cut))
+    if len(flat):  # finish the cut neurons from their joined currents
         finished = neuron_filter(layer, current.reshape(timesteps, -1)[:, flat], c, lam, threshold, alpha)
         values.reshape(timesteps, -1)[:, flat] = finished
     return layer_state(layer, values)
@@ -202,7 +222,7 @@ def ig_share(layer: ComputeLayer, geo: Geometry, w: np.ndarray, g_current: np.nd
     """A split IG slice's share: the transposed GEMM (eq. 12) on the samples its rows touch."""
     b0, b1 = geo.samples
     values = ig_gemm(layer, w, np.ascontiguousarray(g_current[:, b0:b1]))
-    return IGShare((b0, b1), geo.owned, values)
+    return IGShare(geo, values)
 
 
 def join_ig(layer: ComputeLayer, shares: list, timesteps: int, batch: int) -> np.ndarray:
@@ -213,6 +233,5 @@ def join_ig(layer: ComputeLayer, shares: list, timesteps: int, batch: int) -> np
     for sh in shares:
         if not isinstance(sh, IGShare):
             raise ConfigError(f"functional: IG{layer.index} mixes whole and split shares")
-        b0, b1 = sh.samples
-        np.copyto(out[:, b0:b1], sh.values, where=sh.owned)
+        _place(out, sh.geo, sh.values, sh.geo.owned.transpose(1, 0, *range(2, sh.geo.owned.ndim)))
     return out
