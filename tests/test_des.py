@@ -105,6 +105,18 @@ def test_bytes_moved_match_the_data_flow(procs: int) -> None:
         assert moved[f"p{p}->p{p + 1}"] + moved[f"p{p + 1}->p{p}"] == expected[p]
 
 
+@pytest.mark.parametrize("scheduler", sorted(SCHEDULERS))
+@pytest.mark.parametrize("net, procs", [(MNIST, 4), (NMNIST, 7)])
+def test_bytes_moved_are_the_schedules_boundary_bytes(net, procs, scheduler) -> None:
+    """The DES moves exactly the traffic `Schedule.boundary_bytes` accounts for, split tasks included."""
+    schedule = make_schedule(scheduler, network_cost(net, ArrayConfig(32, 32), 2), procs)
+    n = 6
+    result = simulate(schedule, n)
+    moved = {l.name: l.nbytes for l in result.links}
+    got = tuple((moved[f"p{p}->p{p + 1}"] + moved[f"p{p + 1}->p{p}"]) // n for p in range(procs - 1))
+    assert got == schedule.boundary_bytes
+
+
 def test_single_processor_memory_matches_the_cost_model() -> None:
     """P = 1: what the DES holds at its peak is the cost model's backward-pass memory plus weights."""
     cost = network_cost(MNIST, ArrayConfig(32, 32), 4)

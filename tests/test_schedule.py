@@ -85,27 +85,38 @@ def test_schedule_rejects_broken_chains() -> None:
 
 
 def test_communication_model_by_hand() -> None:
-    """Cut between layers: the layer boundary's bytes; a moved FP tile range adds its weights."""
+    """Cut between layers: the layer boundary's bytes. Moved slices send what their consumers need."""
     lw = make_schedule("layerwise", MNIST_COST, 2)
     assert lw.boundary_bytes == (MNIST_COST.boundary_bytes()[0],) and lw.overhead_bytes == 0
-    fp0 = MNIST_COST.task(0, TaskKind.FP)
+    fp0, ig1 = MNIST_COST.task(0, TaskKind.FP), MNIST_COST.task(1, TaskKind.IG)
     rest = _whole(MNIST_COST, "FP1", "WG1", "IG1", "FP2", "WG2", "IG2", "FP3", "WG3", "IG3")
     moved = Schedule("t", MNIST_COST, (_whole(MNIST_COST, "WG0") + (TaskSlice.of(fp0, 0, 100),),
                                        (TaskSlice.of(fp0, 100),) + rest), 1.0)
-    # layer 0's input comes from the host; its 80 weights and biases (320 bytes) go to P1.
-    assert moved.overhead_bytes == moved.weight_overhead_bytes == 4 * 80
-    assert moved.boundary_bytes == (51_744 + 320,)
-    # IG of fc1 (13 column tiles of 1 row) moved back to P1 from its home P2: 5 of its 13 columns of
-    # weights, its whole input gradient row (4,096 bytes); its output goes left anyway.
-    ig2 = MNIST_COST.task(2, TaskKind.IG)
+    # P0 -> P1: the spikes of FP0's first 100 of 196 tiles; P1 -> P0: the 2-bit state of the other
+    # 96 tiles (WG0's gradient filter needs it) and IG1's gradient; layer 0's 80 weights and biases
+    # (320 bytes) go to P1. Layer 0's input comes from the host.
+    act0, state0 = fp0.output_bytes, MNIST_COST.state_bytes(0)
+    first, second = act0 * 100 // 196, state0 - state0 * 100 // 196
+    assert moved.boundary_bytes == (first + second + ig1.output_bytes + 320,)
+    assert moved.weight_overhead_bytes == 320
+    assert moved.overhead_bytes == moved.boundary_bytes[0] - MNIST_COST.boundary_bytes()[0]
+    # IG of fc1 (13 column tiles of 1 row) moved back to P1 from its home P2: P1 gets 5/13 of the
+    # layer's weights, the layer's gradient from IG3 and its state, and sends its share of
+    # dL/dv_sp of layer 1 straight to P0 without crossing P1|P2.
+    ig2, ig3 = MNIST_COST.task(2, TaskKind.IG), MNIST_COST.task(3, TaskKind.IG)
     three = Schedule("t", MNIST_COST, (
         _whole(MNIST_COST, "FP0", "WG0", "FP1", "WG1", "IG1"),
         (TaskSlice.of(ig2, 0, 5),),
         (TaskSlice.of(ig2, 5),) + _whole(MNIST_COST, "WG2", "FP2", "FP3", "WG3", "IG3")), 1.0)
     assert three.homes == (0, 0, 2, 2)
-    weights = round(5 / 13 * ig2.weight_bytes)
-    assert three.boundary_overhead_bytes == (0, weights + ig2.input_bytes)
+    weights = round(5 / 13 * MNIST_COST.task(2, TaskKind.FP).weight_bytes)
+    grad1 = ig2.output_bytes
+    share_p1 = grad1 * 5 // 13
     assert three.boundary_bytes[0] == MNIST_COST.boundary_bytes()[1]
+    assert three.boundary_bytes[1] == (MNIST_COST.task(1, TaskKind.FP).output_bytes + (grad1 - share_p1)
+                                       + weights + ig3.output_bytes + MNIST_COST.state_bytes(2))
+    assert three.boundary_overhead_bytes == (0, three.boundary_bytes[1] - MNIST_COST.boundary_bytes()[1])
+    assert three.weight_overhead_bytes == weights
 
 
 def _reference_optimum(cost: NetworkCost, procs: int) -> int:
@@ -170,7 +181,9 @@ def test_schedule_properties(net, size, batch, procs) -> None:
         assert s.loads == tuple(sum(x.cycles for x in slices) for slices in s.processors)
         assert sum(s.loads) == cost.total
         assert s.speedup <= procs + 1e-9 and s.speedup <= s.bound + 1e-9
-        assert len(s.boundary_bytes) == procs - 1 and 0 <= s.weight_overhead_bytes <= s.overhead_bytes
+        assert len(s.boundary_bytes) == procs - 1
+        assert all(0 <= extra <= total for extra, total in zip(s.boundary_overhead_bytes, s.boundary_bytes))
+        assert 0 <= s.weight_overhead_bytes <= sum(s.boundary_bytes)
     best = schedules["optimal"].cycles_per_update
     assert all(best <= s.cycles_per_update for s in schedules.values())
     assert best >= -(-cost.total // procs)

@@ -95,8 +95,8 @@ def run(args: argparse.Namespace) -> int:
             line += [f"{r.overhead_kb:,.1f}", f"{r.weight_overhead_kb:,.2f}", _fmt(r.published_overhead_kb)]
         lines.append(line)
     print(table(headers, lines, align="ll" + "r" * (len(headers) - 2)))
-    print("FG ovh: bytes of fine-grained (Algorithm 1) tasks placed away from their layer's weight gradient, "
-          "weights and data; FG weights: the weight copies alone, the paper's notion. KB = 1000 bytes.")
+    print("FG ovh: bytes the fine-grained (Algorithm 1) schedule moves beyond its home placement (weights, "
+          "spikes, state and gradients of split or moved slices); FG weights: the weight copies alone, the paper's notion. KB = 1000 bytes.")
     print("See docs/scheduling.md for our reading of Algorithm 1 and why the fine-grained column differs.")
     print(f"Wrote {out / 'table_vii.csv'}, {out / 'points.csv'}" + "".join(f", {f}" for f in figures))
     return 0

@@ -205,12 +205,12 @@ class _Simulation:
                     self._consume(("weights", st.weights), version, p, self.weight_consumers[st.weights, p])
                 left = env.now
                 for out in st.outputs:
-                    item, share = out.item, out.nbytes
+                    item = out.item
                     need = 1 if item[0] == "weights" else parts[item]
                     payload = None if produced is None else produced.get(item)
                     if out.local:
-                        self._deliver(item, batch, p, env.now, share, need, payload)
-                    for q in out.remote:
+                        self._deliver(item, batch, p, env.now, out.nbytes, need, payload)
+                    for q, share in out.remote:
                         def arrived(time: int, item=item, q=q, share=share, need=need, batch=batch,
                                     payload=payload) -> None:
                             self._deliver(item, batch, q, time, share, need, payload)

@@ -148,23 +148,22 @@ class Schedule:
 
     @property
     def boundary_bytes(self) -> tuple[int, ...]:
-        """Bytes per mini-batch crossing each processor boundary p|p+1 (overhead included)."""
-        base, extra, _ = self._traffic
-        return tuple(b + e for b, e in zip(base, extra))
+        """Bytes per mini-batch crossing each processor boundary p|p+1 (see `comm`; overhead included)."""
+        return self._traffic[0]
 
     @property
     def boundary_overhead_bytes(self) -> tuple[int, ...]:
-        """The part of `boundary_bytes` caused by tasks placed away from their layer's home."""
+        """Per boundary, the bytes beyond the home placement (every task whole on its layer's WG processor)."""
         return self._traffic[1]
 
     @property
     def overhead_bytes(self) -> int:
-        """Total splitting overhead per mini-batch; a subset of `sum(boundary_bytes)`."""
+        """Total splitting overhead per mini-batch; a part of `sum(boundary_bytes)`."""
         return sum(self._traffic[1])
 
     @property
     def weight_overhead_bytes(self) -> int:
-        """The weight copies within `overhead_bytes` (the paper's notion of overhead)."""
+        """The weight copies crossing boundaries (the paper's notion of overhead)."""
         return sum(self._traffic[2])
 
 
