@@ -25,7 +25,10 @@ import sys
 import time
 from pathlib import Path
 
-PEER = Path(os.environ.get("SPIKEPIPE_PEER", "/work/shared/bench/peer_torch.py"))
+from workloads.files import write_atomic
+
+# the peer script lives in shared/ beside the repository (SPIKEPIPE_PEER overrides)
+PEER = Path(os.environ.get("SPIKEPIPE_PEER", Path(__file__).resolve().parents[2] / "shared/bench/peer_torch.py"))
 PEER_NAMES = {"mnist": "mnist", "nmnist": "nmnist", "dvs128": "dvs"}
 ITERS = {"mnist": (3, 30), "nmnist": (2, 10), "dvs128": (1, 3)}  # warm-up, timed
 RESULTS = Path(__file__).parent / "results" / "bench_train.json"
@@ -137,10 +140,8 @@ def main() -> int:
         load = f"{ours['median_foreign_load']:.2f}, " + (f"{peer['median_foreign_load']:.2f}" if peer else "-")
         print(f"{net:8} {ours['samples_per_s']:12.1f} {ours['peak_rss_MiB']:9.0f} {peer_txt}  {load:>26}"
               + ("" if peer else f"  ({row['peer_note']})"), flush=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_name(args.out.name + ".tmp")
-    tmp.write_text(json.dumps({"command": " ".join(sys.argv), "cpus": os.cpu_count(), "rows": rows}, indent=2))
-    os.replace(tmp, args.out)
+    write_atomic(args.out, json.dumps({"command": " ".join(sys.argv), "cpus": os.cpu_count(), "rows": rows},
+                                      indent=2))
     print(f"written {args.out}")
     return 0
 

@@ -13,7 +13,6 @@ import csv
 import io
 import json
 import math
-import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ import numpy as np
 from tqdm import tqdm
 
 from workloads.errors import ConfigError
+from workloads.files import atomic_path
 from workloads.network import Network
 
 from . import snn
@@ -100,12 +100,8 @@ def evaluate(net: Network, params: snn.Params, x: np.ndarray, y: np.ndarray, kin
 
 
 def _atomic_write(path: Path, write: Callable[[io.BufferedWriter], None]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
         write(f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def save_checkpoint(path: Path, params: snn.Params, opt: SGD | Adam, line: DelayLine | None,

@@ -21,6 +21,8 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     os.close(fd)
     try:
         yield Path(tmp)
+        with open(tmp, "rb") as written:  # on disk before it takes the target's name
+            os.fsync(written.fileno())
         os.chmod(tmp, 0o644)  # mkstemp makes 0600; results are readable like any other file
         os.replace(tmp, target)
     except BaseException:
