@@ -154,6 +154,7 @@ def test_resolve_delays():
 
 
 def test_cli_train_and_resume(tmp_path, monkeypatch, capsys):
+    import simulator.cli.data  # noqa: F401  (imported unpatched: it binds get_dataset at import)
     import workloads.datasets as D
     monkeypatch.setattr(D, "get_dataset", lambda name, data_dir=None, seed=0:
                         DatasetSplits(_data(48, 1), _data(16, 2), True, "toy stand-in"))
