@@ -12,7 +12,7 @@ import sys
 
 from workloads import ConfigError
 
-SUBCOMMANDS = ("cycles", "data", "train", "validate", "simulate", "schedule", "sweep")
+SUBCOMMANDS = ("cycles", "schedule", "sweep", "simulate", "validate", "train", "data")
 
 
 def build_parser() -> argparse.ArgumentParser:
