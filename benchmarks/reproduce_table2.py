@@ -54,7 +54,7 @@ DELAY_MODES = ("none", "table")
 # Samples/s of batch-32 training (median over the runs in benchmarks/results/table2) and of
 # evaluation (timed separately), one thread on this 2-core machine shared with other jobs:
 # used only for the estimate printed before starting (the defaults come to about 55 min).
-THROUGHPUT = {"mnist": (1400.0, 6300.0), "nmnist": (400.0, 770.0), "dvs128": (3.8, 13.8)}
+THROUGHPUT = {"mnist": (1400.0, 6300.0), "nmnist": (320.0, 770.0), "dvs128": (3.7, 13.8)}
 DEFAULT_EPOCHS = "mnist=1,nmnist=2,dvs128=3"
 DEFAULT_TRAIN_SUBSET = "mnist=all,nmnist=5000,dvs128=352"
 DEFAULT_TEST_SUBSET = "mnist=all,nmnist=all,dvs128=all"
@@ -273,10 +273,9 @@ def plot_curves(rows: list[dict], curves: dict, classes: Mapping[str, int], targ
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
 
     panels = list(dict.fromkeys((r["network"], _data_label(r)) for r in rows))
-    fig, axes = plt.subplots(1, max(len(panels), 1), figsize=(4.5 * max(len(panels), 1), 3.6), squeeze=False)
+    fig, axes = plt.subplots(1, max(len(panels), 1), figsize=(4.5 * max(len(panels), 1), 4.4), squeeze=False)
     for ax, (net, label) in zip(axes[0], panels):
         for (cnet, _, opt, d), runs in sorted(curves.items()):
             if cnet != net:
@@ -288,12 +287,14 @@ def plot_curves(rows: list[dict], curves: dict, classes: Mapping[str, int], targ
                             label=f"{opt}, {'no delays' if d == 'none' else 'Table I delays'} (n={len(acc)})")
             ax.fill_between(epochs, mean - std, mean + std, color=line.get_color(), alpha=0.2)
         ax.axhline(100 / classes[net], color="gray", ls=":", lw=1, label="chance")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        last = max((len(c[0]) for k, c in curves.items() if k[0] == net), default=1)
+        ax.set_xticks(np.unique(np.linspace(1, last, min(last, 10)).round()))
+        ax.set_xlim(0.5, last + 0.5)
         ax.set_title(f"{net} on {label}", fontsize=9)
         ax.set_xlabel("epoch")
         ax.set_ylabel("test accuracy (%)")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
     fig.tight_layout()
     with atomic_path(target) as tmp:
         fig.savefig(tmp, format="png", dpi=120)
