@@ -331,16 +331,17 @@ def reproduce(specs: list[RunSpec], nets: Mapping[str, Network], data: Mapping[s
         trained.append(spec)
         tqdm.write(f"{spec.folder}: test accuracy {100 * hist[-1]['test_acc']:.2f}% after {len(hist)} epoch(s) "
                    f"({hist[-1]['train_samples_per_s']:.1f} samples/s)")
-        rows, curves = summarize(specs, out)
-        write_outputs(_with_sizes(rows, data), curves, meta, out)
-    rows, curves = summarize(specs, out)
-    write_outputs(_with_sizes(rows, data), curves, meta, out)
+        rebuild(specs, data, meta, out)
+    rebuild(specs, data, meta, out)
     return trained
 
 
-def _with_sizes(rows: list[dict], data: Mapping[str, DatasetSplits]) -> list[dict]:
-    return [r | {"train_size": len(data[r["network"]].train), "test_size": len(data[r["network"]].test)}
-            for r in rows]
+def rebuild(specs: list[RunSpec], data: Mapping[str, DatasetSplits], meta: dict, out: Path) -> None:
+    """Rewrite the table and the curves from the finished runs' metrics."""
+    rows, curves = summarize(specs, out)
+    sized = [r | {"train_size": len(data[r["network"]].train), "test_size": len(data[r["network"]].test)}
+             for r in rows]
+    write_outputs(sized, curves, meta, out)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -418,8 +419,7 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
     try:
         trained = reproduce(specs, nets, data, args.out, meta, progress=not args.no_progress)
     except KeyboardInterrupt:
-        rows, curves = summarize(specs, args.out)
-        write_outputs(_with_sizes(rows, data), curves, meta, args.out)
+        rebuild(specs, data, meta, args.out)
         print(f"\ninterrupted: finished epochs are checkpointed; rerun with --resume to continue ({args.out})")
         return 130
     print(f"trained {len(trained)} runs in {(time.perf_counter() - t0) / 60:.1f} min; "
