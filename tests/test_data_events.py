@@ -338,3 +338,18 @@ def test_interrupted_frame_build_resumes_where_it_stopped(tmp_path: Path, monkey
     assert calls == [0, 1, 2, 3, 4, 5, 4, 5, 6, 7]
     np.testing.assert_array_equal(np.load(target)[:, 0, 0], np.arange(8))
     assert not (tmp_path / "x.npy.progress").exists() and not (tmp_path / "x.npy.partial").exists()
+
+
+def test_frame_statistics_count_events_per_sample() -> None:
+    from workloads.datasets.stats import split_stats
+    from workloads.datasets.types import ArrayDataset
+
+    x = np.zeros((3, 2, 4, 4, 2), np.uint8)
+    x[0, 0, 0, 0, 1] = 5  # 5 ON events
+    x[1, 1, 2, 3, 0] = 7  # 7 OFF events
+    x[1, 0, 1, 1, 1] = 1
+    x[2, :, :, :, 1] = 1  # 32 ON events
+    stats = split_stats(ArrayDataset("toy", x, np.array([0, 1, 1]), "frames"))
+    assert (stats["events_per_sample_min"], stats["events_per_sample_max"]) == (5, 32)
+    assert stats["events_per_sample_mean"] == pytest.approx((5 + 8 + 32) / 3)
+    assert stats["on_fraction"] == pytest.approx((5 + 1 + 32) / 45)

@@ -28,8 +28,8 @@ def split_stats(ds: ArrayDataset) -> dict[str, Any]:
     out.update({
         "events_per_sample_mean": float(total.mean()) if len(ds) else 0.0,
         "events_per_sample_std": float(total.std()) if len(ds) else 0.0,
-        "events_per_sample_min": int(total.min(initial=0)),
-        "events_per_sample_max": int(total.max(initial=0)),
+        "events_per_sample_min": int(total.min()) if len(ds) else 0,
+        "events_per_sample_max": int(total.max()) if len(ds) else 0,
         "on_fraction": float(per_sample[:, 1].sum() / max(int(total.sum()), 1)),
         "saturated_bins": saturated,
     })
