@@ -1,9 +1,17 @@
 """Shared test fixtures and strategies."""
 from __future__ import annotations
 
+import os
+
+from hypothesis import settings
 from hypothesis import strategies as st
 
 from workloads import Conv, Dense, MaxPool, Network, Output
+
+# CI (which sets CI=true) replays the same examples every run; local runs keep exploring new ones.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 
 @st.composite
