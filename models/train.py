@@ -39,6 +39,21 @@ class TrainingDiverged(RuntimeError):
     """The loss became NaN or exploded; the last good checkpoint is kept."""
 
 
+def check_training_fields(where: str, cfg: object, positive_ints: tuple[str, ...],
+                          positive: tuple[str, ...]) -> None:
+    """Validate a training configuration's optimizer, encoding and positive fields (ConfigError)."""
+    if cfg.optimizer not in OPTIMIZERS:
+        raise ConfigError(f"{where}: field 'optimizer' must be one of {', '.join(OPTIMIZERS)}, got {cfg.optimizer!r}")
+    if cfg.encoding not in ENCODINGS:
+        raise ConfigError(f"{where}: field 'encoding' must be one of {', '.join(ENCODINGS)}, got {cfg.encoding!r}")
+    for name in positive_ints:
+        v = getattr(cfg, name)
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ConfigError(f"{where}: field '{name}' must be a positive integer, got {v!r}")
+    if not all(getattr(cfg, name) > 0 for name in positive):
+        raise ConfigError(f"{where}: fields {', '.join(repr(n) for n in positive)} must be > 0")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     optimizer: str = "adam"
@@ -53,16 +68,7 @@ class TrainConfig:
     eval_batch: int = 256
 
     def __post_init__(self) -> None:
-        if self.optimizer not in OPTIMIZERS:
-            raise ConfigError(f"train: field 'optimizer' must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
-        if self.encoding not in ENCODINGS:
-            raise ConfigError(f"train: field 'encoding' must be one of {', '.join(ENCODINGS)}, got {self.encoding!r}")
-        for name in ("batch", "epochs", "eval_batch"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ConfigError(f"train: field '{name}' must be a positive integer, got {v!r}")
-        if not (self.lr > 0 and self.alpha > 0 and self.max_loss > 0):
-            raise ConfigError("train: fields 'lr', 'alpha' and 'max_loss' must be > 0")
+        check_training_fields("train", self, ("batch", "epochs", "eval_batch"), ("lr", "alpha", "max_loss"))
         if self.delays is not None:
             object.__setattr__(self, "delays", tuple(int(d) for d in self.delays))
 

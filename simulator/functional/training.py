@@ -23,10 +23,10 @@ import numpy as np
 from tqdm import tqdm
 
 from models import snn
-from models.encoding import ENCODINGS, check_compatible, encode
+from models.encoding import check_compatible, encode
 from models.neuron import ALPHA_DEFAULT
-from models.optim import OPTIMIZERS, make_optimizer
-from models.train import TrainConfig, evaluate, run_training
+from models.optim import make_optimizer
+from models.train import TrainConfig, check_training_fields, evaluate, run_training
 from simulator.des import BusConfig, SimResult, simulate
 from simulator.schedule import Schedule
 from workloads import ConfigError
@@ -52,21 +52,10 @@ class FunctionalConfig:
     eval_batch: int = 256
 
     def __post_init__(self) -> None:
-        if self.optimizer not in OPTIMIZERS:
-            raise ConfigError(f"functional: field 'optimizer' must be one of {', '.join(OPTIMIZERS)}, "
-                              f"got {self.optimizer!r}")
-        if self.encoding not in ENCODINGS:
-            raise ConfigError(f"functional: field 'encoding' must be one of {', '.join(ENCODINGS)}, "
-                              f"got {self.encoding!r}")
+        check_training_fields("functional", self, ("epochs", "eval_batch", "emulate_batches"), ("lr", "alpha"))
         if self.weights not in WEIGHT_POLICIES:
             raise ConfigError(f"functional: field 'weights' must be one of {', '.join(WEIGHT_POLICIES)}, "
                               f"got {self.weights!r}")
-        for name in ("epochs", "eval_batch", "emulate_batches"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ConfigError(f"functional: field '{name}' must be a positive integer, got {v!r}")
-        if not (self.lr > 0 and self.alpha > 0):
-            raise ConfigError("functional: fields 'lr' and 'alpha' must be > 0")
         object.__setattr__(self, "emulate", tuple(self.emulate))
 
     def train_config(self, batch: int, delays: tuple[int, ...] | None) -> TrainConfig:
