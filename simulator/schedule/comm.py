@@ -34,7 +34,8 @@ from typing import TYPE_CHECKING
 from simulator.cost import TaskKind
 
 if TYPE_CHECKING:
-    from .types import Schedule, TaskSlice
+    from .slices import TaskSlice
+    from .types import Schedule
 
 FP, WG, IG = TaskKind.FP, TaskKind.WG, TaskKind.IG
 
