@@ -21,6 +21,7 @@ from functools import cached_property
 from simulator.cost import NetworkCost, TaskKind
 from workloads import ConfigError
 
+from .dataflow import Flow, Traffic, boundary_traffic, build_flow
 from .slices import TaskSlice
 
 
@@ -74,7 +75,7 @@ class Schedule:
         """Per compute layer, the processor holding its weight gradient (the lowest, if split).
 
         The layer's weights are updated there; its neuron state and gradient
-        filter live there too (see `comm`).
+        filter live there too (see `dataflow`).
         """
         home: dict[int, int] = {}
         for p, slices in enumerate(self.processors):
@@ -99,29 +100,33 @@ class Schedule:
                      for layer, q in enumerate(self.homes))
 
     @cached_property
-    def _traffic(self) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
-        from .comm import boundary_traffic
-        return boundary_traffic(self)
+    def flow(self) -> Flow:
+        """Who reads and makes which item, and what each slice sends (see `dataflow`)."""
+        return build_flow(self.cost, self.processors)
+
+    @cached_property
+    def _traffic(self) -> Traffic:
+        return boundary_traffic(self.flow, self.cost, self.homes)
 
     @property
     def boundary_bytes(self) -> tuple[int, ...]:
-        """Bytes per mini-batch crossing each processor boundary p|p+1 (see `comm`; overhead included)."""
-        return self._traffic[0]
+        """Bytes per mini-batch crossing each processor boundary p|p+1 (see `dataflow`; overhead included)."""
+        return self._traffic.total
 
     @property
     def boundary_overhead_bytes(self) -> tuple[int, ...]:
         """Per boundary, the bytes beyond the home placement (every task whole on its layer's WG processor)."""
-        return self._traffic[1]
+        return self._traffic.overhead
 
     @property
     def overhead_bytes(self) -> int:
         """Total splitting overhead per mini-batch; a part of `sum(boundary_bytes)`."""
-        return sum(self._traffic[1])
+        return sum(self._traffic.overhead)
 
     @property
     def weight_overhead_bytes(self) -> int:
         """The weight copies crossing boundaries (the paper's notion of overhead)."""
-        return sum(self._traffic[2])
+        return sum(self._traffic.weights)
 
 
 def _validate_chain(schedule: Schedule) -> None:
