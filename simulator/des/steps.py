@@ -4,10 +4,9 @@ What travels (items, readers, shares, destinations, bytes) is `Schedule.flow`, t
 data-flow model (`simulator.schedule.dataflow`); this module only adds timing. Pure functions
 over a `Schedule`; the discrete-event model executes the result.
 
-Timing (the retimed DFG of Fig. 9): processors run in steps; in step s processor p runs its
-forward slices for mini-batch s - p and its backward slices for mini-batch s - (2P - 2 - p),
-forward slices first, each group in data-flow order (IG of a layer before its WG, so the
-gradient goes upstream early). Every cross-processor
+Timing (the retimed DFG of Fig. 9): processors run in steps; in step s processor p runs each
+slice for mini-batch s - `step_offset`, forward slices first, each group in data-flow order
+(IG of a layer before its WG, so the gradient goes upstream early). Every cross-processor
 dependency then points to an earlier step, so the pipeline never deadlocks and, with free
 transfers, settles at the most loaded processor's cycles per update. FP and IG of layer l for
 mini-batch b use the weights updated with the gradients of mini-batches up to b - 1 - D_l
@@ -20,6 +19,7 @@ from dataclasses import dataclass
 from simulator.cost import TaskKind
 from simulator.schedule import Schedule
 from simulator.schedule.dataflow import Item, Output, needs, weights_read
+from simulator.schedule.types import step_offset
 
 FP, WG = TaskKind.FP, TaskKind.WG
 
@@ -64,9 +64,10 @@ def build_programs(schedule: Schedule) -> Programs:
         bwd = sorted((x for x in with_outputs if x[0].kind is not FP),
                      key=lambda x: (-x[0].layer, x[0].kind is WG, x[0].tile_start))
         programs.append(tuple(SliceStep(
-            proc=p, label=sl.label, layer=sl.layer, kind=sl.kind, cycles=sl.cycles, offset=offset,
-            needs=needs(sl.layer, sl.kind, last), weights=weights_read(sl.layer, sl.kind), outputs=outs)
-            for (sl, outs), offset in [(x, p) for x in fwd] + [(x, 2 * procs - 2 - p) for x in bwd]))
+            proc=p, label=sl.label, layer=sl.layer, kind=sl.kind, cycles=sl.cycles,
+            offset=step_offset(sl.kind, p, procs), needs=needs(sl.layer, sl.kind, last),
+            weights=weights_read(sl.layer, sl.kind), outputs=outs)
+            for sl, outs in fwd + bwd))
     weight_bytes = tuple(cost.task(l.index, FP).weight_bytes for l in layers)
     wg_slices = sum(1 for slices in schedule.processors for sl in slices if sl.kind is WG)
     return Programs(procs, tuple(programs), weight_bytes, tuple(schedule.delays), wg_slices)

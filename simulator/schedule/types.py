@@ -1,4 +1,4 @@
-"""The one `Schedule` type every scheduler returns (made of `TaskSlice`s).
+"""The one `Schedule` type every scheduler returns (made of `TaskSlice`s), and the pipeline's step offset.
 
 A schedule maps the training tasks of one weight update onto `P` processors
 that form a pipeline: the forward pass flows from processor 0 towards `P - 1`,
@@ -23,6 +23,14 @@ from workloads import ConfigError
 
 from .dataflow import Flow, Traffic, boundary_traffic, build_flow
 from .slices import TaskSlice
+
+
+def step_offset(kind: TaskKind, proc: int, procs: int) -> int:
+    """In step s of the retimed pipeline (Fig. 9) a slice of `kind` on `proc` runs mini-batch s - offset.
+
+    The offset is p for forward slices and 2P - 2 - p for backward ones (WG, IG).
+    """
+    return proc if kind is TaskKind.FP else 2 * procs - 2 - proc
 
 
 @dataclass(frozen=True)
@@ -94,9 +102,11 @@ class Schedule:
         lowest processor holding the FP), so the weights FP needs are there in time only if
         the delay is at least 2P - 2 - p - q; schedules that put FP on an earlier processor
         than WG (PipeDream-based, split-backward) need that larger delay, else every FP
-        stalls (see docs/simulation.md).
+        stalls (see docs/simulation.md). Both are the WG's step offset less FP's, FP taken on
+        q or p, whichever is lower.
         """
-        return tuple(max(2 * (self.procs - 1 - q), 2 * self.procs - 2 - self.holders(layer, TaskKind.FP)[0] - q)
+        return tuple(step_offset(TaskKind.WG, q, self.procs)
+                     - step_offset(TaskKind.FP, min(q, self.holders(layer, TaskKind.FP)[0]), self.procs)
                      for layer, q in enumerate(self.homes))
 
     @cached_property
