@@ -187,3 +187,20 @@ def test_thread_settings_are_validated():
         set_threads(0)
     with pytest.raises(ConfigError, match="blas threads"):
         set_threads(1, blas=10**6)
+
+
+def test_blas_threads_are_set():
+    import numba
+    from threadpoolctl import threadpool_info, threadpool_limits
+    from models.threads import set_threads
+
+    def blas() -> set[int]:
+        return {i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}
+
+    if not blas():
+        pytest.skip("no BLAS library that threadpoolctl knows is loaded")
+    n = numba.get_num_threads()
+    with threadpool_limits(user_api="blas"):  # puts the BLAS threads back afterwards
+        for k in range(1, min(2, numba.config.NUMBA_NUM_THREADS) + 1):
+            set_threads(n, blas=k)
+            assert blas() == {k} and numba.get_num_threads() == n
