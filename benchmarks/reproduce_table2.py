@@ -21,8 +21,6 @@ are cut here (the CLI trains on whole splits), and each dataset is loaded once f
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 import statistics
 import sys
@@ -38,7 +36,7 @@ from models.threads import keep_freed_memory, set_threads
 from models.train import TrainConfig, TrainingDiverged, run_training
 from workloads import ConfigError, Network, load_network
 from workloads.datasets import ArrayDataset, DatasetSplits, data_root, get_dataset
-from workloads.files import atomic_path, write_atomic
+from workloads.files import atomic_path, write_atomic, write_csv_atomic
 
 # Table II of the paper: (network, optimizer, delays) -> (mean, std) test accuracy in %, 10 seeds.
 PAPER: dict[tuple[str, str, str], tuple[float, float]] = {
@@ -258,12 +256,7 @@ def render_markdown(rows: list[dict], meta: dict) -> str:
 def write_outputs(rows: list[dict], curves: dict, meta: dict, out: Path) -> None:
     """table2.md/.csv/.json and curves.png, each written atomically."""
     write_atomic(out / "table2.md", render_markdown(rows, meta))
-    buf = io.StringIO()
-    if rows:
-        w = csv.DictWriter(buf, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
-    write_atomic(out / "table2.csv", buf.getvalue())
+    write_csv_atomic(out / "table2.csv", rows)
     write_atomic(out / "table2.json", json.dumps({"meta": meta, "rows": rows}, indent=2))
     plot_curves(rows, curves, meta["classes"], out / "curves.png")
 
