@@ -38,7 +38,7 @@ def plain(train, batch: int, cfg: FunctionalConfig) -> float:
         idx = np.sort(order[step * batch:(step + 1) * batch])
         x, static = encode(train.x[idx], train.kind, MNIST.timesteps, cfg.encoding,
                            np.random.default_rng([cfg.seed, 0, step]))
-        train_step(MNIST, params, opt, None, x, static, train.y[idx], cfg.alpha)
+        train_step(MNIST, params, opt, None, x, static, train.y[idx])
     return time.perf_counter() - t0
 
 

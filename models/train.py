@@ -29,7 +29,6 @@ from . import snn
 from .delayed import DelayLine
 from .encoding import ENCODINGS, check_compatible, encode
 from .layers import softmax_cross_entropy
-from .neuron import ALPHA_DEFAULT
 from .optim import OPTIMIZERS, Adam, SGD, make_optimizer
 
 CHECKPOINT = "checkpoint.npz"
@@ -63,25 +62,24 @@ class TrainConfig:
     seed: int = 0
     delays: tuple[int, ...] | None = None  # per compute layer; None = no delays
     encoding: str = "current"
-    alpha: float = ALPHA_DEFAULT
     max_loss: float = 1e3  # a mini-batch loss above this counts as exploding
     eval_batch: int = 256
 
     def __post_init__(self) -> None:
-        check_training_fields("train", self, ("batch", "epochs", "eval_batch"), ("lr", "alpha", "max_loss"))
+        check_training_fields("train", self, ("batch", "epochs", "eval_batch"), ("lr", "max_loss"))
         if self.delays is not None:
             object.__setattr__(self, "delays", tuple(int(d) for d in self.delays))
 
 
 def train_step(net: Network, params: snn.Params, opt: SGD | Adam, line: DelayLine | None,
-               x: np.ndarray, static: bool, y: np.ndarray, alpha: float) -> tuple[float, int]:
+               x: np.ndarray, static: bool, y: np.ndarray) -> tuple[float, int]:
     """One mini-batch: FP, loss, WG/IG, then each layer's (possibly delayed) update -> (loss, correct)."""
-    logits, states = snn.forward(net, params, x, static, alpha)
+    logits, states = snn.forward(net, params, x, static)
     loss, g_logits = softmax_cross_entropy(logits, y)  # eq. 7, 20
     correct = int((logits.argmax(1) == y).sum())
     if not math.isfinite(loss):
         return loss, correct
-    grads = snn.backward(net, params, x, static, states, g_logits, alpha)
+    grads = snn.backward(net, params, x, static, states, g_logits)
     for k, (w, b) in enumerate(params):
         due = grads[k] if line is None else line.push(k, grads[k])
         if due is not None:
@@ -182,7 +180,7 @@ def run_training(net: Network, train, test, cfg: TrainConfig, out: Path, resume:
             idx = np.sort(order[step * cfg.batch:(step + 1) * cfg.batch])
             rng = np.random.default_rng([cfg.seed, epoch, step])
             xb, static = encode(train.x[idx], train.kind, net.timesteps, cfg.encoding, rng)
-            loss, ok = train_step(net, params, opt, line, xb, static, train.y[idx], cfg.alpha)
+            loss, ok = train_step(net, params, opt, line, xb, static, train.y[idx])
             if not math.isfinite(loss) or loss > cfg.max_loss:
                 bar.close()
                 kept = f"the last good checkpoint ({ckpt}, after epoch {len(history)}) is kept" if ckpt.exists() \

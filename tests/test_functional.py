@@ -117,9 +117,9 @@ def test_split_slices_join_to_the_unsplit_task(layer_index, kind, cuts, array, s
             geo = S.geometry(layer, task, t, batch, array[0], array[1], s0, s1)
             b0, b1 = geo.samples
             cur = S.fp_currents(layer, w, b, x[b0:b1] if static else x[:, b0:b1], t, static)
-            shares.append(S.fp_share(layer, geo, cur, n.c, n.lam, n.threshold, 0.5))
-        got = S.join_fp(layer, shares[::-1], t, batch, n.c, n.lam, n.threshold, 0.5)
-        ref = snn.layer_fp(layer, w, b, x, t, n.c, n.lam, n.threshold, 0.5, static=static)
+            shares.append(S.fp_share(layer, geo, cur, n))
+        got = S.join_fp(layer, shares[::-1], t, batch, n)
+        ref = snn.layer_fp(layer, w, b, x, t, n, static=static)
         for name in ("sent", "state", "v_m", "pool_idx"):
             a, r = getattr(got, name), getattr(ref, name)
             assert (a is None and r is None) or np.array_equal(a, r), name

@@ -46,8 +46,8 @@ def test_zero_delays_bit_identical_to_plain(opt_cls):
     o1, o2 = opt_cls(0.01), opt_cls(0.01)
     line = DelayLine((0, 0, 0))
     for xb, static, yb in _batches(5):
-        T.train_step(NET, p1, o1, None, xb, static, yb, 0.5)
-        T.train_step(NET, p2, o2, line, xb, static, yb, 0.5)
+        T.train_step(NET, p1, o1, None, xb, static, yb)
+        T.train_step(NET, p2, o2, line, xb, static, yb)
     for (w1, b1), (w2, b2) in zip(p1, p2):
         assert np.array_equal(w1, w2) and np.array_equal(b1, b2)
 
@@ -60,10 +60,10 @@ def test_delays_match_reference_g_t_minus_d():
     line = DelayLine(delays)
     history = []  # reference: every gradient kept, layer l at step t applies history[t - D_l]
     for t, (xb, static, yb) in enumerate(_batches(6)):
-        T.train_step(NET, params, opt, line, xb, static, yb, 0.5)
+        T.train_step(NET, params, opt, line, xb, static, yb)
         logits, states = snn.forward(NET, ref, xb, static)
         _, g = softmax_cross_entropy(logits, yb)
-        history.append(snn.backward(NET, ref, xb, static, states, g, 0.5))
+        history.append(snn.backward(NET, ref, xb, static, states, g))
         for k, d in enumerate(delays):
             if t - d >= 0:
                 ref_opt.update(2 * k, ref[k][0], history[t - d][k][0])

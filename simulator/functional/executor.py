@@ -54,7 +54,6 @@ class PipelineExecutor:
     params: snn.Params  # initial weights (version -1); never modified
     optimizer: SGD | Adam
     data: Callable[[int], Batch]
-    alpha: float
     weights: str = "stash"
     snapshots: tuple[frozenset[int], ...] = ()
     emulate: frozenset[str] = frozenset()
@@ -145,10 +144,8 @@ class PipelineExecutor:
 
     def _join_fp(self, layer: int, item: tuple[str, int], batch: int, inputs: dict) -> snn.LayerState:
         """The FP output of `layer` from the shares of `item` ("act" or "state") that reached the slice."""
-        n = self.net.neuron
         return self._memo(("fp", layer), batch, lambda: S.join_fp(self.layers[layer], inputs[item],
-                                                                 self.net.timesteps, self.batch, n.c, n.lam,
-                                                                 n.threshold, self.alpha))
+                                                                 self.net.timesteps, self.batch, self.net.neuron))
 
     def _g_current(self, layer: int, batch: int, inputs: dict) -> np.ndarray:
         """dL/di_in of `layer` for its WG and IG slices."""
@@ -165,8 +162,7 @@ class PipelineExecutor:
         state = self._join_fp(layer, ("state", layer), batch, inputs)
         g_sent = self._memo(("grad", layer), batch,
                             lambda: S.join_ig(self.layers[layer + 1], inputs[("grad", layer)], t, self.batch))
-        n = self.net.neuron
-        return snn.grad_filter(lay, state, g_sent, n.c, n.lam, self.alpha)  # eq. 17, 22, 23
+        return snn.grad_filter(lay, state, g_sent, self.net.neuron)  # eq. 17, 22, 23
 
     # -- the hook --------------------------------------------------------------------------
     def run(self, step: SliceStep, batch: int, inputs: dict, weights: Callable[[int], object]) -> dict:
@@ -178,15 +174,15 @@ class PipelineExecutor:
             w, b = self._weights(step, batch, weights)
             x, static = self._layer_input(step.layer, batch, inputs)
             if sl.whole and not emulate:
-                st = snn.layer_fp(layer, w, b, x, t, n.c, n.lam, n.threshold, self.alpha, static=static)
+                st = snn.layer_fp(layer, w, b, x, t, n, static=static)
                 return {item: st for item in self._made(step)}
             geo = self._geo(step, sl.tile_start, sl.tile_stop)
             b0, b1 = geo.samples
             current = S.fp_currents(layer, w, b, x[b0:b1] if static else x[:, b0:b1], t, static)
-            share = S.fp_share(layer, geo, current, n.c, n.lam, n.threshold, self.alpha)
+            share = S.fp_share(layer, geo, current, n)
             if emulate:
                 share = emulate_fp(layer, geo, sl, batch, self.schedule.cost.array, x, static, w, b, t, n,
-                                   self.alpha, share, current, self.emulated)
+                                   share, current, self.emulated)
             return {item: share for item in self._made(step)}
         g = self._g_current(step.layer, batch, inputs)
         if kind is TaskKind.IG:

@@ -24,7 +24,6 @@ from tqdm import tqdm
 
 from models import snn
 from models.encoding import check_compatible, encode
-from models.neuron import ALPHA_DEFAULT
 from models.optim import make_optimizer
 from models.train import TrainConfig, check_training_fields, evaluate, run_training
 from simulator.des import BusConfig, SimResult, simulate
@@ -45,14 +44,13 @@ class FunctionalConfig:
     epochs: int = 1
     seed: int = 0
     encoding: str = "current"
-    alpha: float = ALPHA_DEFAULT
     weights: str = "stash"
     emulate: tuple[str, ...] = ()
     emulate_batches: int = 2
     eval_batch: int = 256
 
     def __post_init__(self) -> None:
-        check_training_fields("functional", self, ("epochs", "eval_batch", "emulate_batches"), ("lr", "alpha"))
+        check_training_fields("functional", self, ("epochs", "eval_batch", "emulate_batches"), ("lr",))
         if self.weights not in WEIGHT_POLICIES:
             raise ConfigError(f"functional: field 'weights' must be one of {', '.join(WEIGHT_POLICIES)}, "
                               f"got {self.weights!r}")
@@ -61,7 +59,7 @@ class FunctionalConfig:
     def train_config(self, batch: int, delays: tuple[int, ...] | None) -> TrainConfig:
         """The trainer's configuration for the same budget."""
         return TrainConfig(self.optimizer, self.lr, batch, self.epochs, self.seed, delays, self.encoding,
-                           self.alpha, eval_batch=self.eval_batch)
+                           eval_batch=self.eval_batch)
 
 
 @dataclass(frozen=True)
@@ -124,8 +122,7 @@ def run_functional(schedule: Schedule, train: ArrayDataset, test: ArrayDataset, 
     boundaries = [e * steps for e in range(1, cfg.epochs + 1)]
     snapshots = tuple(frozenset(s - 1 - d for s in boundaries) for d in delays)
     params = snn.init_params(net, cfg.seed)
-    executor = PipelineExecutor(schedule, params, make_optimizer(cfg.optimizer, cfg.lr), data, cfg.alpha,
-                                cfg.weights, snapshots, frozenset(cfg.emulate), cfg.emulate_batches)
+    executor = PipelineExecutor(schedule, params, make_optimizer(cfg.optimizer, cfg.lr), data, cfg.weights, snapshots, frozenset(cfg.emulate), cfg.emulate_batches)
     t0 = time.perf_counter()
     sim = simulate(schedule, total, bus, executor=executor)
     seconds = time.perf_counter() - t0
