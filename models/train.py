@@ -1,7 +1,8 @@
-"""The delayed-gradient trainer: BPTT steps, per-layer delayed updates, evaluation, checkpoints.
+"""The delayed-gradient trainer: mini-batches, BPTT steps, per-layer delayed updates, evaluation, checkpoints.
 
 Reproducibility: weights come from `seed`, epoch `e` visits the training set in the order
-`default_rng([seed, e]).permutation(N)` and rate coding draws from `default_rng([seed, e, step])`.
+`default_rng([seed, e]).permutation(N)` and rate coding of its step `s` draws from
+`default_rng([seed, e, s])` (`minibatches`; the functional co-simulation draws from it too).
 So a run resumed from the checkpoint written at the end of epoch `e` continues exactly
 as an uninterrupted run would. The checkpoint (weights, optimiser state, pending delayed
 gradients, history) is one `.npz` written to a temporary file and moved into place with
@@ -16,11 +17,12 @@ import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator, NamedTuple
 
 import numpy as np
 from tqdm import tqdm
 
+from workloads.datasets.types import ArrayDataset
 from workloads.errors import ConfigError
 from workloads.files import atomic_path
 from workloads.network import Network
@@ -29,7 +31,7 @@ from . import snn
 from .delayed import DelayLine
 from .encoding import ENCODINGS, check_compatible, encode
 from .layers import softmax_cross_entropy
-from .optim import OPTIMIZERS, Adam, SGD, make_optimizer
+from .optim import OPTIMIZERS, Adam, SGD, make_optimizer, update_layer
 
 CHECKPOINT = "checkpoint.npz"
 
@@ -71,6 +73,34 @@ class TrainConfig:
             object.__setattr__(self, "delays", tuple(int(d) for d in self.delays))
 
 
+class MiniBatch(NamedTuple):
+    """Step `step` of epoch `epoch`: the encoded network input (`models.encoding`) and the labels."""
+
+    epoch: int
+    step: int
+    x: np.ndarray
+    static: bool
+    y: np.ndarray
+
+
+def steps_per_epoch(samples: int, batch: int, where: str) -> int:
+    """Mini-batches per epoch (the last incomplete one is dropped); ConfigError if there is none."""
+    if samples < batch:
+        raise ConfigError(f"{where}: {samples} training samples make no mini-batch of {batch}")
+    return samples // batch
+
+
+def minibatches(train: ArrayDataset, timesteps: int, batch: int, encoding: str, seed: int,
+                epoch: int) -> Iterator[MiniBatch]:
+    """Epoch `epoch`'s mini-batches: samples in the order `default_rng([seed, epoch]).permutation(N)`
+    (each mini-batch's indices sorted), step `s` rate-coded from `default_rng([seed, epoch, s])`."""
+    order = np.random.default_rng([seed, epoch]).permutation(len(train))
+    for step in range(len(train) // batch):
+        idx = np.sort(order[step * batch:(step + 1) * batch])
+        x, static = encode(train.x[idx], train.kind, timesteps, encoding, np.random.default_rng([seed, epoch, step]))
+        yield MiniBatch(epoch, step, x, static, train.y[idx])
+
+
 def train_step(net: Network, params: snn.Params, opt: SGD | Adam, line: DelayLine | None,
                x: np.ndarray, static: bool, y: np.ndarray) -> tuple[float, int]:
     """One mini-batch: FP, loss, WG/IG, then each layer's (possibly delayed) update -> (loss, correct)."""
@@ -83,14 +113,13 @@ def train_step(net: Network, params: snn.Params, opt: SGD | Adam, line: DelayLin
     for k, (w, b) in enumerate(params):
         due = grads[k] if line is None else line.push(k, grads[k])
         if due is not None:
-            opt.update(2 * k, w, due[0])
-            opt.update(2 * k + 1, b, due[1])
+            update_layer(opt, k, w, b, *due)  # eq. 24 / 25
     return loss, correct
 
 
 def evaluate(net: Network, params: snn.Params, x: np.ndarray, y: np.ndarray, kind: str, encoding: str,
              seed: int, batch: int = 256) -> tuple[float, float]:
-    """Mean loss and accuracy over a dataset split (rate coding drawn from `default_rng([seed, -1, i])`)."""
+    """Mean loss and accuracy over a dataset split (rate coding drawn from `default_rng([seed, 2**31, i])`)."""
     loss_sum, correct = 0.0, 0
     for i, start in enumerate(range(0, len(y), batch)):
         rng = np.random.default_rng([seed, 2**31, i])
@@ -169,28 +198,24 @@ def run_training(net: Network, train, test, cfg: TrainConfig, out: Path, resume:
         if line is not None:
             line.load_state_arrays(arrays)
         history = meta["history"]
-    n = len(train)
-    steps = n // cfg.batch  # the last incomplete mini-batch is dropped
+    steps = steps_per_epoch(len(train), cfg.batch, "train")
     for epoch in range(len(history), cfg.epochs):
-        order = np.random.default_rng([cfg.seed, epoch]).permutation(n)
         t0 = time.perf_counter()
         loss_sum, correct, seen = 0.0, 0, 0
-        bar = tqdm(range(steps), desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress, leave=False)
-        for step in bar:
-            idx = np.sort(order[step * cfg.batch:(step + 1) * cfg.batch])
-            rng = np.random.default_rng([cfg.seed, epoch, step])
-            xb, static = encode(train.x[idx], train.kind, net.timesteps, cfg.encoding, rng)
-            loss, ok = train_step(net, params, opt, line, xb, static, train.y[idx])
+        bar = tqdm(minibatches(train, net.timesteps, cfg.batch, cfg.encoding, cfg.seed, epoch), total=steps,
+                   desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress, leave=False)
+        for mb in bar:
+            loss, ok = train_step(net, params, opt, line, mb.x, mb.static, mb.y)
             if not math.isfinite(loss) or loss > cfg.max_loss:
                 bar.close()
                 kept = f"the last good checkpoint ({ckpt}, after epoch {len(history)}) is kept" if ckpt.exists() \
                     else "no checkpoint was written yet"
                 raise TrainingDiverged(f"loss {'is ' + str(loss) if not math.isfinite(loss) else f'exploded to {loss:.3g}'}"
-                                       f" at epoch {epoch + 1}, step {step + 1}; {kept}; try a smaller --lr")
-            loss_sum += loss * len(idx)
+                                       f" at epoch {epoch + 1}, step {mb.step + 1}; {kept}; try a smaller --lr")
+            loss_sum += loss * len(mb.y)
             correct += ok
-            seen += len(idx)
-            if step % 20 == 0 or step == steps - 1:
+            seen += len(mb.y)
+            if mb.step % 20 == 0 or mb.step == steps - 1:
                 bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.4f}")
         train_time = time.perf_counter() - t0
         test_loss, test_acc = evaluate(net, params, test.x, test.y, test.kind, cfg.encoding, cfg.seed,

@@ -28,7 +28,7 @@ import numpy as np
 from models import snn
 from models.layers import softmax_cross_entropy
 from models.neuron import accumulator_backward
-from models.optim import Adam, SGD
+from models.optim import Adam, SGD, update_layer
 from simulator.cost import TaskKind
 from simulator.des.dataflow import SliceStep
 from simulator.schedule import Schedule
@@ -199,8 +199,7 @@ class PipelineExecutor:
             del self._inputs[batch]  # WG0 is the input's last user
         gw, gb = snn.layer_wg(layer, x, g, static=static)  # eq. 13
         mw, mb = self.master[step.layer]
-        self.optimizer.update(2 * step.layer, mw, gw)  # eq. 24 / 25
-        self.optimizer.update(2 * step.layer + 1, mb, gb)
+        update_layer(self.optimizer, step.layer, mw, mb, gw, gb)  # eq. 24 / 25
         new = (mw.copy(), mb.copy())
         if self.snapshots and batch in self.snapshots[step.layer]:
             self.kept[step.layer, batch] = new
