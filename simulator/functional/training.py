@@ -14,11 +14,8 @@ drains and every gradient is applied; `final` evaluates those weights too.
 """
 from __future__ import annotations
 
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
@@ -137,20 +134,10 @@ def run_functional(schedule: Schedule, train: ArrayDataset, test: ArrayDataset, 
 
 
 def run_ideal(schedule: Schedule, train: ArrayDataset, test: ArrayDataset, cfg: FunctionalConfig,
-              delays: tuple[int, ...] | None = None, progress: bool = True,
-              out: Path | None = None) -> tuple[list[dict], snn.Params]:
+              delays: tuple[int, ...] | None = None, progress: bool = True) -> tuple[tuple[dict, ...], snn.Params]:
     """The idealised trainer (`models.train`, `w <- w - lr * g(t - D_l)`) on the same budget, with the
     schedule's delays (or `delays`; all zero = the plain trainer) -> (history, final weights)."""
     net, batch = schedule.cost.network, schedule.cost.batch
-    steps_per_epoch(len(train), batch, "functional")
     tcfg = cfg.train_config(batch, tuple(schedule.delays if delays is None else delays))
-    tmp = Path(tempfile.mkdtemp(prefix="spikepipe-ideal-")) if out is None else out
-    try:
-        history = run_training(net, train, test, tcfg, tmp, progress=progress, report=None,
-                               describe={"schedule": schedule.scheduler, "procs": schedule.procs})
-        with np.load(tmp / "checkpoint.npz") as z:
-            params = [(z[f"w_{k}"], z[f"b_{k}"]) for k in range(len(net.compute_layers()))]
-    finally:
-        if out is None:
-            shutil.rmtree(tmp, ignore_errors=True)
-    return history, params
+    result = run_training(net, train, test, tcfg, progress=progress, report=None)
+    return result.history, result.params
