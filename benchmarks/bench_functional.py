@@ -14,13 +14,10 @@ import argparse
 import statistics
 import time
 
-import numpy as np
-
 from models import snn
-from models.encoding import encode
 from models.optim import make_optimizer
 from models.threads import set_threads
-from models.train import train_step
+from models.train import minibatches, train_step
 from simulator.cost import ArrayConfig, network_cost
 from simulator.functional import FunctionalConfig, run_functional, subset
 from simulator.schedule import make_schedule
@@ -32,13 +29,9 @@ def plain(train, batch: int, cfg: FunctionalConfig) -> float:
     """Seconds for one epoch of the plain trainer's steps (same order and encoding as the functional run)."""
     params = snn.init_params(MNIST, cfg.seed)
     opt = make_optimizer(cfg.optimizer, cfg.lr)
-    order = np.random.default_rng([cfg.seed, 0]).permutation(len(train))
     t0 = time.perf_counter()
-    for step in range(len(train) // batch):
-        idx = np.sort(order[step * batch:(step + 1) * batch])
-        x, static = encode(train.x[idx], train.kind, MNIST.timesteps, cfg.encoding,
-                           np.random.default_rng([cfg.seed, 0, step]))
-        train_step(MNIST, params, opt, None, x, static, train.y[idx], cfg.alpha)
+    for mb in minibatches(train, MNIST.timesteps, batch, cfg.encoding, cfg.seed, 0):
+        train_step(MNIST, params, opt, None, mb.x, mb.static, mb.y)
     return time.perf_counter() - t0
 
 

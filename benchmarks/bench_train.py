@@ -69,7 +69,7 @@ def worker(net_name: str, threads: int, blas: int, batch: int, warmup: int, iter
              (rng.random((net.timesteps, batch) + net.input_shape) < 0.1).astype(np.uint8))
         y = rng.integers(0, classes, batch)
         b0, o0, t0 = _busy_jiffies(), _own_jiffies(), time.perf_counter()
-        train_step(net, params, opt, None, x, static, y, 0.5)
+        train_step(net, params, opt, None, x, static, y)
         dt = time.perf_counter() - t0
         if it >= warmup:
             times.append(dt)

@@ -1,7 +1,7 @@
 """Table II: test accuracy with SGD and Adam, with and without the Table I delays, over seeds.
 
 Trains the grid network x optimizer x delays (none, Table I) x seed with the delayed-gradient
-trainer (`models.train.run_training`), each run in its own folder `OUT/<network>/<optimizer>-
+trainer (`models.run_folder.train_in_folder`), each run in its own folder `OUT/<network>/<optimizer>-
 <delays>-s<seed>/` with its own checkpoint, then writes `table2.md`/`.csv`/`.json` (mean +- std
 over seeds of the final and the best test accuracy, beside the paper's values) and
 `curves.png` (test accuracy per epoch, one panel per network, shaded +- std over seeds).
@@ -21,8 +21,6 @@ are cut here (the CLI trains on whole splits), and each dataset is loaded once f
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 import statistics
 import sys
@@ -35,10 +33,11 @@ import numpy as np
 from tqdm import tqdm
 
 from models.threads import keep_freed_memory, set_threads
-from models.train import TrainConfig, TrainingDiverged, run_training
+from models.run_folder import train_in_folder
+from models.train import TrainConfig, TrainingDiverged
 from workloads import ConfigError, Network, load_network
 from workloads.datasets import ArrayDataset, DatasetSplits, data_root, get_dataset
-from workloads.files import atomic_path, write_atomic
+from workloads.files import atomic_path, write_atomic, write_csv_atomic
 
 # Table II of the paper: (network, optimizer, delays) -> (mean, std) test accuracy in %, 10 seeds.
 PAPER: dict[tuple[str, str, str], tuple[float, float]] = {
@@ -169,15 +168,15 @@ def is_finished(spec: RunSpec, out: Path) -> bool:
     return len(run_history(spec, out)) >= spec.epochs
 
 
-def train_run(spec: RunSpec, net: Network, splits: DatasetSplits, out: Path, progress: bool) -> list[dict]:
+def train_run(spec: RunSpec, net: Network, splits: DatasetSplits, out: Path, progress: bool) -> tuple[dict, ...]:
     """Train (or continue) one run in its own folder through the trainer."""
     folder = out / spec.folder
     write_atomic(folder / RUN_FILE, json.dumps(spec.identity(), indent=2))
     cfg = TrainConfig(optimizer=spec.optimizer, lr=spec.lr, batch=spec.batch, epochs=spec.epochs, seed=spec.seed,
                       delays=net.delays if spec.delays == "table" else None)
-    return run_training(net, splits.train, splits.test, cfg, folder, resume=True, progress=progress,
-                        describe={k: v for k, v in spec.identity().items() if k not in asdict(cfg) and k != "network"},
-                        report=None)
+    describe = {k: v for k, v in spec.identity().items() if k not in asdict(cfg) and k != "network"}
+    return train_in_folder(net, splits.train, splits.test, cfg, folder, resume=True, progress=progress,
+                           describe=describe, report=None).history
 
 
 def mean_std(values: list[float]) -> tuple[float, float | None]:
@@ -258,12 +257,7 @@ def render_markdown(rows: list[dict], meta: dict) -> str:
 def write_outputs(rows: list[dict], curves: dict, meta: dict, out: Path) -> None:
     """table2.md/.csv/.json and curves.png, each written atomically."""
     write_atomic(out / "table2.md", render_markdown(rows, meta))
-    buf = io.StringIO()
-    if rows:
-        w = csv.DictWriter(buf, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
-    write_atomic(out / "table2.csv", buf.getvalue())
+    write_csv_atomic(out / "table2.csv", rows)
     write_atomic(out / "table2.json", json.dumps({"meta": meta, "rows": rows}, indent=2))
     plot_curves(rows, curves, meta["classes"], out / "curves.png")
 

@@ -21,11 +21,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from workloads.network import ComputeLayer, Network
+from workloads.network import ComputeLayer, Network, Neuron
 
 from . import layers as L
-from .neuron import (ALPHA_DEFAULT, SPIKE_BIT, accumulator_backward, accumulator_forward, lif_backward_packed,
-                     lif_backward_pooled, lif_forward_packed)
+from .neuron import (SPIKE_BIT, accumulator_backward, accumulator_forward, lif_backward_packed, lif_backward_pooled,
+                     lif_forward_packed)
 
 Params = list[tuple[np.ndarray, np.ndarray]]  # per compute layer: (weights, bias)
 
@@ -78,8 +78,7 @@ def _gemm_fp(layer: ComputeLayer, w: np.ndarray, b: np.ndarray, rows: np.ndarray
 
 
 def layer_fp(layer: ComputeLayer, w: np.ndarray, b: np.ndarray, x: np.ndarray, timesteps: int,
-             c: float, lam: float, threshold: float, alpha: float = ALPHA_DEFAULT,
-             static: bool = False) -> LayerState:
+             neuron: Neuron, static: bool = False) -> LayerState:
     """FP task: input `x` (T, B, *in_shape), or (B, *in_shape) when `static`, -> LayerState.
 
     The GEMM and the IIR filters run in time chunks (the filters carry their delay
@@ -95,6 +94,7 @@ def layer_fp(layer: ComputeLayer, w: np.ndarray, b: np.ndarray, x: np.ndarray, t
         v = accumulator_forward(np.ascontiguousarray(current).reshape(t, -1)).reshape(shape)  # eq. 18
         return LayerState(v, None, v, None)
     n = batch * layer.out_size
+    c, lam, threshold, alpha = neuron.c, neuron.lam, neuron.threshold, neuron.alpha
     state = np.empty((t, n), np.uint8)
     d = np.zeros(n, np.float32)
     if static:  # the same current at every timestep: one GEMM
@@ -127,9 +127,9 @@ def layer_wg(layer: ComputeLayer, x: np.ndarray, g_current: np.ndarray,
 
 
 def layer_ig(layer: ComputeLayer, w: np.ndarray, g_current: np.ndarray, prev: ComputeLayer,
-             prev_state: LayerState, c: float, lam: float, alpha: float = ALPHA_DEFAULT) -> np.ndarray:
+             prev_state: LayerState, neuron: Neuron) -> np.ndarray:
     """IG task: dL/di_in of layer `l` (T, B, *out_shape) -> dL/di_in of layer `l - 1` (T, B, *prev.out_shape)."""
-    return grad_filter(prev, prev_state, ig_gemm(layer, w, g_current), c, lam, alpha, overwrite=True)
+    return grad_filter(prev, prev_state, ig_gemm(layer, w, g_current), neuron, overwrite=True)
 
 
 def ig_gemm(layer: ComputeLayer, w: np.ndarray, g_current: np.ndarray) -> np.ndarray:
@@ -144,12 +144,13 @@ def ig_gemm(layer: ComputeLayer, w: np.ndarray, g_current: np.ndarray) -> np.nda
     return np.ascontiguousarray(g_in, np.float32).reshape((t, batch) + tuple(layer.in_shape))
 
 
-def grad_filter(prev: ComputeLayer, prev_state: LayerState, g_sent: np.ndarray, c: float, lam: float,
-                alpha: float = ALPHA_DEFAULT, overwrite: bool = False) -> np.ndarray:
+def grad_filter(prev: ComputeLayer, prev_state: LayerState, g_sent: np.ndarray, neuron: Neuron,
+                overwrite: bool = False) -> np.ndarray:
     """Un-pool dL/ds of what layer `l - 1` sends (T, B, *prev.sent_shape or flat) and run its gradient
     filter in reverse time (eq. 17, 22, 23) -> dL/di_in of layer `l - 1` (T, B, *prev.out_shape).
     With `overwrite` a float32 contiguous `g_sent` may be reused for the result."""
     t, batch = g_sent.shape[:2]
+    c, lam, alpha = neuron.c, neuron.lam, neuron.alpha
     g_in = np.ascontiguousarray(g_sent, np.float32)
     if prev.pool != 1:  # un-pooling fused into the gradient filter (eq. 17, 22, 23)
         out = np.empty((t, batch) + tuple(prev.out_shape), np.float32)
@@ -162,23 +163,20 @@ def grad_filter(prev: ComputeLayer, prev_state: LayerState, g_sent: np.ndarray, 
     return g_spike.reshape((t, batch) + tuple(prev.out_shape))
 
 
-def forward(net: Network, params: Params, x: np.ndarray, static: bool,
-            alpha: float = ALPHA_DEFAULT) -> tuple[np.ndarray, list[LayerState]]:
+def forward(net: Network, params: Params, x: np.ndarray, static: bool) -> tuple[np.ndarray, list[LayerState]]:
     """All FP tasks -> (logits = output potentials at T-1, (B, classes), per-layer states)."""
-    n = net.neuron
     states: list[LayerState] = []
     h = x
     for k, (layer, (w, b)) in enumerate(zip(net.compute_layers(), params)):
-        st = layer_fp(layer, w, b, h, net.timesteps, n.c, n.lam, n.threshold, alpha, static=static and k == 0)
+        st = layer_fp(layer, w, b, h, net.timesteps, net.neuron, static=static and k == 0)
         states.append(st)
         h = st.sent
     return states[-1].v_m[-1], states
 
 
 def backward(net: Network, params: Params, x: np.ndarray, static: bool, states: list[LayerState],
-             g_logits: np.ndarray, alpha: float = ALPHA_DEFAULT) -> Params:
+             g_logits: np.ndarray) -> Params:
     """All WG and IG tasks (BPTT) from dL/dlogits (B, classes) -> per-layer (dL/dW, dL/db)."""
-    n = net.neuron
     layers = net.compute_layers()
     t = net.timesteps
     batch = g_logits.shape[0]
@@ -188,5 +186,5 @@ def backward(net: Network, params: Params, x: np.ndarray, static: bool, states: 
         inp = x if k == 0 else states[k - 1].sent
         grads[k] = layer_wg(layers[k], inp, g, static=static and k == 0)
         if k:
-            g = layer_ig(layers[k], params[k][0], g, layers[k - 1], states[k - 1], n.c, n.lam, alpha)
+            g = layer_ig(layers[k], params[k][0], g, layers[k - 1], states[k - 1], net.neuron)
     return grads

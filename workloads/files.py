@@ -5,11 +5,13 @@ written to a temporary file beside the target and moved onto it with one `os.rep
 """
 from __future__ import annotations
 
+import csv
+import io
 import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 
 @contextmanager
@@ -37,3 +39,13 @@ def write_atomic(target: str | Path, data: bytes | str) -> None:
             tmp.write_text(data)
         else:
             tmp.write_bytes(data)
+
+
+def write_csv_atomic(target: str | Path, rows: Sequence[dict]) -> None:
+    """Write dicts with the same keys as a CSV table (header: the first row's keys) atomically."""
+    buf = io.StringIO()
+    if rows:
+        writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    write_atomic(target, buf.getvalue())

@@ -7,8 +7,8 @@ File format (TOML shown; JSON has the same keys)::
     input = [28, 28, 1]        # [H, W, C] or [Q]
     input_kind = "current"     # or "spikes" (optional, default "current")
 
-    [neuron]                   # optional; defaults c = 4, lam = 0.25, threshold = 0.5
-    c = 4.0
+    [neuron]                   # optional; defaults c = 4, lam = 0.25, threshold = 0.5,
+    c = 4.0                    # alpha = 0.5 (surrogate width, eq. 22); see `Neuron`
 
     [[layers]]
     type = "conv"              # conv | maxpool | dense | output
@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import tomllib
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,7 @@ _LAYER_TYPES: dict[str, tuple[type, tuple[str, ...], tuple[str, ...]]] = {
     "output": (Output, ("units",), ("name", "delay")),
 }
 _TOP_FIELDS = {"name", "timesteps", "input", "input_kind", "neuron", "layers"}
+_NEURON_FIELDS = tuple(f.name for f in fields(Neuron))
 
 
 def load_network(name_or_path: str | Path) -> Network:
@@ -85,18 +87,15 @@ def network_from_dict(data: Any, default_name: str = "custom") -> Network:
     if not isinstance(data["layers"], list) or not data["layers"]:
         raise ConfigError("field 'layers' must be a non-empty list of tables")
     neuron_data = data.get("neuron", {})
-    if not isinstance(neuron_data, dict) or set(neuron_data) - {"c", "lam", "threshold"}:
-        raise ConfigError("field 'neuron' may only hold 'c', 'lam' and 'threshold'")
-    for key, value in neuron_data.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"neuron: field '{key}' must be a number, got {value!r}")
+    if not isinstance(neuron_data, dict) or set(neuron_data) - set(_NEURON_FIELDS):
+        raise ConfigError(f"field 'neuron' may only hold {', '.join(repr(f) for f in _NEURON_FIELDS)}")
     layers = tuple(_layer(pos, item) for pos, item in enumerate(data["layers"]))
     return Network(
         name=str(data.get("name", default_name)),
         input_shape=tuple(data["input"]),
         layers=layers,
         timesteps=data["timesteps"],
-        neuron=Neuron(**{k: float(v) for k, v in neuron_data.items()}),
+        neuron=Neuron(**neuron_data),
         input_kind=data.get("input_kind", "current"),
     )
 

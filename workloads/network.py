@@ -2,7 +2,7 @@
 
 A `Network` is what is trained: an input shape, a list of layer specs
 (convolution, 2x2 max-pool, dense, output accumulator), the number of timesteps
-`T`, the LIF neuron parameters and the per-layer gradient delays (Table I).
+`T`, the LIF neuron parameters (`Neuron`) and the per-layer gradient delays (Table I).
 
 Shapes follow the paper's Table I: spatial tensors are `(H, W, C)`, flat ones
 `(Q,)`. Convolutions have stride 1 (Section IV-B). A max-pool belongs to the
@@ -15,8 +15,9 @@ that one resolved view.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from math import prod
+from dataclasses import dataclass, field, fields
+from math import isfinite, prod
+from numbers import Real
 from typing import Literal, Union
 
 from .errors import ConfigError
@@ -27,19 +28,37 @@ InputKind = Literal["current", "spikes"]
 
 @dataclass(frozen=True)
 class Neuron:
-    """LIF IIR neuron parameters (eq. 3-5); defaults from Fig. 3."""
+    """The LIF IIR neuron of every spiking layer (eq. 3-5) and its surrogate gradient (eq. 22).
+
+    The first-order section `H(z) = (1 + z^-1) / ((c + lam) - (c - lam) z^-1)` (eq. 3) with a
+    delay element `d` that a spike resets (eq. 4-5, Fig. 2):
+
+        u[n] = (i[n] + (c - lam) d[n-1]) / (c + lam)     v[n] = u[n] + d[n-1]
+        s[n] = v[n] >= threshold                          d[n] = (1 - s[n]) u[n]
+
+    Backward the spike's derivative is the surrogate phi'(v) = 1 / (2 alpha) where
+    |v - threshold| <= alpha, else 0 (eq. 22). Defaults: c, lam, threshold from Fig. 3, alpha
+    from Section III. Validated once, here: every field a finite number, c > 0, lam >= 0,
+    alpha > 0 (so the kernels never divide by zero, eq. 4 and 22). The output layer is not
+    this neuron but the accumulator of eq. 18."""
 
     c: float = 4.0
     lam: float = 0.25
     threshold: float = 0.5
+    alpha: float = 0.5
 
     def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, bool) or not isinstance(value, Real) or not isfinite(value):
+                raise ConfigError(f"neuron: field '{f.name}' must be a finite number, got {value!r}")
+            object.__setattr__(self, f.name, float(value))
         if not self.c > 0:
             raise ConfigError(f"neuron: field 'c' must be > 0, got {self.c}")
         if not self.lam >= 0:
             raise ConfigError(f"neuron: field 'lam' must be >= 0, got {self.lam}")
-        if not self.c + self.lam > 0:
-            raise ConfigError("neuron: c + lam must be > 0")
+        if not self.alpha > 0:
+            raise ConfigError(f"neuron: field 'alpha' must be > 0, got {self.alpha}")
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ import numba
 from models.encoding import ENCODINGS
 from models.optim import OPTIMIZERS
 from models.threads import keep_freed_memory, set_threads
-from models.train import TrainConfig, TrainingDiverged, run_training
+from models.run_folder import CHECKPOINT, train_in_folder
+from models.train import TrainConfig, TrainingDiverged
 from simulator.cli.common import print_json, table
 from simulator.cost import ArrayConfig, network_cost
 from workloads import ConfigError, Network, load_network
@@ -83,9 +84,9 @@ def run(args: argparse.Namespace) -> int:
           f"{args.optimizer} lr {args.lr}, batch {args.batch}, delays {delays or 'none'}, "
           f"input {'event frames' if splits.train.kind == 'frames' else args.encoding} -> {out}")
     try:
-        history = run_training(net, splits.train, splits.test, cfg, out, resume=args.resume,
-                               progress=not args.no_progress,
-                               describe={"dataset": args.dataset, "synthetic": splits.synthetic})
+        history = train_in_folder(net, splits.train, splits.test, cfg, out, resume=args.resume,
+                                  progress=not args.no_progress,
+                                  describe={"dataset": args.dataset, "synthetic": splits.synthetic}).history
     except TrainingDiverged as exc:
         print(f"spikepipe train: stopped: {exc}")
         return 3
@@ -97,5 +98,5 @@ def run(args: argparse.Namespace) -> int:
                     [(h["epoch"], f"{h['train_loss']:.4f}", f"{100 * h['train_acc']:.2f}%", f"{h['test_loss']:.4f}",
                      f"{100 * h['test_acc']:.2f}%") for h in history],
                     align="rrrrr"))
-        print(f"metrics: {out / 'metrics.csv'}, {out / 'metrics.json'}; checkpoint: {out / 'checkpoint.npz'}")
+        print(f"metrics: {out / 'metrics.csv'}, {out / 'metrics.json'}; checkpoint: {out / CHECKPOINT}")
     return 0

@@ -18,7 +18,7 @@ import numpy as np
 from tqdm import tqdm
 
 from models.layers import maxpool_fp, maxpool_ig, softmax_cross_entropy
-from models.neuron import ALPHA_DEFAULT, accumulator_backward
+from models.neuron import accumulator_backward
 from models.snn import init_params
 from simulator.cli.common import add_network_options, network_and_array, print_json, table
 from simulator.cost import ArrayConfig, NetworkCost, TaskKind, network_cost
@@ -107,9 +107,8 @@ def emulate_step(net: Network, array: ArrayConfig, batch: int, include_first_ig:
         inputs.append(h)
         gemm, _ = run_task(layer, TaskKind.FP, x=h, w=w)
         current = gemm.out + b[None, :]  # the bias joins each column's output on its way into the filter
-        spiking = layer.spiking
-        c, lam, th = (nrn.c, nrn.lam, nrn.threshold) if spiking else (1.0, 0.0, np.inf)  # eq. 18 accumulator
-        v_rows, s_rows, timing = bank_forward(current, t, array, c, lam, th, ready=gemm.ready)
+        v_rows, s_rows, timing = bank_forward(current, t, array, nrn if layer.spiking else None,  # None: eq. 18
+                                              ready=gemm.ready)
         banks.append(_bank_row(layer, "forward", timing, gemm.cycles))
         states.append((v_rows, s_rows, None))
         spikes = from_rows(s_rows, (t, batch, *layer.out_shape))
@@ -135,7 +134,7 @@ def emulate_step(net: Network, array: ArrayConfig, batch: int, include_first_ig:
         g_sent = g_in.reshape(t * batch, *prev.sent_shape)
         g_spike = maxpool_ig(g_sent, idx, prev.pool) if prev.pool > 1 else g_sent
         g_rows, timing = bank_backward(to_rows(g_spike.reshape(t, batch, *prev.out_shape)), v_rows, s_rows, t,
-                                       array, nrn.c, nrn.lam, nrn.threshold, ALPHA_DEFAULT)
+                                       array, nrn)
         banks.append(_bank_row(prev, "backward", timing, ig.cycles))
         g = from_rows(g_rows, (t, batch, *prev.out_shape))
     bar.close()

@@ -28,7 +28,7 @@ import numpy as np
 from models import snn
 from models.layers import softmax_cross_entropy
 from models.neuron import accumulator_backward
-from models.optim import Adam, SGD
+from models.optim import Adam, SGD, update_layer
 from simulator.cost import TaskKind
 from simulator.des.steps import SliceStep
 from simulator.schedule import Schedule
@@ -55,7 +55,6 @@ class PipelineExecutor:
     params: snn.Params  # initial weights (version -1); never modified
     optimizer: SGD | Adam
     data: Callable[[int], Batch]
-    alpha: float
     weights: str = "stash"
     snapshots: tuple[frozenset[int], ...] = ()
     emulate: frozenset[str] = frozenset()
@@ -145,10 +144,9 @@ class PipelineExecutor:
 
     def _join_fp(self, item: Item, batch: int, inputs: dict) -> snn.LayerState:
         """The FP output of `item.layer` from the shares of `item` (its act or state: the same payloads)."""
-        n = self.net.neuron
         return self._memo(Item(ACT, item.layer), batch,
                           lambda: S.join_fp(self.layers[item.layer], inputs[item], self.net.timesteps, self.batch,
-                                            n.c, n.lam, n.threshold, self.alpha))
+                                            self.net.neuron))
 
     def _g_current(self, layer: int, batch: int, inputs: dict) -> np.ndarray:
         """dL/di_in of `layer` for its WG and IG slices."""
@@ -164,8 +162,7 @@ class PipelineExecutor:
             return accumulator_backward(g_logits.reshape(-1), t).reshape((t, self.batch) + tuple(lay.out_shape))  # eq. 19
         state = self._join_fp(Item(STATE, layer), batch, inputs)
         g_sent = S.join_ig(self.layers[layer + 1], inputs[Item(GRAD, layer)], t, self.batch)
-        n = self.net.neuron
-        return snn.grad_filter(lay, state, g_sent, n.c, n.lam, self.alpha)  # eq. 17, 22, 23
+        return snn.grad_filter(lay, state, g_sent, self.net.neuron)  # eq. 17, 22, 23
 
     # -- the hook --------------------------------------------------------------------------
     def run(self, step: SliceStep, batch: int, inputs: dict, weights: Callable[[int], object]) -> dict:
@@ -178,15 +175,15 @@ class PipelineExecutor:
             w, b = self._weights(step, batch, weights)
             x, static = self._layer_input(step.layer, batch, inputs)
             if sl.whole and not emulate:
-                st = snn.layer_fp(layer, w, b, x, t, n.c, n.lam, n.threshold, self.alpha, static=static)
+                st = snn.layer_fp(layer, w, b, x, t, n, static=static)
                 return dict.fromkeys(outputs, st)
             geo = self._geo(step, sl.tile_start, sl.tile_stop)
             b0, b1 = geo.samples
             current = S.fp_currents(layer, w, b, x[b0:b1] if static else x[:, b0:b1], t, static)
-            share = S.fp_share(layer, geo, current, n.c, n.lam, n.threshold, self.alpha)
+            share = S.fp_share(layer, geo, current, n)
             if emulate:
                 share = emulate_fp(layer, geo, sl, batch, self.schedule.cost.array, x, static, w, b, t, n,
-                                   self.alpha, share, current, self.emulated)
+                                   share, current, self.emulated)
             return dict.fromkeys(outputs, share)
         g = self._g_current(step.layer, batch, inputs)
         if kind is TaskKind.IG:
@@ -203,8 +200,7 @@ class PipelineExecutor:
             del self._inputs[batch]  # WG0 is the input's last user
         gw, gb = snn.layer_wg(layer, x, g, static=static)  # eq. 13
         mw, mb = self.master[step.layer]
-        self.optimizer.update(2 * step.layer, mw, gw)  # eq. 24 / 25
-        self.optimizer.update(2 * step.layer + 1, mb, gb)
+        update_layer(self.optimizer, step.layer, mw, mb, gw, gb)  # eq. 24 / 25
         new = (mw.copy(), mb.copy())
         if self.snapshots and batch in self.snapshots[step.layer]:
             self.kept[step.layer, batch] = new

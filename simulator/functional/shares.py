@@ -33,7 +33,7 @@ from models import layers as L
 from models.neuron import accumulator_forward, lif_forward_packed
 from models.snn import LayerState, ig_gemm
 from simulator.cost import TaskCost, TaskKind
-from workloads import ComputeLayer, ConfigError
+from workloads import ComputeLayer, ConfigError, Neuron
 
 
 @dataclass(frozen=True)
@@ -151,8 +151,7 @@ def fp_currents(layer: ComputeLayer, w: np.ndarray, b: np.ndarray, x: np.ndarray
     return np.broadcast_to(cur, (timesteps,) + cur.shape[1:]) if static else cur
 
 
-def neuron_filter(layer: ComputeLayer, current: np.ndarray, c: float, lam: float, threshold: float,
-                  alpha: float) -> np.ndarray:
+def neuron_filter(layer: ComputeLayer, current: np.ndarray, neuron: Neuron) -> np.ndarray:
     """The IIR filter bank on currents (T, ...): packed LIF state uint8 (eq. 4-5) or, for the
     output layer, the accumulator's potentials float32 (eq. 18)."""
     t = current.shape[0]
@@ -160,7 +159,8 @@ def neuron_filter(layer: ComputeLayer, current: np.ndarray, c: float, lam: float
     if layer.kind == "output":
         return accumulator_forward(cur).reshape(current.shape)  # eq. 18
     state = np.empty(cur.shape, np.uint8)
-    lif_forward_packed(cur, np.zeros(cur.shape[1], np.float32), c, lam, threshold, alpha, state)  # eq. 4-5
+    lif_forward_packed(cur, np.zeros(cur.shape[1], np.float32), neuron.c, neuron.lam, neuron.threshold,
+                       neuron.alpha, state)  # eq. 4-5
     return state.reshape(current.shape)
 
 
@@ -176,13 +176,13 @@ def layer_state(layer: ComputeLayer, values: np.ndarray) -> LayerState:
     return LayerState(pooled.reshape((t, batch) + tuple(layer.sent_shape)), values, None, idx)
 
 
-def fp_share(layer: ComputeLayer, geo: Geometry, current: np.ndarray, c: float, lam: float, threshold: float,
-             alpha: float, values: np.ndarray | None = None) -> FPShare:
+def fp_share(layer: ComputeLayer, geo: Geometry, current: np.ndarray, neuron: Neuron,
+             values: np.ndarray | None = None) -> FPShare:
     """A split FP slice's share from the currents of the samples it touches (T, bb, *out); `values`
     are the filter results if already computed (the emulated filter bank)."""
     current = np.ascontiguousarray(current, np.float32)
     if values is None:
-        values = neuron_filter(layer, current, c, lam, threshold, alpha)
+        values = neuron_filter(layer, current, neuron)
     return FPShare(geo, values, current.reshape(-1)[geo.cut_elements[0]])
 
 
@@ -195,8 +195,7 @@ def _place(out: np.ndarray, geo: Geometry, values: np.ndarray, where: np.ndarray
         np.copyto(out[:, e], values[:, e - b0], where=where[e - b0])
 
 
-def join_fp(layer: ComputeLayer, shares: list, timesteps: int, batch: int, c: float, lam: float,
-            threshold: float, alpha: float) -> LayerState:
+def join_fp(layer: ComputeLayer, shares: list, timesteps: int, batch: int, neuron: Neuron) -> LayerState:
     """Join the shares of an FP task into the layer's `LayerState`, finishing the cut neurons."""
     if len(shares) == 1 and isinstance(shares[0], LayerState):
         return shares[0]
@@ -213,7 +212,7 @@ def join_fp(layer: ComputeLayer, shares: list, timesteps: int, batch: int, c: fl
         cut.append(neurons)
     flat = np.unique(np.concatenate(cut))
     if len(flat):  # finish the cut neurons from their joined currents
-        finished = neuron_filter(layer, current.reshape(timesteps, -1)[:, flat], c, lam, threshold, alpha)
+        finished = neuron_filter(layer, current.reshape(timesteps, -1)[:, flat], neuron)
         values.reshape(timesteps, -1)[:, flat] = finished
     return layer_state(layer, values)
 
