@@ -1,7 +1,7 @@
 """The values of split FP and IG slices: each slice computes its tiles' GEMM rows; the shares are joined.
 
 Geometry. A task's GEMM rows are ordered `(b, h, w, t)` (timestep innermost, see
-`simulator.systolic.tasks`), its columns are channels; tiles are numbered row-major (row
+`simulator.emulator.tasks`), its columns are channels; tiles are numbered row-major (row
 tile outer, column tile inner). A slice owning tiles `[s0, s1)` owns the GEMM elements of
 those tiles. Its values are computed with the trainer's kernels (`models.layers`,
 `models.snn`) on the samples its rows touch, and only the owned elements are kept: the
