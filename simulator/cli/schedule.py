@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import argparse
 
-from simulator.cli.common import add_network_options, network_and_array, print_json, table
+from simulator.cli.common import add_network_options, figure_path, network_and_array, print_json, save_figure, table
 from simulator.cost import network_cost
 from simulator.schedule import SCHEDULERS, make_schedule
+from simulator.reports import plot_schedule
 from simulator.schedule.summary import schedule_dict
 
 BOUND_EQUATION = {"layerwise": "eq. 30", "pipedream": "eq. 31", "split": "eq. 32", "finegrained": "eq. 33",
@@ -27,11 +28,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     net, array = network_and_array(args)
+    plot = figure_path(args.plot) if args.plot else None
     cost = network_cost(net, array, args.batch)
     s = make_schedule(args.scheduler, cost, args.procs)
-    if args.plot:
-        from simulator.schedule.plot import plot_schedule
-        plot_schedule(s, args.plot)
+    if plot:
+        save_figure(plot_schedule(s), plot)
     if args.json:
         print_json(schedule_dict(s))
         return 0
@@ -50,6 +51,6 @@ def run(args: argparse.Namespace) -> int:
                     align="lrr"))
     print(f"Overhead of tasks placed away from their layer's weight gradient: {s.overhead_bytes:,} bytes "
           f"per mini-batch, of which weight copies {s.weight_overhead_bytes:,}")
-    if args.plot:
-        print(f"Schedule map written to {args.plot}")
+    if plot:
+        print(f"Schedule map written to {plot}")
     return 0
