@@ -12,7 +12,7 @@ import time
 from statistics import median
 
 from simulator.schedule import SCHEDULERS
-from simulator.schedule.sweep import PAPER_ARRAYS, PAPER_BATCHES, sweep
+from simulator.reports import PAPER_ARRAYS, PAPER_BATCHES, sweep
 from workloads import DVS128, MNIST, NMNIST
 
 

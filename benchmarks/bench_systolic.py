@@ -22,13 +22,13 @@ import time
 import numpy as np
 
 from simulator.cost import ArrayConfig, TaskKind, network_cost
-from simulator.systolic import emulate_gemm, operands
+from simulator.emulator import emulate_gemm, operands
 from workloads import MNIST
 
 FIRST_CALL = """
 import time, numpy as np
 t0 = time.perf_counter()
-from simulator.systolic import emulate_gemm
+from simulator.emulator import emulate_gemm
 from simulator.cost import ArrayConfig
 emulate_gemm(np.ones((3, 2), np.float32), np.ones((2, 3), np.float32), ArrayConfig(2, 2))
 print(time.perf_counter() - t0)
@@ -85,7 +85,7 @@ def main() -> None:
     print(f"  emulation only: {step * 1e3:.1f} ms (median of {args.repeats}), "
           f"{pe_cycles / step / 1e6:,.0f} M PE-cycles/s")
 
-    from simulator.cli.validate import emulate_step  # operands, IIR bank and numpy references too
+    from simulator.emulator import emulate_step  # operands, IIR bank and numpy references too
     emulate_step(MNIST, array, 1, False, 0)
     vtimes = []
     for _ in range(args.repeats):

@@ -27,7 +27,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Mapping, TypeVar
+from typing import TYPE_CHECKING, Callable, Mapping, TypeVar
 
 import numpy as np
 from tqdm import tqdm
@@ -38,6 +38,9 @@ from models.train import TrainConfig, TrainingDiverged
 from workloads import ConfigError, Network, load_network
 from workloads.datasets import ArrayDataset, DatasetSplits, data_root, get_dataset
 from workloads.files import atomic_path, write_atomic, write_csv_atomic
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 # Table II of the paper: (network, optimizer, delays) -> (mean, std) test accuracy in %, 10 seeds.
 PAPER: dict[tuple[str, str, str], tuple[float, float]] = {
@@ -259,17 +262,18 @@ def write_outputs(rows: list[dict], curves: dict, meta: dict, out: Path) -> None
     write_atomic(out / "table2.md", render_markdown(rows, meta))
     write_csv_atomic(out / "table2.csv", rows)
     write_atomic(out / "table2.json", json.dumps({"meta": meta, "rows": rows}, indent=2))
-    plot_curves(rows, curves, meta["classes"], out / "curves.png")
+    fig = plot_curves(rows, curves, meta["classes"])
+    with atomic_path(out / "curves.png") as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
 
 
-def plot_curves(rows: list[dict], curves: dict, classes: Mapping[str, int], target: Path) -> None:
+def plot_curves(rows: list[dict], curves: dict, classes: Mapping[str, int]) -> Figure:
     """Test accuracy per epoch: one panel per network, a line per optimizer x delays, shaded +- std, chance dotted."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     panels = list(dict.fromkeys((r["network"], _data_label(r)) for r in rows))
-    fig, axes = plt.subplots(1, max(len(panels), 1), figsize=(4.5 * max(len(panels), 1), 4.4), squeeze=False)
+    fig = Figure(figsize=(4.5 * max(len(panels), 1), 4.4))
+    axes = fig.subplots(1, max(len(panels), 1), squeeze=False)
     for ax, (net, label) in zip(axes[0], panels):
         for (cnet, _, opt, d), runs in sorted(curves.items()):
             if cnet != net:
@@ -290,9 +294,7 @@ def plot_curves(rows: list[dict], curves: dict, classes: Mapping[str, int], targ
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
     fig.tight_layout()
-    with atomic_path(target) as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)
+    return fig
 
 
 def estimate_seconds(specs: list[RunSpec], sizes: Mapping[str, tuple[int, int]], out: Path) -> float | None:

@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 from simulator.cli import main
 from simulator.cost import ArrayConfig, TaskKind, input_activation_bytes, network_cost
 from simulator.des import BusConfig, simulate
-from simulator.des.report import trace_events
 from simulator.schedule import SCHEDULERS, make_schedule
 from simulator.schedule.types import Schedule
 from tests.conftest import random_networks

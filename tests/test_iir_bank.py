@@ -8,8 +8,7 @@ from hypothesis import strategies as st
 
 from models.neuron import accumulator_forward, lif_backward, lif_forward
 from simulator.cost import ArrayConfig
-from simulator.iir_bank import bank_backward, bank_forward
-from simulator.systolic import emulate_gemm, from_rows, to_rows
+from simulator.emulator import bank_backward, bank_forward, emulate_gemm, from_rows, to_rows
 from workloads import ConfigError, Neuron
 
 params = st.tuples(st.floats(0.5, 8.0), st.floats(0.0, 2.0), st.floats(0.05, 2.0), st.floats(0.1, 1.0))

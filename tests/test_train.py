@@ -15,7 +15,7 @@ from models.encoding import encode
 from models.layers import softmax_cross_entropy
 from models.optim import Adam, SGD
 from simulator.cli import main
-from simulator.cli.train import resolve_delays
+from simulator.schedule.delays import resolve_delays
 from workloads import ConfigError
 from workloads.builtin import MNIST
 from workloads.datasets import ArrayDataset, DatasetSplits

@@ -1,13 +1,21 @@
-"""Helpers shared by the subcommands: common options, text tables, JSON output."""
+"""Helpers shared by the subcommands: common options, text tables, JSON output, files written atomically."""
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import sys
-from typing import Any, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from simulator.cost import ArrayConfig
 from workloads import ConfigError, Network, load_network
+from workloads.files import atomic_path
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+FIGURE_FORMATS = (".png", ".svg", ".pdf")
 
 
 def add_network_options(parser: argparse.ArgumentParser, default: str | None = "mnist") -> None:
@@ -67,3 +75,28 @@ def print_json(obj: Any) -> None:
 
 def megabytes(n: float) -> str:
     return f"{n / 1e6:,.3f} MB"
+
+
+def figure_path(text: str | Path, option: str = "--plot") -> Path:
+    """A figure file name whose suffix says the format (.png, .svg or .pdf)."""
+    path = Path(text)
+    if path.suffix.lower() not in FIGURE_FORMATS:
+        raise ConfigError(f"{option}: {str(path)!r} must end in one of {', '.join(FIGURE_FORMATS)}")
+    return path
+
+
+def save_figure(fig: Figure, path: str | Path) -> Path:
+    """Write `fig` at its own dpi to `path` (format from the suffix) through a temporary file."""
+    path = figure_path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format=path.suffix[1:].lower(), dpi="figure")
+    return path
+
+
+def write_csv(path: str | Path, header: Sequence[str], rows: Iterable[Sequence[object]]) -> Path:
+    """Write a CSV file atomically."""
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return Path(path)

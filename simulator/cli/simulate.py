@@ -7,14 +7,14 @@ import math
 from dataclasses import asdict
 from pathlib import Path
 
-from simulator.cli.common import add_network_options, network_and_array, print_json, table
+from simulator.cli.common import add_network_options, figure_path, network_and_array, print_json, save_figure, table
 from simulator.cost import network_cost
 from simulator.des import BusConfig, SimResult, simulate
-from simulator.des.report import plot_gantt, write_trace
 from models.encoding import ENCODINGS
 from models.optim import OPTIMIZERS
 from models.threads import set_threads
 from simulator.functional import WEIGHT_POLICIES, FunctionalConfig, run_functional, run_ideal, subset
+from simulator.reports import plot_gantt, trace_events
 from simulator.schedule import SCHEDULERS, make_schedule
 from workloads import ConfigError
 from workloads.datasets import get_dataset
@@ -86,6 +86,8 @@ def run(args: argparse.Namespace) -> int:
     names = list(SCHEDULERS) if args.scheduler == "all" else [args.scheduler]
     if args.scheduler != "all" and args.scheduler not in SCHEDULERS:
         raise ConfigError(f"unknown scheduler {args.scheduler!r}; use all or one of {', '.join(SCHEDULERS)}")
+    if args.plot:
+        figure_path(args.plot)
     bus = BusConfig(_bandwidth(args.bus_bandwidth), args.bus_latency, args.shared_bus, not args.no_overlap)
     cost = network_cost(net, array, args.batch)
     tracing = bool(args.trace or args.plot)
@@ -94,9 +96,9 @@ def run(args: argparse.Namespace) -> int:
         result = simulate(make_schedule(name, cost, args.procs), args.minibatches, bus, trace=tracing)
         results.append(result)
         if args.trace:
-            write_trace(result, _per_scheduler(args.trace, name, len(names) > 1))
+            write_atomic(_per_scheduler(args.trace, name, len(names) > 1), json.dumps(trace_events(result)))
         if args.plot:
-            plot_gantt(result, _per_scheduler(args.plot, name, len(names) > 1))
+            save_figure(plot_gantt(result), _per_scheduler(args.plot, name, len(names) > 1))
     if args.json:
         print_json([r.as_dict() for r in results])
         return 0

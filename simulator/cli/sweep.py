@@ -5,9 +5,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from simulator.cli.common import positive_int_list, print_json, table
+from simulator.cli.common import positive_int_list, print_json, save_figure, table, write_csv
+from simulator.reports import PAPER_ARRAYS, PAPER_BATCHES, PAPER_PROCS, plot_sweep, sweep, table_vii
 from simulator.schedule import SCHEDULERS
-from simulator.schedule.sweep import PAPER_ARRAYS, PAPER_BATCHES, PAPER_PROCS, sweep, table_vii, write_csv
 from workloads import ConfigError, load_network
 
 
@@ -62,8 +62,8 @@ def run(args: argparse.Namespace) -> int:
               [(r.network, r.procs, r.scheduler, f"{r.mean_speedup:.4f}", f"{r.std_speedup:.4f}",
                 f"{r.overhead_kb:.3f}", f"{r.weight_overhead_kb:.3f}", _fmt(r.published_speedup),
                 _fmt(r.difference, "+.4f"), _fmt(r.published_overhead_kb)) for r in rows])
-    figures = [] if args.no_plots else __import__("simulator.schedule.plot", fromlist=["plot_sweep"]).plot_sweep(
-        points, out)
+    figures = [] if args.no_plots else [save_figure(fig, out / f"{name}.png")
+                                        for name, fig in plot_sweep(points).items()]
     if args.json:
         print_json([{"network": r.network, "procs": r.procs, "scheduler": r.scheduler,
                      "mean_speedup": r.mean_speedup, "std_speedup": r.std_speedup, "overhead_kb": r.overhead_kb,

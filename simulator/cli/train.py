@@ -12,8 +12,8 @@ from models.threads import keep_freed_memory, set_threads
 from models.run_folder import CHECKPOINT, train_in_folder
 from models.train import TrainConfig, TrainingDiverged
 from simulator.cli.common import print_json, table
-from simulator.cost import ArrayConfig, network_cost
-from workloads import ConfigError, Network, load_network
+from simulator.schedule.delays import resolve_delays
+from workloads import load_network
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -42,28 +42,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the per-epoch history as JSON")
     p.set_defaults(func=run)
-
-
-def resolve_delays(spec: str, net: Network, batch: int) -> tuple[int, ...] | None:
-    """--delays text -> per compute layer delays, or None for no delays."""
-    n = len(net.compute_layers())
-    if spec == "none":
-        return None
-    if spec == "table":
-        return net.delays
-    if spec.startswith("schedule:"):
-        parts = spec.split(":")
-        if len(parts) != 3 or not parts[2].isdigit():
-            raise ConfigError(f"--delays: expected schedule:NAME:P, got {spec!r}")
-        from simulator.schedule import make_schedule
-        return tuple(make_schedule(parts[1], network_cost(net, ArrayConfig(32, 32), batch), int(parts[2])).delays)
-    try:
-        delays = tuple(int(v) for v in spec.split(","))
-    except ValueError:
-        raise ConfigError(f"--delays: expected table, none, a list of integers or schedule:NAME:P, got {spec!r}") from None
-    if len(delays) != n or any(d < 0 for d in delays):
-        raise ConfigError(f"--delays: {net.name} needs {n} non-negative delays, got {spec!r}")
-    return delays
 
 
 def run(args: argparse.Namespace) -> int:

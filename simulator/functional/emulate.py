@@ -1,5 +1,5 @@
-"""Selected slices through the cycle-level emulation: the systolic array (`simulator.systolic`)
-and, for FP, the IIR filter bank (`simulator.iir_bank`), in place of the fast kernels.
+"""Selected slices through the cycle-level emulator (`simulator.emulator`): the systolic array
+and, for FP, the IIR filter bank, in place of the fast kernels.
 
 The slice's row tiles are emulated on its real operands (the task's GEMM operands of the
 samples it touches, rows `(b, h, w, t)`); the emulated values replace the fast ones in the
@@ -14,8 +14,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from simulator.cost import ArrayConfig, TaskKind
-from simulator.iir_bank import bank_forward
-from simulator.systolic import emulate_gemm, from_rows, operands, to_rows
+from simulator.emulator import bank_forward, emulate_gemm, float32_bound, from_rows, operands, to_rows
 from workloads import ComputeLayer, Neuron
 
 from .shares import FPShare, Geometry, IGShare, fp_share
@@ -50,8 +49,7 @@ def _run(a: np.ndarray, b: np.ndarray, geo: Geometry, array: ArrayConfig) -> tup
     run = emulate_gemm(a_sl, b, array)
     first = (r0 // geo.sr) * geo.col_tiles  # task tile of the first emulated tile
     cycles = int(run.tile_cycles[geo.tile_start - first:geo.tile_stop - first].sum())
-    bound = a.shape[1] * float(np.finfo(np.float32).eps) * float((np.abs(a_sl) @ np.abs(b)).max(initial=0.0))
-    return run.out, cycles, bound
+    return run.out, cycles, float32_bound(a_sl, b)
 
 
 def emulate_fp(layer: ComputeLayer, geo: Geometry, sl, batch: int, array: ArrayConfig, x: np.ndarray,

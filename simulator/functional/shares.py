@@ -1,7 +1,7 @@
 """The values of split FP and IG slices: each slice computes its tiles' GEMM rows; the shares are joined.
 
 Geometry. A task's GEMM rows are ordered `(b, h, w, t)` (timestep innermost, see
-`simulator.systolic.tasks`), its columns are channels; tiles are numbered row-major (row
+`simulator.emulator.tasks`), its columns are channels; tiles are numbered row-major (row
 tile outer, column tile inner). A slice owning tiles `[s0, s1)` owns the GEMM elements of
 those tiles. Its values are computed with the trainer's kernels (`models.layers`,
 `models.snn`) on the samples its rows touch, and only the owned elements are kept: the
@@ -17,7 +17,7 @@ joins the shares (every consumer of the task's output waits for all shares anywa
 the cut neurons from the joined currents. The filter is per neuron and sequential in time,
 so the result equals the unsplit filter's bit for bit. IG slices need no such care: the
 gradient filter of layer `l - 1` runs where that layer's state is, at its WG and IG
-(the data-flow of `simulator.des.dataflow`), on the joined dL/ds.
+(the data-flow of `simulator.schedule.dataflow`), on the joined dL/ds.
 
 Max-pool runs where the shares of a forward task are joined (it costs no array cycles in
 the paper's model).

@@ -2,7 +2,7 @@
 
 Filter `j` takes the outputs of column `j` of every tile, one sample per cycle,
 in the order the column delivers them. Samples are GEMM rows in the layout of
-`simulator.systolic.tasks` (rows `(neuron, t)` with the timestep innermost,
+`simulator.emulator.tasks` (rows `(neuron, t)` with the timestep innermost,
 columns = channels), so a neuron is `(row // T, column)` and its timestep
 `row % T`. Each neuron's filter state (the delay element `d` forward, `g_v`
 backward) lives in the bank's state memory between samples, so a neuron whose

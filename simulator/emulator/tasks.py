@@ -9,7 +9,7 @@ GEMM row order is `(b, h, w, t)` for convolutions and `(b, t)` for dense
 layers: the timestep is innermost, so a neuron's `T` samples are consecutive
 rows. A column of the array therefore drains one neuron's samples in time
 order into its IIR filter (Fig. 11), and a neuron split across two row tiles
-keeps its filter state in the bank's state memory (`simulator.iir_bank`).
+keeps its filter state in the bank's state memory (`simulator.emulator.iir_bank`).
 
 - conv FP: rows `Hout*Wout*T*B`, columns `F`, MACs `K*K*C`:
   `A = im2col(x)` (columns ordered `(kh, kw, c)`), `B = W` as `(K*K*C, F)`.

@@ -191,3 +191,13 @@ def emulate_gemm(a: np.ndarray, b: np.ndarray, array: ArrayConfig) -> GemmRun:
     stats = np.empty((tiles, 3), np.int64)
     _run_tiles(a, b, array.rows, array.cols, out, ready, stats)
     return GemmRun(out, ready, stats[:, 0].copy(), stats[:, 1].copy(), int(stats[:, 2].sum()))
+
+
+def float32_bound(a: np.ndarray, b: np.ndarray) -> float:
+    """How far a float32 `a @ b` may lie from the exact product: `K * eps * max(|A| |B|)`.
+
+    The classical bound for K-term float32 dot products (`gamma_K = K u / (1 - K u)`,
+    here with `eps = 2u` for margin), taken at the largest `|A| |B|` entry.
+    """
+    eps = float(np.finfo(np.float32).eps)
+    return a.shape[1] * eps * float((np.abs(a) @ np.abs(b)).max(initial=0.0))

@@ -6,17 +6,13 @@ processor count reuses it. Table VII averages the speedup over batch sizes
 """
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
-from pathlib import Path
 from statistics import fmean, pstdev
 from typing import Callable, Iterable, Sequence
 
 from simulator.cost import ArrayConfig, network_cost
+from simulator.schedule import SCHEDULERS, make_schedule, max_slices
 from workloads import ConfigError, Network
-from workloads.files import atomic_path
-
-from . import SCHEDULERS, make_schedule, max_slices
 
 PAPER_BATCHES = (1, 2, 4, 8, 16, 32, 64, 128)
 PAPER_ARRAYS = (16, 32, 64, 128, 256)
@@ -119,12 +115,3 @@ def table_vii(points: Sequence[SweepPoint]) -> list[SweepRow]:
             published[2] if published and name == "finegrained" else None,
         ))
     return rows
-
-
-def write_csv(path: str | Path, header: Sequence[str], rows: Iterable[Sequence[object]]) -> Path:
-    """Write a CSV file atomically."""
-    with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return Path(path)
