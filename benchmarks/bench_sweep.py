@@ -12,7 +12,8 @@ import time
 from statistics import median
 
 from simulator.schedule import SCHEDULERS
-from simulator.reports import PAPER_ARRAYS, PAPER_BATCHES, sweep
+from simulator.paper import TABLE_VII_ARRAYS, TABLE_VII_BATCHES
+from simulator.reports import sweep
 from workloads import DVS128, MNIST, NMNIST
 
 
@@ -23,12 +24,12 @@ def main() -> None:
     times, count = [], 0
     for _ in range(args.repeats):
         start = time.perf_counter()
-        count = len(sweep([MNIST, NMNIST, DVS128], range(1, 17), PAPER_BATCHES, PAPER_ARRAYS, tuple(SCHEDULERS)))
+        count = len(sweep([MNIST, NMNIST, DVS128], range(1, 17), TABLE_VII_BATCHES, TABLE_VII_ARRAYS, tuple(SCHEDULERS)))
         times.append(time.perf_counter() - start)
     per_scheduler = {}
     for name in SCHEDULERS:
         start = time.perf_counter()
-        sweep([MNIST, NMNIST, DVS128], range(1, 17), PAPER_BATCHES, PAPER_ARRAYS, (name,))
+        sweep([MNIST, NMNIST, DVS128], range(1, 17), TABLE_VII_BATCHES, TABLE_VII_ARRAYS, (name,))
         per_scheduler[name] = time.perf_counter() - start
     print(f"full Table VII sweep: {count} schedules, median wall time {median(times):.2f} s "
           f"over {args.repeats} runs (min {min(times):.2f} s)")

@@ -35,6 +35,7 @@ from tqdm import tqdm
 from models.threads import keep_freed_memory, set_threads
 from models.run_folder import train_in_folder
 from models.train import TrainConfig, TrainingDiverged
+from simulator.paper import TABLE_II, TABLE_II_EPOCHS
 from workloads import ConfigError, Network, load_network
 from workloads.datasets import ArrayDataset, DatasetSplits, data_root, get_dataset
 from workloads.files import atomic_path, write_atomic, write_csv_atomic
@@ -42,16 +43,6 @@ from workloads.files import atomic_path, write_atomic, write_csv_atomic
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-# Table II of the paper: (network, optimizer, delays) -> (mean, std) test accuracy in %, 10 seeds.
-PAPER: dict[tuple[str, str, str], tuple[float, float]] = {
-    ("mnist", "sgd", "none"): (96.37, 0.32), ("mnist", "sgd", "table"): (96.38, 0.25),
-    ("mnist", "adam", "none"): (98.64, 0.13), ("mnist", "adam", "table"): (98.59, 0.05),
-    ("nmnist", "sgd", "none"): (96.54, 0.32), ("nmnist", "sgd", "table"): (96.34, 0.52),
-    ("nmnist", "adam", "none"): (98.17, 0.15), ("nmnist", "adam", "table"): (98.13, 0.12),
-    ("dvs128", "sgd", "none"): (79.03, 5.71), ("dvs128", "sgd", "table"): (73.35, 2.71),
-    ("dvs128", "adam", "none"): (85.42, 2.47), ("dvs128", "adam", "table"): (76.39, 3.52),
-}
-PAPER_EPOCHS = {"mnist": 100, "nmnist": 100, "dvs128": 300}
 DELAY_MODES = ("none", "table")
 # Samples/s of batch-32 training (median over the runs in benchmarks/results/table2) and of
 # evaluation (timed separately), one thread on this 2-core machine shared with other jobs:
@@ -206,7 +197,7 @@ def summarize(specs: list[RunSpec], out: Path) -> tuple[list[dict], dict]:
     for net, ds, opt in dict.fromkeys((s.network, s.dataset, s.optimizer) for s in specs):
         spec = next(s for s in specs if (s.network, s.dataset, s.optimizer) == (net, ds, opt))
         row = {"network": net, "dataset": ds, "synthetic": spec.synthetic, "optimizer": opt, "epochs": spec.epochs,
-               "paper_epochs": PAPER_EPOCHS.get(net), "train_subset": spec.train_subset,
+               "paper_epochs": TABLE_II_EPOCHS.get(net), "train_subset": spec.train_subset,
                "test_subset": spec.test_subset,
                "seeds_planned": sum(1 for s in specs if s.cell == (net, ds, opt, "none"))}
         for d in DELAY_MODES:
@@ -215,7 +206,7 @@ def summarize(specs: list[RunSpec], out: Path) -> tuple[list[dict], dict]:
             for what, store in (("final", finals), ("best", bests)):
                 m, s = mean_std(store[cell]) if cell in store else (None, None)
                 row[f"{d}_{what}_mean"], row[f"{d}_{what}_std"] = m, s
-            row[f"{d}_paper_mean"], row[f"{d}_paper_std"] = PAPER.get((net, opt, d), (None, None))
+            row[f"{d}_paper_mean"], row[f"{d}_paper_std"] = TABLE_II.get((net, opt, d), (None, None))
         rows.append(row)
     return rows, curves
 
@@ -403,7 +394,7 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
     done = sum(is_finished(s, args.out) for s in specs)
     for n in names:
         print(f"{n}: {datasets[n]}{' (SYNTHETIC)' if data[n].synthetic else ''}, {sizes[n][0]:,} train / "
-              f"{sizes[n][1]:,} test samples, {epochs[n]} epoch(s) (paper: {PAPER_EPOCHS.get(n, '-')}), "
+              f"{sizes[n][1]:,} test samples, {epochs[n]} epoch(s) (paper: {TABLE_II_EPOCHS.get(n, '-')}), "
               f"{seeds[n]} seed(s)")
     est = estimate_seconds(specs, sizes, args.out)
     print(f"{len(specs)} runs ({done} finished); estimated time for the rest: "

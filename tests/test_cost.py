@@ -7,25 +7,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from simulator.paper import TABLE_VI, TABLE_VI_TOTAL
 from simulator.cost import FLOAT32_BYTES, ArrayConfig, TaskKind, network_cost
 from tests.conftest import random_networks
 from workloads import MNIST, ConfigError
 
 FP, WG, IG = TaskKind.FP, TaskKind.WG, TaskKind.IG
 
-TABLE_VI = {  # MNIST on 32 x 32, batch 1
-    "conv1": (13_916, 6_334, 26_264),
-    "conv2": (6_566, 4_890, 6_566),
-    "fc1": (1_816, 3_640, 2_470),
-    "output": (190, 280, 288),
-}
-
-
 def test_table_6_to_the_cycle() -> None:
     cost = network_cost(MNIST, ArrayConfig(32, 32), batch=1)
     got = {layer.name: tuple(tasks[k].cycles for k in (FP, WG, IG)) for layer, tasks in cost.layer_rows()}
     assert got == TABLE_VI
-    assert cost.total == 46_956
+    assert cost.total == TABLE_VI_TOTAL
     assert network_cost(MNIST, ArrayConfig(32, 32), 1, include_first_ig=True).total == 46_956 + 26_264
 
 

@@ -12,24 +12,26 @@ from simulator.cost import ArrayConfig, NetworkCost, TaskKind, network_cost
 from simulator.schedule import SCHEDULERS, Schedule, TaskSlice, make_schedule, max_slices
 from simulator.schedule.bounds import finegrained_bound, layerwise_bound, pipedream_bound, split_bound
 from simulator.schedule.chain import layer_tasks
+from simulator.paper import (BOUNDS_MNIST, FINEGRAINED_P4_CYCLES, LAYERWISE_P2_CYCLES, PIPEDREAM_P4_CYCLES,
+                             TABLE_VI_TOTAL)
 from workloads import MNIST, ConfigError
 
 MNIST_COST = network_cost(MNIST, ArrayConfig(32, 32))
 
 
 def test_mnist_bounds_match_section_v() -> None:
-    assert round(layerwise_bound(MNIST_COST), 2) == 2.32  # eq. 30
-    assert round(pipedream_bound(MNIST_COST), 2) == 3.37  # eq. 31
-    assert round(split_bound(MNIST_COST), 2) == 3.37  # eq. 32: FP0 is the longest task
-    assert round(finegrained_bound(MNIST_COST), 2) == 7.41  # eq. 33
+    assert round(layerwise_bound(MNIST_COST), 2) == BOUNDS_MNIST["layerwise"]  # eq. 30
+    assert round(pipedream_bound(MNIST_COST), 2) == BOUNDS_MNIST["pipedream"]  # eq. 31
+    assert round(split_bound(MNIST_COST), 2) == BOUNDS_MNIST["pipedream"]  # eq. 32: FP0 is the longest task
+    assert round(finegrained_bound(MNIST_COST), 2) == BOUNDS_MNIST["finegrained"]  # eq. 33
 
 
 def test_mnist_cycles_per_update_match_section_v() -> None:
     lw = make_schedule("layerwise", MNIST_COST, 2)
-    assert lw.cycles_per_update == 26_706 and lw.loads == (20_250, 26_706)
-    assert make_schedule("pipedream", MNIST_COST, 4).cycles_per_update == 13_916
+    assert lw.cycles_per_update == LAYERWISE_P2_CYCLES and lw.loads == (20_250, LAYERWISE_P2_CYCLES)
+    assert make_schedule("pipedream", MNIST_COST, 4).cycles_per_update == PIPEDREAM_P4_CYCLES
     fine = make_schedule("finegrained", MNIST_COST, 4)
-    assert 11_739 <= fine.cycles_per_update <= 11_900
+    assert -(-TABLE_VI_TOTAL // 4) <= fine.cycles_per_update <= FINEGRAINED_P4_CYCLES
     assert make_schedule("optimal", MNIST_COST, 4).cycles_per_update >= -(-MNIST_COST.total // 4)
 
 

@@ -12,7 +12,8 @@ import pytest
 from simulator.cli import main
 from simulator.cost import ArrayConfig, network_cost
 from simulator.des import simulate
-from simulator.reports import TABLE_VII, plot_gantt, plot_schedule, plot_sweep, sweep, table_vii
+from simulator.paper import TABLE_VII
+from simulator.reports import plot_gantt, plot_schedule, plot_sweep, sweep, table_vii
 from simulator.schedule import make_schedule
 from workloads import DVS128, MNIST, NMNIST
 

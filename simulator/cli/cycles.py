@@ -5,7 +5,8 @@ import argparse
 
 from simulator.cli.common import add_network_options, megabytes, network_and_array, print_json, table
 from simulator.cost import FLOAT32_BYTES, TaskKind, network_cost
-from simulator.reports.cycles import MEMORY_BATCH, PAPER_COMMUNICATION_MB, PAPER_MEMORY_MB, mean_communication_bytes
+from simulator.paper import COMMUNICATION_MB, MEMORY_MB
+from simulator.reports.cycles import MEMORY_BATCH, mean_communication_bytes
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -43,13 +44,13 @@ def run(args: argparse.Namespace) -> int:
     print(f"Total cycles per weight update: {cost.total:,}{first}")
     print()
     mean_comm = mean_communication_bytes(net, array)
-    paper_c = PAPER_COMMUNICATION_MB.get(net.name)
+    paper_c = COMMUNICATION_MB.get(net.name)
     print(f"Communication per weight update at batch {args.batch}: {megabytes(cost.communication_bytes)}; "
           f"mean over batches 1..128: {megabytes(mean_comm)}"
           + (f" (paper: {paper_c} MB)" if paper_c else ""))
     mem = network_cost(net, array, MEMORY_BATCH)
     mem_f32 = network_cost(net, array, MEMORY_BATCH, bytes_model=FLOAT32_BYTES)
-    paper_m = PAPER_MEMORY_MB.get(net.name)
+    paper_m = MEMORY_MB.get(net.name)
     print(f"Memory for backward-pass intermediates, one processor, batch {MEMORY_BATCH}: "
           f"{megabytes(mem.memory_bytes)} packed spikes and 2-bit state; {megabytes(mem_f32.memory_bytes)} "
           f"all float32" + (f" (paper: {paper_m} MB)" if paper_m else ""))

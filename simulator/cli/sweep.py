@@ -6,7 +6,8 @@ import sys
 from pathlib import Path
 
 from simulator.cli.common import positive_int_list, print_json, save_figure, table, write_csv
-from simulator.reports import PAPER_ARRAYS, PAPER_BATCHES, PAPER_PROCS, plot_sweep, sweep, table_vii
+from simulator.paper import TABLE_VII_ARRAYS, TABLE_VII_BATCHES, TABLE_VII_PROCS
+from simulator.reports import plot_sweep, sweep, table_vii
 from simulator.schedule import SCHEDULERS
 from workloads import ConfigError, load_network
 
@@ -21,9 +22,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "square array; print Table VII (mean speedup over batches and arrays, "
                                    "overhead) beside the published values; write CSV files and Fig. 16-18.")
     p.add_argument("--networks", default="mnist,nmnist,dvs128", help="comma-separated networks or files")
-    p.add_argument("--procs", default=_csv(PAPER_PROCS), help=f"processor counts (default {_csv(PAPER_PROCS)})")
-    p.add_argument("--batches", default=_csv(PAPER_BATCHES), help=f"batch sizes (default {_csv(PAPER_BATCHES)})")
-    p.add_argument("--arrays", default=_csv(PAPER_ARRAYS), help=f"square array sizes (default {_csv(PAPER_ARRAYS)})")
+    p.add_argument("--procs", default=_csv(TABLE_VII_PROCS), help=f"processor counts (default {_csv(TABLE_VII_PROCS)})")
+    p.add_argument("--batches", default=_csv(TABLE_VII_BATCHES), help=f"batch sizes (default {_csv(TABLE_VII_BATCHES)})")
+    p.add_argument("--arrays", default=_csv(TABLE_VII_ARRAYS), help=f"square array sizes (default {_csv(TABLE_VII_ARRAYS)})")
     p.add_argument("--schedulers", default=",".join(SCHEDULERS), help="comma-separated schedulers (default all)")
     p.add_argument("--out", default="results/sweep", help="folder for CSV and PNG files (default results/sweep)")
     p.add_argument("--no-plots", action="store_true", help="write the CSV files only")

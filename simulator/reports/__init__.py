@@ -6,9 +6,8 @@ the caller saves or shows the figure (the CLI writes it atomically).
 """
 from .gantt import plot_gantt
 from .schedule_map import plot_schedule
-from .sweep import PAPER_ARRAYS, PAPER_BATCHES, PAPER_PROCS, TABLE_VII, SweepPoint, SweepRow, sweep, table_vii
+from .sweep import SweepPoint, SweepRow, sweep, table_vii
 from .sweep_figures import plot_sweep
 from .trace import trace_events
 
-__all__ = ["PAPER_ARRAYS", "PAPER_BATCHES", "PAPER_PROCS", "TABLE_VII", "SweepPoint", "SweepRow", "plot_gantt",
-           "plot_schedule", "plot_sweep", "sweep", "table_vii", "trace_events"]
+__all__ = ["SweepPoint", "SweepRow", "plot_gantt", "plot_schedule", "plot_sweep", "sweep", "table_vii", "trace_events"]
