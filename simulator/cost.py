@@ -71,6 +71,19 @@ class ArrayConfig:
             raise ConfigError(f"array: {text!r} is not of the form ROWSxCOLS (e.g. 32x32)")
         return cls(*sizes)
 
+    @classmethod
+    def of(cls, value: ArrayConfig | str | int | tuple[int, int]) -> ArrayConfig:
+        """What every public function taking an array accepts: an `ArrayConfig`, `'32x32'`, `32` or `(32, 32)`."""
+        if isinstance(value, cls):
+            return value
+        if isinstance(value, str):
+            return cls.parse(value)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return cls(value, value)
+        if isinstance(value, tuple) and len(value) == 2:
+            return cls(*value)
+        raise ConfigError(f"array: expected an ArrayConfig or 'ROWSxCOLS' (e.g. '32x32'), got {value!r}")
+
     def __str__(self) -> str:
         return f"{self.rows}x{self.cols}"
 
@@ -265,9 +278,10 @@ class NetworkCost:
                    for layer in net.compute_layers())
 
 
-def network_cost(net: Network, array: ArrayConfig, batch: int = 1, include_first_ig: bool = False,
+def network_cost(net: Network, array: ArrayConfig | str, batch: int = 1, include_first_ig: bool = False,
                  bytes_model: ByteModel = HARDWARE_BYTES) -> NetworkCost:
-    """Cycles and bytes of every task of `net` on `array` at mini-batch size `batch`."""
+    """Cycles and bytes of every task of `net` on `array` (an ArrayConfig or '32x32') at mini-batch size `batch`."""
+    array = ArrayConfig.of(array)
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise ConfigError(f"batch: must be a positive integer, got {batch!r}")
     tasks = []

@@ -99,3 +99,11 @@ def test_bad_arrays_are_rejected(text: str) -> None:
 def test_bad_batches_are_rejected(batch) -> None:
     with pytest.raises(ConfigError, match="batch"):
         network_cost(MNIST, ArrayConfig(32, 32), batch)
+
+
+def test_public_functions_take_an_array_config_or_its_text() -> None:
+    assert network_cost(MNIST, "32x32").total == network_cost(MNIST, ArrayConfig(32, 32)).total == TABLE_VI_TOTAL
+    assert ArrayConfig.of(32) == ArrayConfig.of((32, 32)) == ArrayConfig.of("32") == ArrayConfig(32, 32)
+    for bad in (None, 3.5, [32, 32], "32y32", "0x4"):
+        with pytest.raises(ConfigError, match="array"):
+            network_cost(MNIST, bad)

@@ -176,8 +176,9 @@ class GemmRun:
         return int(self.tile_cycles_to_last_mac.sum())
 
 
-def emulate_gemm(a: np.ndarray, b: np.ndarray, array: ArrayConfig) -> GemmRun:
-    """Run `a (M x K) @ b (K x N)` through the emulated array in float32, tile by tile."""
+def emulate_gemm(a: np.ndarray, b: np.ndarray, array: ArrayConfig | str) -> GemmRun:
+    """Run `a (M x K) @ b (K x N)` through the emulated array (an ArrayConfig or '32x32') in float32, tile by tile."""
+    array = ArrayConfig.of(array)
     a = np.ascontiguousarray(a, dtype=np.float32)
     b = np.ascontiguousarray(b, dtype=np.float32)
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:

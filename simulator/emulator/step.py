@@ -148,9 +148,10 @@ def step_input(net: Network, batch: int, seed: int) -> tuple[np.ndarray, np.ndar
     return np.ascontiguousarray(encoded, np.float32), labels, source
 
 
-def emulate_step(net: Network, array: ArrayConfig, batch: int, include_first_ig: bool = False, seed: int = 0,
+def emulate_step(net: Network, array: ArrayConfig | str, batch: int, include_first_ig: bool = False, seed: int = 0,
                  progress: bool = False) -> StepCheck:
-    """Run every task of one training step through the emulated array and filter bank."""
+    """Run every task of one training step through the emulated array (an ArrayConfig or '32x32') and filter bank."""
+    array = ArrayConfig.of(array)
     cost = network_cost(net, array, batch, include_first_ig)
     x0, labels, source = step_input(net, batch, seed)
     params = init_params(net, seed)
