@@ -27,6 +27,8 @@ from .fields import choice, fail, integer, number
 
 
 class Topology(str, Enum):
+    """How the nodes are joined (routes in the module docstring)."""
+
     CHAIN = "chain"
     RING = "ring"
     MESH2D = "mesh2d"

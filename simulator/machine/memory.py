@@ -14,6 +14,8 @@ from .interconnect import transfer_cycles
 
 
 class Channels(str, Enum):
+    """One DRAM channel for all processors, or one for each."""
+
     SHARED = "shared"
     PER_PROCESSOR = "per_processor"
 
