@@ -151,6 +151,11 @@ class TaskCost:
     def label(self) -> str:
         return f"{self.kind.value}{self.layer}"
 
+    @property
+    def macs(self) -> int:
+        """Useful multiply-accumulates: N_rows * N_cols * N_MAC (Tables IV, V), idle PEs not counted."""
+        return self.gemm.rows * self.gemm.cols * self.gemm.macs
+
 
 def gemm_shape(layer: ComputeLayer, kind: TaskKind, timesteps: int, batch: int) -> Gemm:
     """Rows, columns and MACs per output of a task (Table IV conv, Table V dense)."""
@@ -252,6 +257,33 @@ class NetworkCost:
         if not cl.spiking:
             return self.bytes_model.values(cl.out_size * self.batch)
         return self.bytes_model.state(cl.out_size * self.network.timesteps * self.batch)
+
+    def filter_steps(self, layer: int, kind: TaskKind) -> int:
+        """IIR filter steps of a task: one per neuron, timestep and sample for FP (eq. 4-5; the
+        output layer's accumulator, eq. 18) and for WG, whose gradient filter (eq. 17, 23; eq. 19
+        for the output layer) makes the layer's dL/di_in once per mini-batch; none for IG."""
+        if kind is TaskKind.IG:
+            return 0
+        return self.network.compute_layers()[layer].out_size * self.network.timesteps * self.batch
+
+    def filter_bytes(self, layer: int, kind: TaskKind) -> tuple[int, int]:
+        """Bytes the IIR filter bank reads and writes in a task beyond the task's own operands.
+
+        FP: the filters take the array's column outputs directly; a spiking layer writes its
+        2-bit backward state (the output layer's logits are already its FP output).
+        WG: the gradient filter reads dL/dv_sp of what the layer sends and the state (the
+        output layer: dL/dv_m[T-1] of eq. 20, float32 per output and sample) and writes dL/di_in,
+        which WG and IG then read. IG: none.
+        """
+        if kind is TaskKind.IG:
+            return 0, 0
+        cl = self.network.compute_layers()[layer]
+        bm, tb = self.bytes_model, self.network.timesteps * self.batch
+        if kind is TaskKind.FP:
+            return 0, (self.state_bytes(layer) if cl.spiking else 0)
+        grad = (bm.values(cl.sent_size * tb) + self.state_bytes(layer) if cl.spiking
+                else bm.values(cl.out_size * self.batch))
+        return grad, bm.values(cl.out_size * tb)
 
     def boundary_bytes(self) -> tuple[int, ...]:
         """Bytes crossing each layer boundary l|l+1 per mini-batch: spikes forward, dL/dv_sp back."""

@@ -12,7 +12,7 @@ import sys
 
 from workloads import ConfigError
 
-SUBCOMMANDS = ("cycles", "schedule", "sweep", "simulate", "validate", "train", "data")
+SUBCOMMANDS = ("cycles", "schedule", "sweep", "simulate", "validate", "train", "data", "machine")
 
 
 def build_parser() -> argparse.ArgumentParser:
