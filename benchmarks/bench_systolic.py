@@ -23,7 +23,7 @@ import numpy as np
 
 from simulator.cost import ArrayConfig, TaskKind, network_cost
 from simulator.emulator import emulate_gemm, operands
-from workloads import MNIST
+from workloads import MNIST, LayerKind
 
 FIRST_CALL = """
 import time, numpy as np
@@ -50,7 +50,7 @@ def _step_operands(array: ArrayConfig, seed: int) -> list[tuple[np.ndarray, np.n
     for task in network_cost(MNIST, array).tasks:
         layer = MNIST.compute_layers()[task.layer]
         wshape = ((layer.kernel, layer.kernel, layer.in_channels, layer.out_channels)
-                  if layer.kind == "conv" else (layer.in_size, layer.out_size))
+                  if layer.kind is LayerKind.CONV else (layer.in_size, layer.out_size))
         x = (rng.random((t, 1, *layer.in_shape)) < 0.2).astype(np.float32)
         g = rng.standard_normal((t, 1, *layer.out_shape)).astype(np.float32)
         w = rng.standard_normal(wshape).astype(np.float32)

@@ -25,6 +25,7 @@ import sys
 import time
 from pathlib import Path
 
+from workloads import InputKind
 from workloads.files import write_atomic
 
 # the peer script lives in shared/ beside the repository (SPIKEPIPE_PEER overrides)
@@ -61,7 +62,7 @@ def worker(net_name: str, threads: int, blas: int, batch: int, warmup: int, iter
     rng = np.random.default_rng(seed)
     params, opt = init_params(net, seed), Adam(1e-3)
     classes = net.compute_layers()[-1].out_size
-    static = net.input_kind == "current"
+    static = net.input_kind is InputKind.CURRENT
     times, foreign = [], []
     hz, ncpu = os.sysconf("SC_CLK_TCK"), os.cpu_count() or 1
     for it in range(warmup + iters):

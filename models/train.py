@@ -23,7 +23,7 @@ from workloads.network import Network
 
 from . import snn
 from .delayed import DelayLine
-from .encoding import ENCODINGS, check_compatible, encode
+from .encoding import ENCODINGS, Encoding, check_compatible, encode
 from .layers import softmax_cross_entropy
 from .optim import OPTIMIZERS, Adam, SGD, make_optimizer, update_layer
 
@@ -39,6 +39,7 @@ def check_training_fields(where: str, cfg: object, positive_ints: tuple[str, ...
         raise ConfigError(f"{where}: field 'optimizer' must be one of {', '.join(OPTIMIZERS)}, got {cfg.optimizer!r}")
     if cfg.encoding not in ENCODINGS:
         raise ConfigError(f"{where}: field 'encoding' must be one of {', '.join(ENCODINGS)}, got {cfg.encoding!r}")
+    object.__setattr__(cfg, "encoding", Encoding(cfg.encoding))
     for name in positive_ints:
         v = getattr(cfg, name)
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
@@ -55,7 +56,7 @@ class TrainConfig:
     epochs: int = 3
     seed: int = 0
     delays: tuple[int, ...] | None = None  # per compute layer; None = no delays
-    encoding: str = "current"
+    encoding: Encoding = Encoding.CURRENT
     max_loss: float = 1e3  # a mini-batch loss above this counts as exploding
     eval_batch: int = 256
 

@@ -36,7 +36,7 @@ from typing import Any
 
 from .builtin import BUILTIN
 from .errors import ConfigError
-from .network import Conv, Dense, LayerSpec, MaxPool, Network, Neuron, Output
+from .network import Conv, Dense, InputKind, LayerSpec, MaxPool, Network, Neuron, Output
 
 _LAYER_TYPES: dict[str, tuple[type, tuple[str, ...], tuple[str, ...]]] = {
     # type: (class, required fields, optional fields)
@@ -96,7 +96,7 @@ def network_from_dict(data: Any, default_name: str = "custom") -> Network:
         layers=layers,
         timesteps=data["timesteps"],
         neuron=Neuron(**neuron_data),
-        input_kind=data.get("input_kind", "current"),
+        input_kind=data.get("input_kind", InputKind.CURRENT),
     )
 
 

@@ -18,12 +18,27 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from math import isfinite, prod
 from numbers import Real
-from typing import Literal, Union
+from enum import StrEnum
+from typing import Union
 
 from .errors import ConfigError
 
 Shape = tuple[int, ...]
-InputKind = Literal["current", "spikes"]
+
+
+class InputKind(StrEnum):
+    """What the first layer receives at each timestep."""
+
+    CURRENT = "current"  # an image, as a constant input current (a real-valued GEMM)
+    SPIKES = "spikes"  # event frames: binary spikes
+
+
+class LayerKind(StrEnum):
+    """What a compute layer does on the array."""
+
+    CONV = "conv"  # KxK convolution into LIF neurons
+    DENSE = "dense"  # fully connected into LIF neurons
+    OUTPUT = "output"  # fully connected into non-leaky accumulators (eq. 18)
 
 
 @dataclass(frozen=True)
@@ -99,7 +114,6 @@ class Output:
 
 
 LayerSpec = Union[Conv, MaxPool, Dense, Output]
-LayerKind = Literal["conv", "dense", "output"]
 
 
 @dataclass(frozen=True)
@@ -145,7 +159,7 @@ class ComputeLayer:
     @property
     def weight_count(self) -> int:
         """Weights without biases: `K*K*C*F` or `Q_in*Q_out`."""
-        if self.kind == "conv":
+        if self.kind is LayerKind.CONV:
             return self.kernel * self.kernel * self.in_channels * self.out_channels
         return self.in_size * self.out_size
 
@@ -157,7 +171,7 @@ class ComputeLayer:
     @property
     def spiking(self) -> bool:
         """True for LIF layers; the output layer is a non-spiking accumulator."""
-        return self.kind != "output"
+        return self.kind is not LayerKind.OUTPUT
 
 
 @dataclass(frozen=True)
@@ -169,16 +183,17 @@ class Network:
     layers: tuple[LayerSpec, ...]
     timesteps: int
     neuron: Neuron = field(default_factory=Neuron)
-    input_kind: InputKind = "current"
+    input_kind: InputKind = InputKind.CURRENT
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "input_shape", tuple(self.input_shape))
         object.__setattr__(self, "layers", tuple(self.layers))
         _positive("network", "timesteps", self.timesteps)
-        if self.input_kind not in ("current", "spikes"):
+        if self.input_kind not in tuple(InputKind):
             raise ConfigError(
                 f"network: field 'input_kind' must be 'current' or 'spikes', got {self.input_kind!r}"
             )
+        object.__setattr__(self, "input_kind", InputKind(self.input_kind))
         if len(self.input_shape) not in (1, 3):
             raise ConfigError(
                 f"network: field 'input' must be [H, W, C] or [Q], got {list(self.input_shape)}"
@@ -224,8 +239,8 @@ def _resolve(net: Network) -> tuple[ComputeLayer, ...]:
     """Shape inference over the layer list; raises ConfigError naming the layer and field."""
     shape: Shape = net.input_shape
     out: list[ComputeLayer] = []
-    kinds = {Conv: "conv", Dense: "dense", Output: "output"}
-    counters = {"conv": 0, "dense": 0, "output": 0, "maxpool": 0}
+    kinds = {Conv: LayerKind.CONV, Dense: LayerKind.DENSE, Output: LayerKind.OUTPUT}
+    counters = dict.fromkeys(["maxpool", *LayerKind], 0)
     if not net.layers:
         raise ConfigError(f"network {net.name}: field 'layers' is empty")
     for pos, spec in enumerate(net.layers):
@@ -233,7 +248,7 @@ def _resolve(net: Network) -> tuple[ComputeLayer, ...]:
             counters["maxpool"] += 1
             where = f"layer {pos} ({spec.name or 'maxpool' + str(counters['maxpool'])})"
             _positive(where, "size", spec.size)
-            if not out or out[-1].kind != "conv" or out[-1].pool != 1:
+            if not out or out[-1].kind is not LayerKind.CONV or out[-1].pool != 1:
                 raise ConfigError(f"{where}: a max-pool must follow a convolution (one pool per convolution)")
             prev = out[-1]
             h, w, c = shape
@@ -251,10 +266,10 @@ def _resolve(net: Network) -> tuple[ComputeLayer, ...]:
         if kind is None:
             raise ConfigError(f"layer {pos}: unknown layer type {type(spec).__name__}")
         counters[kind] += 1
-        default = {"conv": "conv", "dense": "fc", "output": "output"}[kind]
-        name = spec.name or (f"{default}{counters[kind]}" if kind != "output" else "output")
+        default = {LayerKind.CONV: "conv", LayerKind.DENSE: "fc"}.get(kind)
+        name = spec.name or (f"{default}{counters[kind]}" if default else "output")
         where = f"layer {pos} ({name})"
-        if out and out[-1].kind == "output":
+        if out and out[-1].kind is LayerKind.OUTPUT:
             raise ConfigError(f"{where}: the output layer must be the last layer")
         if not isinstance(spec.delay, int) or isinstance(spec.delay, bool) or spec.delay < 0:
             raise ConfigError(f"{where}: field 'delay' must be a non-negative integer, got {spec.delay!r}")
@@ -276,12 +291,12 @@ def _resolve(net: Network) -> tuple[ComputeLayer, ...]:
             if spec.padding >= spec.kernel:
                 raise ConfigError(f"{where}: field 'padding' {spec.padding} must be smaller than kernel {spec.kernel}")
             new = (hout, wout, spec.filters)
-            out.append(ComputeLayer(len(out), name, "conv", shape, new, new, spec.kernel, spec.padding, 1, spec.delay))
+            out.append(ComputeLayer(len(out), name, LayerKind.CONV, shape, new, new, spec.kernel, spec.padding, 1, spec.delay))
         else:
             _positive(where, "units", spec.units)
             new = (spec.units,)
             out.append(ComputeLayer(len(out), name, kind, (prod(shape),), new, new, 1, 0, 1, spec.delay))
         shape = new
-    if out[-1].kind != "output":
+    if out[-1].kind is not LayerKind.OUTPUT:
         raise ConfigError(f"network {net.name}: the last layer must be of type 'output'")
     return tuple(out)

@@ -10,7 +10,7 @@ from pathlib import Path
 from simulator.cli.common import add_network_options, figure_path, network_and_array, print_json, save_figure, table
 from simulator.cost import network_cost
 from simulator.des import BusConfig, SimResult, simulate
-from models.encoding import ENCODINGS
+from models.encoding import ENCODINGS, Encoding
 from models.optim import OPTIMIZERS
 from models.threads import set_threads
 from simulator.functional import WEIGHT_POLICIES, FunctionalConfig, run_functional, run_ideal, subset
@@ -47,7 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--optimizer", default="adam", choices=OPTIMIZERS)
     f.add_argument("--lr", type=float, default=1e-3)
     f.add_argument("--seed", type=int, default=0, help="seed for weights, data order and encoding (default 0)")
-    f.add_argument("--encoding", default="current", choices=ENCODINGS, help="image input encoding")
+    f.add_argument("--encoding", default=Encoding.CURRENT, choices=ENCODINGS, help="image input encoding")
     f.add_argument("--train-subset", type=int, default=None, help="train on the first N samples only")
     f.add_argument("--test-subset", type=int, default=None, help="evaluate on the first N test samples only")
     f.add_argument("--weights", default="stash", choices=WEIGHT_POLICIES,

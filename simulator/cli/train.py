@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numba
 
-from models.encoding import ENCODINGS
+from models.encoding import ENCODINGS, Encoding
 from models.optim import OPTIMIZERS
 from models.threads import keep_freed_memory, set_threads
 from models.run_folder import CHECKPOINT, train_in_folder
@@ -31,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--encoding", default="current", choices=ENCODINGS,
+    p.add_argument("--encoding", default=Encoding.CURRENT, choices=ENCODINGS,
                    help="images: constant input current (default) or rate-coded spikes")
     p.add_argument("--out", default=None, help="output folder (default results/train/<run>)")
     p.add_argument("--resume", action="store_true", help="continue the run saved in --out")

@@ -120,9 +120,8 @@ class PipelineExecutor:
     def _geo(self, step: SliceStep, start: int, stop: int) -> S.Geometry:
         key = (step.layer, step.kind, start)
         if key not in self._geometry:
-            cost = self.schedule.cost
-            self._geometry[key] = S.geometry(self.layers[step.layer], cost.task(step.layer, step.kind),
-                                             self.net.timesteps, self.batch, cost.array.rows, cost.array.cols,
+            task = self.schedule.cost.task(step.layer, step.kind)
+            self._geometry[key] = S.geometry(self.layers[step.layer], task, self.net.timesteps, self.batch,
                                              start, stop)
         return self._geometry[key]
 

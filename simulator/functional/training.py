@@ -21,7 +21,7 @@ import numpy as np
 from tqdm import tqdm
 
 from models import snn
-from models.encoding import check_compatible
+from models.encoding import Encoding, check_compatible
 from models.optim import make_optimizer
 from models.train import TrainConfig, check_training_fields, evaluate, minibatches, run_training, steps_per_epoch
 from simulator.des import BusConfig, SimResult, simulate
@@ -41,7 +41,7 @@ class FunctionalConfig:
     lr: float = 1e-3
     epochs: int = 1
     seed: int = 0
-    encoding: str = "current"
+    encoding: Encoding = Encoding.CURRENT
     weights: str = "stash"
     emulate: tuple[str, ...] = ()
     emulate_batches: int = 2
