@@ -276,6 +276,10 @@ class NetworkCost:
     array: ArrayConfig
     batch: int
     include_first_ig: bool
+
+    def __repr__(self) -> str:
+        return (f"NetworkCost({self.network.name}, array {self.array}, batch {self.batch}, "
+                f"{len(self.tasks)} tasks, {self.total:,} cycles per update)")
     tasks: tuple[TaskCost, ...]
     first_ig: TaskCost
     bytes_model: ByteModel

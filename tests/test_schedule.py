@@ -189,3 +189,9 @@ def test_schedule_properties(net, size, batch, procs) -> None:
     best = schedules["optimal"].cycles_per_update
     assert all(best <= s.cycles_per_update for s in schedules.values())
     assert best >= -(-cost.total // procs)
+
+
+def test_reprs_are_short_and_say_what_matters() -> None:
+    s = make_schedule("optimal", MNIST_COST, 4)
+    assert len(repr(s)) < 200 and "optimal" in repr(s) and f"{s.cycles_per_update:,}" in repr(s)
+    assert len(repr(MNIST_COST)) < 120 and f"{TABLE_VI_TOTAL:,}" in repr(MNIST_COST)

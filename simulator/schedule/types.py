@@ -48,6 +48,11 @@ class Schedule:
             raise ConfigError(f"schedule {self.scheduler}: needs at least one processor")
         _validate_chain(self)
 
+    def __repr__(self) -> str:
+        return (f"Schedule({self.scheduler}, {self.cost.network.name} on {self.procs} x {self.cost.array} "
+                f"batch {self.cost.batch}, {self.cycles_per_update:,} cycles per update, "
+                f"speedup {self.speedup:.2f} of bound {self.bound:.2f}, delays {self.delays})")
+
     @property
     def procs(self) -> int:
         return len(self.processors)
