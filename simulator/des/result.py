@@ -97,6 +97,11 @@ class SimResult:
     slices: tuple[SliceRecord, ...] | None = None
     transfers: tuple[TransferRecord, ...] | None = None
 
+    def __repr__(self) -> str:
+        return (f"SimResult({self.scheduler} on {self.network}, P = {self.procs}, {self.minibatches} mini-batches: "
+                f"{self.simulated_cycles_per_update:,.0f} simulated vs {self.analytic_cycles_per_update:,} analytic "
+                f"cycles per update, fill latency {self.fill_latency:,})")
+
     @property
     def utilization(self) -> list[float]:
         return [p.utilization for p in self.processors]
