@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from simulator.cost import TaskKind
 from simulator.schedule import Schedule
 from simulator.schedule.dataflow import Item, Output, needs, weights_read
-from simulator.schedule.types import step_offset
 
 FP, WG = TaskKind.FP, TaskKind.WG
 
@@ -65,7 +64,7 @@ def build_programs(schedule: Schedule) -> Programs:
                      key=lambda x: (-x[0].layer, x[0].kind is WG, x[0].tile_start))
         programs.append(tuple(SliceStep(
             proc=p, label=sl.label, layer=sl.layer, kind=sl.kind, cycles=sl.cycles,
-            offset=step_offset(sl.kind, p, procs), needs=needs(sl.layer, sl.kind, last),
+            offset=schedule.offset(sl.kind, p), needs=needs(sl.layer, sl.kind, last),
             weights=weights_read(sl.layer, sl.kind), outputs=outs)
             for sl, outs in fwd + bwd))
     weight_bytes = tuple(cost.task(l.index, FP).weight_bytes for l in layers)
