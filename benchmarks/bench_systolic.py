@@ -11,7 +11,6 @@ Prints, each a median over `--repeats` runs in this process:
 """
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import subprocess
@@ -21,6 +20,7 @@ import time
 
 import numpy as np
 
+from simulator.exits import OneLineParser, run_guarded
 from simulator.cost import ArrayConfig, TaskKind, network_cost
 from simulator.emulator import emulate_gemm, operands
 from workloads import MNIST, LayerKind
@@ -59,7 +59,7 @@ def _step_operands(array: ArrayConfig, seed: int) -> list[tuple[np.ndarray, np.n
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = OneLineParser(description=__doc__.splitlines()[0])
     parser.add_argument("--array", default="32x32")
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
@@ -98,4 +98,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_guarded("bench_systolic", main))

@@ -25,6 +25,7 @@ import sys
 import time
 from pathlib import Path
 
+from simulator.exits import OneLineParser, run_guarded
 from workloads import InputKind
 from workloads.files import write_atomic
 
@@ -113,7 +114,7 @@ def measure(net: str, threads: int, batch: int, skip_peer: bool, seed: int) -> d
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = OneLineParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--nets", default="mnist,nmnist,dvs128")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch", type=int, default=32)
@@ -148,4 +149,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_guarded("bench_train", main))

@@ -35,8 +35,8 @@ from pathlib import Path
 from typing import Any
 
 from .builtin import BUILTIN
-from .errors import ConfigError
-from .network import Conv, Dense, InputKind, LayerSpec, MaxPool, Network, Neuron, Output
+from .errors import ConfigError, path_error
+from .network import MAX_LAYERS, Conv, Dense, InputKind, LayerSpec, MaxPool, Network, Neuron, Output
 
 _LAYER_TYPES: dict[str, tuple[type, tuple[str, ...], tuple[str, ...]]] = {
     # type: (class, required fields, optional fields)
@@ -59,12 +59,21 @@ def load_network(name_or_path: str | Path) -> Network:
         raise ConfigError(
             f"unknown network {key!r}: use one of {', '.join(BUILTIN)} or a .toml/.json file"
         )
-    if not path.is_file():
+    if path.is_dir():
+        raise ConfigError(f"network file {key}: is a directory; give a .toml or .json file")
+    if not path.exists():
         raise ConfigError(f"network file {key}: not found")
     try:
         text = path.read_text()
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"network file {key}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise path_error(exc, "read", key) from None
+    try:
         data = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except RecursionError:
+        raise ConfigError(f"network file {key}: nested too deeply to be a network") from None
+    except ValueError as exc:  # TOMLDecodeError, JSONDecodeError, an integer of thousands of digits
         raise ConfigError(f"network file {key}: not valid {path.suffix[1:].upper()}: {exc}") from None
     try:
         return network_from_dict(data, default_name=path.stem)
@@ -86,12 +95,17 @@ def network_from_dict(data: Any, default_name: str = "custom") -> Network:
         raise ConfigError(f"field 'input' must be a list of integers [H, W, C] or [Q], got {data['input']!r}")
     if not isinstance(data["layers"], list) or not data["layers"]:
         raise ConfigError("field 'layers' must be a non-empty list of tables")
+    if len(data["layers"]) > MAX_LAYERS:
+        raise ConfigError(f"field 'layers' holds {len(data['layers'])} layers, at most {MAX_LAYERS:,} are allowed")
     neuron_data = data.get("neuron", {})
     if not isinstance(neuron_data, dict) or set(neuron_data) - set(_NEURON_FIELDS):
         raise ConfigError(f"field 'neuron' may only hold {', '.join(repr(f) for f in _NEURON_FIELDS)}")
+    name = data.get("name", default_name)
+    if not isinstance(name, str):
+        raise ConfigError(f"field 'name' must be a string, got {name!r}")
     layers = tuple(_layer(pos, item) for pos, item in enumerate(data["layers"]))
     return Network(
-        name=str(data.get("name", default_name)),
+        name=name,
         input_shape=tuple(data["input"]),
         layers=layers,
         timesteps=data["timesteps"],
@@ -104,10 +118,10 @@ def _layer(pos: int, item: Any) -> LayerSpec:
     if not isinstance(item, dict):
         raise ConfigError(f"layer {pos}: must be a table/object, got {item!r}")
     kind = item.get("type")
-    label = f"layer {pos}" + (f" ({item['name']})" if "name" in item else "")
+    label = f"layer {pos}" + (f" ({item['name']})" if isinstance(item.get("name"), str) else "")
     if kind is None:
         raise ConfigError(f"{label}: missing field 'type'")
-    if kind not in _LAYER_TYPES:
+    if not isinstance(kind, str) or kind not in _LAYER_TYPES:
         raise ConfigError(f"{label}: unknown layer type {kind!r}; allowed: {', '.join(_LAYER_TYPES)}")
     cls, required, optional = _LAYER_TYPES[kind]
     for name in required:
@@ -117,6 +131,8 @@ def _layer(pos: int, item: Any) -> LayerSpec:
     if extra:
         raise ConfigError(f"{label}: unknown field(s) {sorted(extra)} for a {kind} layer")
     for name, value in item.items():
+        if name == "name" and not isinstance(value, str):
+            raise ConfigError(f"{label}: field 'name' must be a string, got {value!r}")
         if name not in ("type", "name") and (isinstance(value, bool) or not isinstance(value, int)):
             raise ConfigError(f"{label}: field '{name}' must be an integer, got {value!r}")
     return cls(**{k: v for k, v in item.items() if k != "type"})

@@ -6,7 +6,7 @@ import csv
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence, TextIO
 
 from simulator.cost import ArrayConfig
 from workloads import ConfigError, Network, load_network
@@ -14,8 +14,6 @@ from workloads.files import atomic_path
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
-
-FIGURE_FORMATS = (".png", ".svg", ".pdf")
 
 
 def add_network_options(parser: argparse.ArgumentParser, default: str | None = "mnist") -> None:
@@ -31,6 +29,33 @@ def network_and_array(args: argparse.Namespace) -> tuple[Network, ArrayConfig]:
     if args.batch < 1:
         raise ConfigError(f"--batch must be a positive integer, got {args.batch}")
     return load_network(args.network), ArrayConfig.parse(args.array)
+
+
+def seed(text: str) -> int:
+    """argparse type of --seed: a non-negative integer (numpy's generators take no negative seed)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {value}")
+    return value
+
+
+def human_stream(args: argparse.Namespace) -> TextIO:
+    """Where a subcommand's human lines go: stderr under --json (stdout holds the one JSON document)."""
+    return sys.stderr if getattr(args, "json", False) else sys.stdout
+
+
+def output_file(text: str | Path, option: str) -> Path:
+    """An output file name, checked before any work: not an existing directory, nor below a file."""
+    path = Path(text)
+    if path.is_dir():
+        raise ConfigError(f"{option}: {str(path)!r} is a directory; give a file name")
+    parent = next((p for p in path.parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise ConfigError(f"{option}: {str(parent)!r} is a file, so {str(path)!r} cannot be written below it")
+    return path
 
 
 def positive_int_list(text: str, what: str) -> list[int]:
@@ -77,11 +102,18 @@ def megabytes(n: float) -> str:
     return f"{n / 1e6:,.3f} MB"
 
 
+def figure_formats() -> tuple[str, ...]:
+    """The suffixes matplotlib can save a figure as (.png, .svg, .pdf, ...)."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    return tuple(f".{name}" for name in sorted(FigureCanvasBase.get_supported_filetypes()))
+
+
 def figure_path(text: str | Path, option: str = "--plot") -> Path:
-    """A figure file name whose suffix says the format (.png, .svg or .pdf)."""
-    path = Path(text)
-    if path.suffix.lower() not in FIGURE_FORMATS:
-        raise ConfigError(f"{option}: {str(path)!r} must end in one of {', '.join(FIGURE_FORMATS)}")
+    """A figure file name whose suffix says the format, one matplotlib can write; checked before any work."""
+    path = output_file(text, option)
+    if path.suffix.lower() not in figure_formats():
+        raise ConfigError(f"{option}: {str(path)!r} must end in one of {', '.join(figure_formats())}")
     return path
 
 

@@ -7,10 +7,12 @@ import math
 from dataclasses import asdict
 from pathlib import Path
 
-from simulator.cli.common import add_network_options, figure_path, network_and_array, print_json, save_figure, table
+from simulator.cli.common import (add_network_options, figure_path, network_and_array, output_file, print_json,
+                                  save_figure, seed, table)
 from simulator.cost import network_cost
 from simulator.des import BusConfig, SimResult, simulate
 from models.encoding import ENCODINGS, Encoding
+from models.memory import check_memory
 from models.optim import OPTIMIZERS
 from models.threads import set_threads
 from simulator.functional import WEIGHT_POLICIES, FunctionalConfig, run_functional, run_ideal, subset
@@ -46,7 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--epochs", type=int, default=1, help="epochs (default 1); replaces --minibatches")
     f.add_argument("--optimizer", default="adam", choices=OPTIMIZERS)
     f.add_argument("--lr", type=float, default=1e-3)
-    f.add_argument("--seed", type=int, default=0, help="seed for weights, data order and encoding (default 0)")
+    f.add_argument("--seed", type=seed, default=0, help="seed for weights, data order and encoding (default 0)")
     f.add_argument("--encoding", default=Encoding.CURRENT, choices=ENCODINGS, help="image input encoding")
     f.add_argument("--train-subset", type=int, default=None, help="train on the first N samples only")
     f.add_argument("--test-subset", type=int, default=None, help="evaluate on the first N test samples only")
@@ -86,8 +88,11 @@ def run(args: argparse.Namespace) -> int:
     names = list(SCHEDULERS) if args.scheduler == "all" else [args.scheduler]
     if args.scheduler != "all" and args.scheduler not in SCHEDULERS:
         raise ConfigError(f"unknown scheduler {args.scheduler!r}; use all or one of {', '.join(SCHEDULERS)}")
-    if args.plot:
-        figure_path(args.plot)
+    for name in names:  # every output file is checked before the simulation runs
+        if args.trace:
+            output_file(_per_scheduler(args.trace, name, len(names) > 1), "--trace")
+        if args.plot:
+            figure_path(_per_scheduler(args.plot, name, len(names) > 1))
     bus = BusConfig(_bandwidth(args.bus_bandwidth), args.bus_latency, args.shared_bus, not args.no_overlap)
     cost = network_cost(net, array, args.batch)
     tracing = bool(args.trace or args.plot)
@@ -108,12 +113,11 @@ def run(args: argparse.Namespace) -> int:
           f"{'shared' if bus.shared else 'point-to-point links'}, {'overlap' if bus.overlap else 'no overlap'}")
     print(f"One processor: {cost.total:,} cycles per weight update")
     print()
-    rows = [(r.scheduler, r.analytic_cycles_per_update, round(r.simulated_cycles_per_update),
-             cost.total / r.simulated_cycles_per_update, r.fill_latency,
+    rows = [(r.scheduler, r.analytic_cycles_per_update, *_steady(r, cost.total), r.fill_latency,
              sum(r.utilization) / len(r.utilization), r.bus_bytes / r.minibatches / 1e3)
             for r in results]
     print(table(["scheduler", "analytic cyc/update", "simulated cyc/update", "speedup", "fill latency",
-                 "mean utilization", "bus KB/mini-batch"], rows))
+                 "mean utilization", "bus KB/mini-batch"], rows, align="lrrrrrr"))
     if any(not r.steady_state for r in results):
         print(f"(the run is too short for a steady state at P = {args.procs}: use at least "
               f"{4 * args.procs + 2} mini-batches)")
@@ -133,6 +137,9 @@ def _functional(args: argparse.Namespace, net, array) -> int:
         raise ConfigError(f"--functional runs one schedule: give --scheduler as one of {', '.join(SCHEDULERS)}")
     if not args.dataset:
         raise ConfigError("--functional needs --dataset (e.g. mnist)")
+    if args.out:
+        output_file(args.out, "--out")
+    check_memory(net, args.batch, "simulate --functional")
     if args.threads is not None:
         set_threads(args.threads, 1)
     data = get_dataset(args.dataset, args.data_dir)
@@ -163,8 +170,10 @@ def _functional(args: argparse.Namespace, net, array) -> int:
           f"delays {schedule.delays}; {r.minibatches} mini-batches ({args.epochs} epochs of {len(train)} samples"
           f"{', synthetic data' if data.synthetic else ''}), weights {args.weights}")
     print(table(["analytic cyc/update", "simulated cyc/update", "speedup", "fill latency", "total cycles"],
-                [(r.analytic_cycles_per_update, round(r.simulated_cycles_per_update),
-                  cost.total / r.simulated_cycles_per_update, r.fill_latency, r.total_cycles)]))
+                [(r.analytic_cycles_per_update, *_steady(r, cost.total), r.fill_latency, r.total_cycles)],
+                align="rrrrr"))
+    if not r.steady_state:
+        print(f"(too few mini-batches for a steady state at P = {args.procs}: use more training samples or epochs)")
     _details(r)
     print()
     runs = [("pipelined (functional)", list(result.history))]
@@ -184,6 +193,13 @@ def _functional(args: argparse.Namespace, net, array) -> int:
     if args.out:
         print(f"wrote {args.out}")
     return 0 if all(e.ok for e in result.emulated) else 1
+
+
+def _steady(r: SimResult, one_processor: int) -> tuple[int | str, float | str]:
+    """Simulated cycles per update and speedup over one processor, or 'not measured' twice."""
+    if r.simulated_cycles_per_update is None:
+        return "not measured", "not measured"
+    return round(r.simulated_cycles_per_update), one_processor / r.simulated_cycles_per_update
 
 
 def _details(r: SimResult) -> None:

@@ -67,20 +67,20 @@ def simulate(schedule: Schedule, minibatches: int = 64, bus: BusConfig = BusConf
     return _Simulation(schedule, build_programs(schedule), minibatches, bus, trace, executor).run()
 
 
-def step_period(ends: list[int], offsets: list[int], minibatches: int) -> tuple[float, bool]:
-    """Cycles per step of one processor in its steady state, and whether it reached one.
+def step_period(ends: list[int], offsets: list[int], minibatches: int) -> float | None:
+    """Cycles per step of one processor in its steady state; None if it never reached one.
 
     `ends[i]` is when the processor finished step `min(offsets) + i`. Full steps (every
     slice has a mini-batch) are `max(offsets) .. min(offsets) + N - 1`; the second half of
     them is measured, away from the fill and from the drain at the end of the run.
-    Too short a run (no two full steps) measures all its steps and says so.
+    Too short a run (no two full steps) has no steady state to measure.
     """
     first = min(offsets)
     full = (max(offsets) - first, min(offsets) + minibatches - 1 - first)
     if full[1] - full[0] >= 2:
         a, b = full[0] + (full[1] - full[0]) // 2, full[1]
-        return (ends[b] - ends[a]) / (b - a), True
-    return ends[-1] / len(ends), False
+        return (ends[b] - ends[a]) / (b - a)
+    return None
 
 
 class Executor(Protocol):
@@ -237,18 +237,18 @@ class _Simulation:
         total = int(self.env.now)
         periods = [step_period(self.step_ends[p], [st.offset for st in program], self.n)
                    for p, program in enumerate(self.steps.programs) if program]
-        steady, reached = max(periods)
+        steady = None if None in periods else max(periods)  # every processor's steady state, or none
         loads = self.schedule.loads
         procs = tuple(ProcessorStats(
             index=p.index, load=loads[p.index], busy=p.busy, wait_data=p.wait_data, wait_weights=p.wait_weights,
             wait_bus=p.wait_bus, total=total, peak_sram=p.peak_sram) for p in self.procs)
-        links = tuple(LinkStats(l.name, l.busy, l.nbytes, l.transfers, total) for l in self.bus.channels)
+        links = tuple(LinkStats.within(l, total) for l in self.bus.channels)
         return SimResult(
             scheduler=self.schedule.scheduler, network=self.schedule.cost.network.name,
             array=self.schedule.cost.array, batch=self.schedule.cost.batch, procs=self.steps.procs,
             minibatches=self.n, bus=self.bus.config, delays=self.steps.delays,
             analytic_cycles_per_update=self.schedule.cycles_per_update,
             simulated_cycles_per_update=steady, fill_latency=self.updates[0], total_cycles=total,
-            steady_state=reached, events=self.env.scheduled, update_times=tuple(self.updates), processors=procs, links=links,
+            events=self.env.scheduled, update_times=tuple(self.updates), processors=procs, links=links,
             slices=tuple(self.records) if self.records is not None else None,
             transfers=tuple(self.bus.trace) if self.bus.trace is not None else None)
