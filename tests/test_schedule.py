@@ -210,7 +210,8 @@ def test_idle_processors_are_not_pipeline_stages() -> None:
 @given(random_networks(), st.integers(1, 6), st.integers(1, 3), st.sampled_from(sorted(SCHEDULERS)))
 def test_padding_with_empty_processors_changes_nothing(net, procs, pad, name) -> None:
     from simulator.des import simulate
-    s = make_schedule(name, network_cost(net, ArrayConfig(8, 8)), procs)
+    cost = network_cost(net, ArrayConfig(8, 8))
+    s = make_schedule(name, cost, min(procs, max_slices(cost)))
     padded = Schedule(s.scheduler, s.cost, s.processors + ((),) * pad, s.bound)
     assert padded.delays == s.delays and padded.procs_used == s.procs_used
     a, b = simulate(s, 12), simulate(padded, 12)
