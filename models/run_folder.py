@@ -23,6 +23,7 @@ from workloads.errors import ConfigError
 from workloads.files import write_atomic, write_csv_atomic
 from workloads.network import Network
 
+from .snn import Params
 from .train import TrainConfig, TrainResult, TrainState, run_training
 
 CHECKPOINT = "checkpoint.npz"
@@ -70,12 +71,13 @@ def _resume_state(path: Path, config: dict, layers: int) -> TrainState:
 
 def train_in_folder(net: Network, train: ArrayDataset, test: ArrayDataset, cfg: TrainConfig, out: Path,
                     resume: bool = False, progress: bool = True, describe: dict | None = None,
-                    report: Callable[[str], None] | None = tqdm.write) -> TrainResult:
+                    report: Callable[[str], None] | None = tqdm.write, init: Params | None = None) -> TrainResult:
     """`models.train.run_training` with its state and metrics written under `out` after every epoch;
-    `describe` adds fields to the run's configuration. An existing checkpoint needs `resume`."""
+    `describe` adds fields to the run's configuration. An existing checkpoint needs `resume`;
+    a new run starts from the weights `init` if given (else the seeded initialisation)."""
     path = out / CHECKPOINT
     config = run_config(net, cfg, describe)
-    start = None
+    start = None if init is None else TrainState(init, {}, ())
     if path.exists():
         if not resume:
             raise ConfigError(f"{path} exists: pass --resume to continue it, or choose another --out")

@@ -11,9 +11,9 @@ from models.optim import OPTIMIZERS
 from models.threads import keep_freed_memory, set_threads
 from models.run_folder import CHECKPOINT, train_in_folder
 from models.train import TrainConfig, TrainingDiverged
-from simulator.cli.common import print_json, table
+from simulator.cli.common import NETWORK_HELP, add_network_file_options, network_arg, print_json, table
 from simulator.schedule.delays import resolve_delays
-from workloads import load_network
+from workloads.nir_io import nir_params
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,7 +21,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Train an SNN with the paper's LIF IIR neurons, surrogate gradient and "
                                    "per-layer delayed gradients (Section III). Images are fed as a constant "
                                    "input current at every timestep unless --encoding rate.")
-    p.add_argument("--network", default="mnist", help="built-in network (mnist, nmnist, dvs128) or a .toml/.json file")
+    p.add_argument("--network", default="mnist", help=NETWORK_HELP)
+    add_network_file_options(p)
+    p.add_argument("--init-from", metavar="FILE.nir", help="start from the weights and biases of a NIR file")
     p.add_argument("--dataset", required=True, help="dataset name, e.g. mnist (see `spikepipe data`)")
     p.add_argument("--data-dir", default=None, help="dataset cache folder")
     p.add_argument("--optimizer", default="adam", choices=OPTIMIZERS)
@@ -49,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
 
     set_threads(args.threads or numba.config.NUMBA_NUM_THREADS, args.blas_threads)
     keep_freed_memory()
-    net = load_network(args.network)
+    net = network_arg(args)
+    init = nir_params(args.init_from, net) if args.init_from else None
     delays = resolve_delays(args.delays, net, args.batch)
     cfg = TrainConfig(optimizer=args.optimizer, lr=args.lr, batch=args.batch, epochs=args.epochs,
                       seed=args.seed, delays=delays, encoding=args.encoding)
@@ -64,7 +67,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         history = train_in_folder(net, splits.train, splits.test, cfg, out, resume=args.resume,
                                   progress=not args.no_progress,
-                                  describe={"dataset": args.dataset, "synthetic": splits.synthetic}).history
+                                  describe={"dataset": args.dataset, "synthetic": splits.synthetic,
+                                            **({"init_from": args.init_from} if init else {})}, init=init).history
     except TrainingDiverged as exc:
         print(f"spikepipe train: stopped: {exc}")
         return 3
