@@ -12,7 +12,7 @@ import sys
 
 from workloads import ConfigError
 
-SUBCOMMANDS = ("cycles", "schedule", "sweep", "simulate", "validate", "train", "data", "machine")
+SUBCOMMANDS = ("cycles", "schedule", "sweep", "simulate", "validate", "train", "data", "machine", "export")
 
 
 def build_parser() -> argparse.ArgumentParser:
