@@ -15,8 +15,9 @@ from workloads.nir_io import EXPORT_DT, network_to_nir
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="write a trained network as NIR, or its tasks as SCALE-Sim GEMM topologies",
-                       description="--format nir: the network of a training run with its weights as a NIR graph "
-                                   "(docs/nir.md). --format scalesim: every training task of a network as a "
+                       description="--format nir: the network of a training run with its weights as a NIR graph, "
+                                   "its neurons discretised at --dt seconds (default 0.001; docs/nir.md). "
+                                   "--format scalesim: every training task of a network as a "
                                    "SCALE-Sim GEMM topology plus a scale.cfg for the same output-stationary array "
                                    "(docs/scalesim.md).")
     p.add_argument("--format", required=True, choices=("nir", "scalesim"))
