@@ -213,14 +213,15 @@ def _resume_state(path: Path, config: dict, net: Network, cfg: TrainConfig, step
 
 def train_in_folder(net: Network, train: ArrayDataset, test: ArrayDataset, cfg: TrainConfig, out: Path,
                     resume: bool = False, progress: bool = True, describe: dict | None = None,
-                    report: Callable[[str], None] | None = tqdm.write) -> TrainResult:
+                    report: Callable[[str], None] | None = tqdm.write, init: snn.Params | None = None) -> TrainResult:
     """`models.train.run_training` with its state and metrics written under `out` after every epoch,
     holding the folder (`folder_lock`) while it runs; `describe` adds fields to the run's identity.
-    An existing checkpoint needs `resume`."""
+    An existing checkpoint needs `resume`; a new run starts from the weights `init` if given (else
+    the seeded initialisation)."""
     path = out / CHECKPOINT
     with folder_lock(out):
         config = run_config(net, cfg, describe, (train, test))
-        start = None
+        start = None if init is None else TrainState(init, {}, ())
         if path.exists():
             if not resume:
                 raise ConfigError(f"{path} exists: pass --resume to continue it, or choose another --out")

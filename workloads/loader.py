@@ -25,12 +25,16 @@ File format (TOML shown; JSON has the same keys)::
     units = 10
 
 Every error names the file, the layer and the field.
+
+Two interchange formats load by suffix as well: `.nir` (a NIR graph, `workloads.nir_io`,
+needs the timestep `dt` and the number of timesteps unless its metadata holds them) and
+`.csv` (a SCALE-Sim convolution topology, `workloads.scalesim`, needs the number of timesteps).
 """
 from __future__ import annotations
 
 import json
 import tomllib
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -49,15 +53,37 @@ _TOP_FIELDS = {"name", "timesteps", "input", "input_kind", "neuron", "layers"}
 _NEURON_FIELDS = tuple(f.name for f in fields(Neuron))
 
 
-def load_network(name_or_path: str | Path) -> Network:
-    """A built-in network by name (`mnist`, `nmnist`, `dvs128`) or one read from a file."""
+def load_network(name_or_path: str | Path, *, timesteps: int | None = None, dt: float | None = None) -> Network:
+    """A built-in network by name (`mnist`, `nmnist`, `dvs128`) or one read from a file
+    (.toml, .json, .nir or a SCALE-Sim .csv topology).
+
+    `timesteps` replaces the network's T (a SCALE-Sim topology, and a NIR file without
+    it in its metadata, need it); `dt` (seconds) discretises a NIR file's neurons."""
     key = str(name_or_path)
+    suffix = Path(key).suffix.lower()
+    if dt is not None and suffix != ".nir":
+        raise ConfigError(f"network {key}: --dt applies to .nir networks only")
+    if timesteps is not None and (isinstance(timesteps, bool) or not isinstance(timesteps, int) or timesteps < 1):
+        raise ConfigError(f"--timesteps must be a positive integer, got {timesteps!r}")
+    if suffix in (".nir", ".csv"):
+        if not Path(key).is_file():
+            raise ConfigError(f"network file {key}: not found")
+        if suffix == ".nir":
+            from .nir_io import read_nir
+            return read_nir(key, dt=dt, timesteps=timesteps)
+        from .scalesim import read_topology
+        return read_topology(key, timesteps)
+    net = _load_named_or_file(key)
+    return net if timesteps is None else replace(net, timesteps=timesteps)
+
+
+def _load_named_or_file(key: str) -> Network:
     if key.lower() in BUILTIN:
         return BUILTIN[key.lower()]
     path = Path(key)
     if path.suffix.lower() not in (".toml", ".json"):
         raise ConfigError(
-            f"unknown network {key!r}: use one of {', '.join(BUILTIN)} or a .toml/.json file"
+            f"unknown network {key!r}: use one of {', '.join(BUILTIN)} or a .toml/.json/.nir/.csv file"
         )
     if path.is_dir():
         raise ConfigError(f"network file {key}: is a directory; give a .toml or .json file")

@@ -14,7 +14,7 @@ import importlib
 import sys
 from simulator.exits import Exit, OneLineParser, run_guarded
 
-SUBCOMMANDS = ("cycles", "schedule", "sweep", "simulate", "validate", "train", "data", "machine")
+SUBCOMMANDS = ("cycles", "schedule", "sweep", "simulate", "validate", "train", "data", "machine", "export")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -15,20 +15,36 @@ from workloads.files import atomic_path
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+NETWORK_HELP = "built-in network (mnist, nmnist, dvs128), a .toml/.json file, a NIR .nir file or a SCALE-Sim .csv topology"
+
 
 def add_network_options(parser: argparse.ArgumentParser, default: str | None = "mnist") -> None:
-    """--network, --array, --batch, --json: the options nearly every subcommand takes."""
-    parser.add_argument("--network", default=default, required=default is None,
-                        help="built-in network (mnist, nmnist, dvs128) or a .toml/.json file")
+    """--network (with --timesteps, --dt), --array, --batch, --json: the options nearly every subcommand takes."""
+    parser.add_argument("--network", default=default, required=default is None, help=NETWORK_HELP)
+    add_network_file_options(parser)
     parser.add_argument("--array", default="32x32", help="systolic array ROWSxCOLS (default 32x32)")
     parser.add_argument("--batch", type=int, default=1, help="mini-batch size (default 1)")
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of tables")
 
 
+def add_network_file_options(parser: argparse.ArgumentParser) -> None:
+    """--timesteps and --dt: what NIR and SCALE-Sim files do not say (docs/nir.md, docs/scalesim.md)."""
+    parser.add_argument("--timesteps", type=int, default=None,
+                        help="timesteps T: needed by a .csv and by a .nir without it in its metadata; "
+                             "overrides any network's T")
+    parser.add_argument("--dt", type=float, default=None,
+                        help="seconds per timestep to discretise a .nir network's neurons (default: its metadata)")
+
+
+def network_arg(args: argparse.Namespace) -> Network:
+    """The network `--network` names, read with `--timesteps` and `--dt`."""
+    return load_network(args.network, timesteps=args.timesteps, dt=args.dt)
+
+
 def network_and_array(args: argparse.Namespace) -> tuple[Network, ArrayConfig]:
     if args.batch < 1:
         raise ConfigError(f"--batch must be a positive integer, got {args.batch}")
-    return load_network(args.network), ArrayConfig.parse(args.array)
+    return network_arg(args), ArrayConfig.parse(args.array)
 
 
 def seed(text: str) -> int:

@@ -13,9 +13,11 @@ from models.optim import OPTIMIZERS
 from models.threads import keep_freed_memory, set_threads
 from models.run_folder import CHECKPOINT, train_in_folder
 from models.train import TrainConfig
-from simulator.cli.common import human_stream, output_file, print_json, seed, table
+from simulator.cli.common import (NETWORK_HELP, add_network_file_options, human_stream, network_arg, output_file,
+                                  print_json, seed, table)
 from simulator.schedule.delays import resolve_delays
-from workloads import load_network
+from workloads.datasets import DatasetKind
+from workloads.nir_io import nir_params
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,7 +25,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Train an SNN with the paper's LIF IIR neurons, surrogate gradient and "
                                    "per-layer delayed gradients (Section III). Images are fed as a constant "
                                    "input current at every timestep unless --encoding rate.")
-    p.add_argument("--network", default="mnist", help="built-in network (mnist, nmnist, dvs128) or a .toml/.json file")
+    p.add_argument("--network", default="mnist", help=NETWORK_HELP)
+    add_network_file_options(p)
+    p.add_argument("--init-from", metavar="FILE.nir", help="start from the weights and biases of a NIR file")
     p.add_argument("--dataset", required=True, help="dataset name, e.g. mnist (see `spikepipe data`)")
     p.add_argument("--data-dir", default=None, help="dataset cache folder")
     p.add_argument("--optimizer", default="adam", choices=OPTIMIZERS)
@@ -52,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
 
     set_threads(args.threads or numba.config.NUMBA_NUM_THREADS, args.blas_threads)
     keep_freed_memory()
-    net = load_network(args.network)
+    net = network_arg(args)
+    init = nir_params(args.init_from, net) if args.init_from else None
     delays = resolve_delays(args.delays, net, args.batch)
     cfg = TrainConfig(optimizer=args.optimizer, lr=args.lr, batch=args.batch, epochs=args.epochs,
                       seed=args.seed, delays=delays, encoding=args.encoding)
@@ -65,10 +70,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"note: {args.dataset} is synthetic: {splits.description}", file=say)
     print(f"training {net.name} on {args.dataset} ({len(splits.train):,} train, {len(splits.test):,} test), "
           f"{args.optimizer} lr {args.lr}, batch {args.batch}, delays {delays or 'none'}, "
-          f"input {'event frames' if splits.train.kind == 'frames' else args.encoding} -> {out}", file=say)
+          f"input {'event frames' if splits.train.kind is DatasetKind.FRAMES else args.encoding} -> {out}", file=say)
     history = train_in_folder(net, splits.train, splits.test, cfg, out, resume=args.resume,
                               progress=not args.no_progress, report=partial(tqdm.write, file=say),
-                              describe={"dataset": args.dataset, "synthetic": splits.synthetic}).history
+                              describe={"dataset": args.dataset, "synthetic": splits.synthetic,
+                                        **({"init_from": args.init_from} if init else {})}, init=init).history
     if args.json:
         print_json({"out": str(out), "config": vars(cfg) | {"network": net.name, "dataset": args.dataset},
                     "history": history})
