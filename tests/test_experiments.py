@@ -282,9 +282,15 @@ def test_one_runner_per_results_file(tmp_path):
 def test_results_file_of_another_experiment_is_refused(tmp_path):
     run(experiment_from_dict({"name": "a", "seed": 0, "kind": "schedule"}), tmp_path / "r.jsonl", workers=1,
         progress=False)
-    with pytest.raises(ConfigError, match="holds experiment 'a', not 'b'"):
+    with pytest.raises(ConfigError, match=r"holds experiment 'a' \(seed 0, kind schedule\), not 'b'"):
         run(experiment_from_dict({"name": "b", "seed": 0, "kind": "schedule"}), tmp_path / "r.jsonl", workers=1,
             progress=False)
+    with pytest.raises(ConfigError, match=r"not 'a' \(seed 1, kind schedule\)"):
+        run(experiment_from_dict({"name": "a", "seed": 1, "kind": "schedule"}), tmp_path / "r.jsonl", workers=1,
+            progress=False)
+    extended = run(experiment_from_dict({"name": "a", "seed": 0, "kind": "schedule", "vary": {"procs": [4, 2]}}),
+                   tmp_path / "r.jsonl", workers=1, progress=False)  # a grown grid keeps the finished point
+    assert (extended.computed, extended.skipped) == (1, 1)
 
 
 def test_executor_choice():
@@ -357,3 +363,20 @@ def test_ctrl_c_stops_a_process_pool_at_once(tmp_path, whom):
     assert time.monotonic() - start < 20  # the running and queued points were stopped, not waited for
     assert proc.returncode == 1 and err.decode().strip() == "interrupted"  # one line, no worker tracebacks
     assert sorted(obj["params"]["n"] for obj in _point_lines(results)) == [0, 1, 2]
+
+
+def dying_point(*, n: int) -> dict:
+    if n == 1:
+        os.kill(os.getpid(), signal.SIGKILL)  # the worker dies (as if out of memory)
+    time.sleep(0.2)
+    return {"value": n}
+
+
+def test_a_dead_worker_fails_its_points_and_the_sweep_goes_on(tmp_path, test_kind):
+    test_kind("dying_point", dying_point)
+    exp = experiment_from_dict({"name": "d", "seed": 0, "kind": "dying_point", "vary": {"n": list(range(12))}})
+    out = run(exp, tmp_path / "r.jsonl", workers=2, progress=False)
+    assert out.complete
+    assert out.records[1].status is Status.FAILED and out.records[1].error.startswith("BrokenProcessPool")
+    assert out.records[-1].status is Status.OK  # submitted to a fresh pool
+    assert all(r.result == {"value": i} for i, r in enumerate(out.records) if r.status is Status.OK)

@@ -17,6 +17,7 @@ import os
 import signal
 import threading
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -62,7 +63,7 @@ class Pool:
 
 
 # -- the local process pool and Ctrl-C ---------------------------------------------------------
-# A worker ignores SIGINT except while a point runs; it is born with SIGINT blocked (the runner
+# A worker ignores SIGINT except while a point runs; it is born with SIGINT blocked (the pool
 # submits with it blocked, and `submit` is what starts workers), so a Ctrl-C cannot hit it
 # before its initializer has set that up. When the runner stops (`stop` set), a thread in each
 # worker interrupts the running point, and points already queued to the worker are skipped.
@@ -95,27 +96,43 @@ def _evaluate_in_pool_worker(kind: str, target: str, point: Point) -> PointRecor
         signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _submit_to_pool(executor: ProcessPoolExecutor, kind: str, target: str, point: Point) -> Future:
-    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    try:
-        return executor.submit(_evaluate_in_pool_worker, kind, target, point)
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+class _ProcessPool:
+    """A spawn-context process pool that starts afresh if a worker dies (killed, out of memory):
+    the points it was running fail with BrokenProcessPool, the sweep goes on."""
+
+    def __init__(self, kind: PointKind, workers: int) -> None:
+        self.kind, self.workers = kind, workers
+        self.context = multiprocessing.get_context("spawn")
+        self.stop = self.context.Event()
+        self.executor = self._start()
+
+    def _start(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(self.workers, mp_context=self.context, initializer=_init_pool_worker,
+                                   initargs=(self.kind.target, self.kind.warmup, self.stop))
+
+    def submit(self, kind: str, target: str, point: Point) -> Future:
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            try:
+                return self.executor.submit(_evaluate_in_pool_worker, kind, target, point)
+            except BrokenProcessPool:
+                self.executor.shutdown(wait=False)
+                self.executor = self._start()
+                return self.executor.submit(_evaluate_in_pool_worker, kind, target, point)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
 @contextmanager
 def _process_pool(kind: PointKind, workers: int) -> Iterator[Pool]:
-    context = multiprocessing.get_context("spawn")
-    stop = context.Event()
-    executor = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_pool_worker,
-                                   initargs=(kind.target, kind.warmup, stop))
+    pool = _ProcessPool(kind, workers)
     try:
-        yield Pool(partial(_submit_to_pool, executor), workers, f"{workers} local processes")
+        yield Pool(pool.submit, workers, f"{workers} local processes")
     except BaseException:
-        stop.set()
-        executor.shutdown(wait=False, cancel_futures=True)
+        pool.stop.set()
+        pool.executor.shutdown(wait=False, cancel_futures=True)
         raise
-    executor.shutdown(wait=True)
+    pool.executor.shutdown(wait=True)
 
 
 def positive_int(value: object, what: str) -> int:

@@ -62,7 +62,8 @@ class PointRecord:
 
 def one_line(error: BaseException) -> str:
     """'ConfigError: procs: must be ...' with any line breaks folded."""
-    return f"{type(error).__name__}: {' '.join(str(error).split())}".rstrip(": ")
+    message = " ".join(str(error).split())
+    return f"{type(error).__name__}: {message}" if message else type(error).__name__
 
 
 def _check_result(result: Any, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -99,7 +100,6 @@ class Contents:
 
     sessions: list[dict[str, Any]] = field(default_factory=list)
     records: dict[str, PointRecord] = field(default_factory=dict)
-    lines: int = 0
     valid_bytes: int = 0
     tail_bytes: int = 0
 
@@ -132,7 +132,6 @@ def parse_results(data: bytes, path: str | Path) -> Contents:
             raise ConfigError(f"results file {path}: line {number} is not a record ({one_line(exc)}); "
                               f"move the file away or repair that line") from None
         offset += len(raw) + 1
-        contents.lines = number
     contents.valid_bytes = offset
     return contents
 

@@ -53,9 +53,11 @@ def run(experiment: Experiment, results: str | Path, *, workers: int | None = No
     points = experiment.points()
     with ResultsFile(results) as out:
         sessions = out.contents.sessions
-        if sessions and sessions[0]["experiment"]["name"] != experiment.name:
-            raise ConfigError(f"results file {out.path}: holds experiment {sessions[0]['experiment']['name']!r}, "
-                              f"not {experiment.name!r}; choose another output folder")
+        ours = _identity(experiment.as_dict())
+        held = _identity(sessions[0].get("experiment", {})) if sessions else ours
+        if held != ours:
+            raise ConfigError(f"results file {out.path}: holds experiment {held}, not {ours} (every key would "
+                              f"differ); choose another output folder")
         done = out.contents.records
         todo = [p for p in points if p.key not in done or (retry_failed and done[p.key].status is Status.FAILED)]
         new: dict[str, PointRecord] = {}
@@ -64,16 +66,20 @@ def run(experiment: Experiment, results: str | Path, *, workers: int | None = No
                 out.append({"type": "session", "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                             "experiment": experiment.as_dict(), "points": len(points), "to_run": len(todo),
                             "executor": pool.description, "environment": environment()})
-                keys = {p.key for p in todo}
-                skipped = [done[p.key] for p in points if p.key in done and p.key not in keys]
-                _drive(pool, kind, todo, out, new, len(points), sum(r.status is Status.FAILED for r in skipped),
-                       experiment.name if progress else None)
+                failed = 0 if retry_failed else sum(done[p.key].status is Status.FAILED for p in points
+                                                      if p.key in done)
+                _drive(pool, kind, todo, out, new, len(points), failed, experiment.name if progress else None)
         records = tuple(new.get(p.key) or done[p.key] for p in points if p.key in new or p.key in done)
         return Outcome(records, len(points), len(new), len(points) - len(todo), out.contents.tail_bytes)
 
 
+def _identity(grid: dict) -> str:
+    """What every point key depends on besides the parameters."""
+    return f"{grid.get('name')!r} (seed {grid.get('seed')}, kind {grid.get('kind')})"
+
+
 def _record(kind: PointKind, point: Point, future: Future) -> PointRecord:
-    """The future's record; an error of the executor itself (a worker died) fails the point."""
+    """The future's record; an error of the executor itself (its worker died) fails the point."""
     try:
         return future.result()
     except Exception as exc:
