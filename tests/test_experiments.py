@@ -33,8 +33,8 @@ def test_kind():
     """Register point kinds from this module for one test."""
     names = []
 
-    def add(name: str, function) -> None:
-        register(name, f"{__name__}:{function.__name__}")
+    def add(name: str, function, warmup=None) -> None:
+        register(name, f"{__name__}:{function.__name__}", None if warmup is None else f"{__name__}:{warmup.__name__}")
         names.append(name)
 
     yield add
@@ -380,3 +380,53 @@ def test_a_dead_worker_fails_its_points_and_the_sweep_goes_on(tmp_path, test_kin
     assert out.records[1].status is Status.FAILED and out.records[1].error.startswith("BrokenProcessPool")
     assert out.records[-1].status is Status.OK  # submitted to a fresh pool
     assert all(r.result == {"value": i} for i, r in enumerate(out.records) if r.status is Status.OK)
+
+
+WARM_UPS = 0
+
+
+def count_warm_up() -> None:
+    global WARM_UPS
+    WARM_UPS += 1
+
+
+def warmed_point(*, n: int) -> dict:
+    return {"warm_ups": WARM_UPS, "process": os.getpid()}
+
+
+@pytest.fixture
+def dask_scheduler():
+    """The address of a running Dask cluster of two single-threaded worker processes."""
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1, host="127.0.0.1",
+                                  dashboard_address=None) as cluster:
+        yield cluster.scheduler_address
+
+
+@pytest.mark.parametrize("where", [{"workers": 1}, {"workers": 2}, {"dask": "scheduler"}])
+def test_warm_up_runs_once_per_worker_before_its_first_point(tmp_path, test_kind, where, request):
+    if "dask" in where:
+        where = {"dask": request.getfixturevalue("dask_scheduler")}  # a running cluster, by its address
+    global WARM_UPS
+    WARM_UPS = 0
+    test_kind("warmed_point", warmed_point, warmup=count_warm_up)
+    exp = experiment_from_dict({"name": "w", "seed": 0, "kind": "warmed_point", "vary": {"n": list(range(12))}})
+    out = run(exp, tmp_path / "r.jsonl", progress=False, **where)
+    assert [r.result["warm_ups"] for r in out.records] == [1] * 12
+    processes = {r.result["process"] for r in out.records}
+    assert len(processes) <= (1 if where == {"workers": 1} else 2)
+    assert (os.getpid() in processes) == (where == {"workers": 1})
+
+
+def failing_warm_up() -> None:
+    raise RuntimeError("no compiler")
+
+
+def test_a_pool_whose_workers_cannot_start_is_one_config_error(tmp_path, test_kind):
+    test_kind("cold_point", warmed_point, warmup=failing_warm_up)
+    exp = experiment_from_dict({"name": "c", "seed": 0, "kind": "cold_point", "vary": {"n": [1, 2, 3]}})
+    with pytest.raises(ConfigError, match="worker processes died on start"):
+        run(exp, tmp_path / "r.jsonl", workers=2, progress=False)
+    assert not _point_lines(tmp_path / "r.jsonl")  # no point was charged with it
+    with pytest.raises(RuntimeError, match="no compiler"):  # in this process the warm-up's own error shows
+        run(exp, tmp_path / "r.jsonl", workers=1, progress=False)

@@ -7,6 +7,7 @@ the client's `concurrent.futures` executor.
 """
 from __future__ import annotations
 
+import logging
 import os
 from contextlib import ExitStack, contextmanager
 from functools import partial
@@ -54,7 +55,8 @@ def dask_pool(address: str, kind: PointKind) -> Iterator[Pool]:
         local = _local_workers(address)
         if local is not None:
             cluster = stack.enter_context(LocalCluster(n_workers=local, processes=True, threads_per_worker=1,
-                                                       host="127.0.0.1", dashboard_address=None))
+                                                       host="127.0.0.1", dashboard_address=None,
+                                                       silence_logs=logging.ERROR))
             client = stack.enter_context(Client(cluster, set_as_default=False))
             where = f"a local Dask cluster of {local} processes"
         else:

@@ -96,9 +96,15 @@ def _evaluate_in_pool_worker(kind: str, target: str, point: Point) -> PointRecor
         signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+def _ready() -> None:
+    """Runs once on a fresh pool: a pool whose workers cannot start fails here, not point by point."""
+
+
 class _ProcessPool:
     """A spawn-context process pool that starts afresh if a worker dies (killed, out of memory):
-    the points it was running fail with BrokenProcessPool, the sweep goes on."""
+    the points it was running fail with BrokenProcessPool, the sweep goes on. A new pool whose
+    workers die before running anything (they cannot import the main script, the warm-up fails)
+    is a one-line ConfigError instead."""
 
     def __init__(self, kind: PointKind, workers: int) -> None:
         self.kind, self.workers = kind, workers
@@ -106,21 +112,36 @@ class _ProcessPool:
         self.stop = self.context.Event()
         self.executor = self._start()
 
-    def _start(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(self.workers, mp_context=self.context, initializer=_init_pool_worker,
-                                   initargs=(self.kind.target, self.kind.warmup, self.stop))
-
-    def submit(self, kind: str, target: str, point: Point) -> Future:
+    def _submit(self, executor: ProcessPoolExecutor, fn: Callable, *args) -> Future:
         mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         try:
-            try:
-                return self.executor.submit(_evaluate_in_pool_worker, kind, target, point)
-            except BrokenProcessPool:
-                self.executor.shutdown(wait=False)
-                self.executor = self._start()
-                return self.executor.submit(_evaluate_in_pool_worker, kind, target, point)
+            return executor.submit(fn, *args)
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+    def _start(self) -> ProcessPoolExecutor:
+        executor = ProcessPoolExecutor(self.workers, mp_context=self.context, initializer=_init_pool_worker,
+                                       initargs=(self.kind.target, self.kind.warmup, self.stop))
+        try:
+            self._submit(executor, _ready).result()
+        except BrokenProcessPool:
+            executor.shutdown(wait=False)
+            raise ConfigError("workers: the local worker processes died on start; a script that runs a pool "
+                              "needs `if __name__ == '__main__':` and cannot be read from stdin, and the "
+                              f"warm-up of kind {self.kind.name!r} must succeed (workers=1 shows its error)") \
+                from None
+        except BaseException:
+            executor.shutdown(wait=False, cancel_futures=True)
+            raise
+        return executor
+
+    def submit(self, kind: str, target: str, point: Point) -> Future:
+        try:
+            return self._submit(self.executor, _evaluate_in_pool_worker, kind, target, point)
+        except BrokenProcessPool:
+            self.executor.shutdown(wait=False)
+            self.executor = self._start()
+            return self._submit(self.executor, _evaluate_in_pool_worker, kind, target, point)
 
 
 @contextmanager

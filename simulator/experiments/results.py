@@ -3,7 +3,8 @@
 A results file is JSON Lines: a `session` header each time a runner starts on it (the
 grid and the environment), then one `point` record per finished point, in the order
 points finished. Each line goes to the file with one `os.write` on a descriptor opened
-with O_APPEND, then `fsync`; an exclusive `flock` keeps a second runner off the file.
+with O_APPEND (the runner `fsync`s after each batch of finished points); an exclusive
+`flock` keeps a second runner off the file.
 A crash can leave only a partial last line; opening the file for writing cuts it off
 (its point runs again), and reading ignores it. A point appears once, unless it failed
 and was run again (`retry_failed`): then the last record of a key is the one that counts.
@@ -168,11 +169,14 @@ class ResultsFile:
             raise
 
     def append(self, obj: Mapping[str, Any]) -> None:
-        """One line, one write, then fsync: a crash leaves at most a partial last line."""
+        """One line, one write: a crash of this process leaves at most a partial last line."""
         data = (json.dumps(obj, separators=(",", ":"), allow_nan=False) + "\n").encode()
         written = os.write(self.fd, data)
         if written != len(data):
             raise OSError(f"results file {self.path}: short write ({written} of {len(data)} bytes)")
+
+    def sync(self) -> None:
+        """fsync: what was appended survives a crash of the machine too (about 5 ms here, so once per batch)."""
         os.fsync(self.fd)
 
     def close(self) -> None:

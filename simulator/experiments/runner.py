@@ -66,6 +66,7 @@ def run(experiment: Experiment, results: str | Path, *, workers: int | None = No
                 out.append({"type": "session", "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                             "experiment": experiment.as_dict(), "points": len(points), "to_run": len(todo),
                             "executor": pool.description, "environment": environment()})
+                out.sync()
                 failed = 0 if retry_failed else sum(done[p.key].status is Status.FAILED for p in points
                                                       if p.key in done)
                 _drive(pool, kind, todo, out, new, len(points), failed, experiment.name if progress else None)
@@ -118,9 +119,11 @@ def _drive(pool: Pool, kind: PointKind, todo: list[Point], out: ResultsFile, new
                     bar.set_postfix(failed=failed, refresh=False)
                     bar.update()
                     submit_next()
+                out.sync()
         except KeyboardInterrupt:
             for future, point in running.items():
                 future.cancel()
                 if future.done() and not future.cancelled() and future.exception() is None:
                     keep(point, future.result())
+            out.sync()
             raise
