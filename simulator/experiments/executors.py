@@ -11,17 +11,18 @@ cluster drops their results (a started task runs on in its worker thread).
 """
 from __future__ import annotations
 
+import ctypes
 import importlib.util
 import multiprocessing
 import os
 import signal
 import threading
+import time
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
-from multiprocessing.synchronize import Event as EventType
 from typing import Callable, Iterator, Mapping
 
 from workloads import ConfigError
@@ -65,23 +66,28 @@ class Pool:
 # -- the local process pool and Ctrl-C ---------------------------------------------------------
 # A worker ignores SIGINT except while a point runs; it is born with SIGINT blocked (the pool
 # submits with it blocked, and `submit` is what starts workers), so a Ctrl-C cannot hit it
-# before its initializer has set that up. When the runner stops (`stop` set), a thread in each
-# worker interrupts the running point, and points already queued to the worker are skipped.
+# before its initializer has set that up. When the runner stops it sets the shared `stopped`
+# flag: a thread in each worker then interrupts the running point, and points already queued
+# to the worker are skipped. The flag is a plain shared byte, read without a lock: a
+# KeyboardInterrupt raised while a worker held a lock would leave it held for good.
 
-_stop: EventType | None = None
+_stopped: ctypes.c_bool | None = None
+STOP_POLL = 0.1
+"""Seconds between a worker's looks at the stop flag."""
 
 
-def _init_pool_worker(target: str, warmup: str | None, stop: EventType) -> None:
-    global _stop
-    _stop = stop
+def _init_pool_worker(target: str, warmup: str | None, stopped: ctypes.c_bool) -> None:
+    global _stopped
+    _stopped = stopped
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # drops a Ctrl-C pending since birth
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
-    threading.Thread(target=_interrupt_on_stop, args=(stop, threading.main_thread().ident), daemon=True).start()
+    threading.Thread(target=_interrupt_on_stop, args=(stopped, threading.main_thread().ident), daemon=True).start()
     warm_up(target, warmup)
 
 
-def _interrupt_on_stop(stop: EventType, main: int) -> None:
-    stop.wait()
+def _interrupt_on_stop(stopped: ctypes.c_bool, main: int) -> None:
+    while not stopped.value:
+        time.sleep(STOP_POLL)
     signal.pthread_kill(main, signal.SIGINT)
 
 
@@ -89,7 +95,7 @@ def _evaluate_in_pool_worker(kind: str, target: str, point: Point) -> PointRecor
     """`evaluate` with Ctrl-C enabled while the point runs (a KeyboardInterrupt goes back to the runner)."""
     signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        if _stop is not None and _stop.is_set():
+        if _stopped is not None and _stopped.value:
             raise KeyboardInterrupt
         return evaluate(kind, target, point)
     finally:
@@ -109,7 +115,7 @@ class _ProcessPool:
     def __init__(self, kind: PointKind, workers: int) -> None:
         self.kind, self.workers = kind, workers
         self.context = multiprocessing.get_context("spawn")
-        self.stop = self.context.Event()
+        self.stopped = self.context.RawValue(ctypes.c_bool, False)
         self.executor = self._start()
 
     def _submit(self, executor: ProcessPoolExecutor, fn: Callable, *args) -> Future:
@@ -121,7 +127,7 @@ class _ProcessPool:
 
     def _start(self) -> ProcessPoolExecutor:
         executor = ProcessPoolExecutor(self.workers, mp_context=self.context, initializer=_init_pool_worker,
-                                       initargs=(self.kind.target, self.kind.warmup, self.stop))
+                                       initargs=(self.kind.target, self.kind.warmup, self.stopped))
         try:
             self._submit(executor, _ready).result()
         except BrokenProcessPool:
@@ -150,7 +156,7 @@ def _process_pool(kind: PointKind, workers: int) -> Iterator[Pool]:
     try:
         yield Pool(pool.submit, workers, f"{workers} local processes")
     except BaseException:
-        pool.stop.set()
+        pool.stopped.value = True
         pool.executor.shutdown(wait=False, cancel_futures=True)
         raise
     pool.executor.shutdown(wait=True)
