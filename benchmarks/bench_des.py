@@ -8,10 +8,11 @@ Prints medians over the repeats (this machine is shared and noisy).
 """
 from __future__ import annotations
 
-import argparse
 import statistics
+import sys
 import time
 
+from simulator.exits import OneLineParser, run_guarded
 from simulator.cost import ArrayConfig, network_cost
 from simulator.des import BusConfig, simulate
 from simulator.schedule import make_schedule
@@ -30,7 +31,7 @@ def measure(array: ArrayConfig, minibatches: int, repeats: int, bus: BusConfig,
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = OneLineParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minibatches", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
@@ -56,4 +57,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_guarded("bench_des", main))

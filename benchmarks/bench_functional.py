@@ -10,17 +10,15 @@ computes the edge samples it shares with its neighbour, owned-element masks, joi
 """
 from __future__ import annotations
 
-import argparse
 import statistics
+import sys
 import time
 
-import numpy as np
-
+from simulator.exits import OneLineParser, run_guarded
 from models import snn
-from models.encoding import encode
 from models.optim import make_optimizer
 from models.threads import set_threads
-from models.train import train_step
+from models.train import minibatches, train_step
 from simulator.cost import ArrayConfig, network_cost
 from simulator.functional import FunctionalConfig, run_functional, subset
 from simulator.schedule import make_schedule
@@ -32,18 +30,14 @@ def plain(train, batch: int, cfg: FunctionalConfig) -> float:
     """Seconds for one epoch of the plain trainer's steps (same order and encoding as the functional run)."""
     params = snn.init_params(MNIST, cfg.seed)
     opt = make_optimizer(cfg.optimizer, cfg.lr)
-    order = np.random.default_rng([cfg.seed, 0]).permutation(len(train))
     t0 = time.perf_counter()
-    for step in range(len(train) // batch):
-        idx = np.sort(order[step * batch:(step + 1) * batch])
-        x, static = encode(train.x[idx], train.kind, MNIST.timesteps, cfg.encoding,
-                           np.random.default_rng([cfg.seed, 0, step]))
-        train_step(MNIST, params, opt, None, x, static, train.y[idx], cfg.alpha)
+    for mb in minibatches(train, MNIST.timesteps, batch, cfg.encoding, cfg.seed, 0):
+        train_step(MNIST, params, opt, None, mb.x, mb.static, mb.y)
     return time.perf_counter() - t0
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = OneLineParser(description=__doc__.splitlines()[0])
     ap.add_argument("--procs", type=int, default=4)
     ap.add_argument("--scheduler", default="finegrained")
     ap.add_argument("--batch", type=int, default=32)
@@ -72,4 +66,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_guarded("bench_functional", main))

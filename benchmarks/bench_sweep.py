@@ -7,28 +7,30 @@ number of schedules; `network_cost` runs once per (network, batch, array).
 """
 from __future__ import annotations
 
-import argparse
+import sys
 import time
 from statistics import median
 
+from simulator.exits import OneLineParser, run_guarded
 from simulator.schedule import SCHEDULERS
-from simulator.schedule.sweep import PAPER_ARRAYS, PAPER_BATCHES, sweep
+from simulator.paper import TABLE_VII_ARRAYS, TABLE_VII_BATCHES
+from simulator.reports import sweep
 from workloads import DVS128, MNIST, NMNIST
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = OneLineParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     times, count = [], 0
     for _ in range(args.repeats):
         start = time.perf_counter()
-        count = len(sweep([MNIST, NMNIST, DVS128], range(1, 17), PAPER_BATCHES, PAPER_ARRAYS, tuple(SCHEDULERS)))
+        count = len(sweep([MNIST, NMNIST, DVS128], range(1, 17), TABLE_VII_BATCHES, TABLE_VII_ARRAYS, tuple(SCHEDULERS)))
         times.append(time.perf_counter() - start)
     per_scheduler = {}
     for name in SCHEDULERS:
         start = time.perf_counter()
-        sweep([MNIST, NMNIST, DVS128], range(1, 17), PAPER_BATCHES, PAPER_ARRAYS, (name,))
+        sweep([MNIST, NMNIST, DVS128], range(1, 17), TABLE_VII_BATCHES, TABLE_VII_ARRAYS, (name,))
         per_scheduler[name] = time.perf_counter() - start
     print(f"full Table VII sweep: {count} schedules, median wall time {median(times):.2f} s "
           f"over {args.repeats} runs (min {min(times):.2f} s)")
@@ -37,4 +39,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_guarded("bench_sweep", main))

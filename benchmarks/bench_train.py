@@ -25,6 +25,8 @@ import sys
 import time
 from pathlib import Path
 
+from simulator.exits import OneLineParser, run_guarded
+from workloads import InputKind
 from workloads.files import write_atomic
 
 # the peer script lives in shared/ beside the repository (SPIKEPIPE_PEER overrides)
@@ -61,7 +63,7 @@ def worker(net_name: str, threads: int, blas: int, batch: int, warmup: int, iter
     rng = np.random.default_rng(seed)
     params, opt = init_params(net, seed), Adam(1e-3)
     classes = net.compute_layers()[-1].out_size
-    static = net.input_kind == "current"
+    static = net.input_kind is InputKind.CURRENT
     times, foreign = [], []
     hz, ncpu = os.sysconf("SC_CLK_TCK"), os.cpu_count() or 1
     for it in range(warmup + iters):
@@ -69,7 +71,7 @@ def worker(net_name: str, threads: int, blas: int, batch: int, warmup: int, iter
              (rng.random((net.timesteps, batch) + net.input_shape) < 0.1).astype(np.uint8))
         y = rng.integers(0, classes, batch)
         b0, o0, t0 = _busy_jiffies(), _own_jiffies(), time.perf_counter()
-        train_step(net, params, opt, None, x, static, y, 0.5)
+        train_step(net, params, opt, None, x, static, y)
         dt = time.perf_counter() - t0
         if it >= warmup:
             times.append(dt)
@@ -112,7 +114,7 @@ def measure(net: str, threads: int, batch: int, skip_peer: bool, seed: int) -> d
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = OneLineParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--nets", default="mnist,nmnist,dvs128")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch", type=int, default=32)
@@ -147,4 +149,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_guarded("bench_train", main))

@@ -1,7 +1,7 @@
 """Table II: test accuracy with SGD and Adam, with and without the Table I delays, over seeds.
 
 Trains the grid network x optimizer x delays (none, Table I) x seed with the delayed-gradient
-trainer (`models.train.run_training`), each run in its own folder `OUT/<network>/<optimizer>-
+trainer (`models.run_folder.train_in_folder`), each run in its own folder `OUT/<network>/<optimizer>-
 <delays>-s<seed>/` with its own checkpoint, then writes `table2.md`/`.csv`/`.json` (mean +- std
 over seeds of the final and the best test accuracy, beside the paper's values) and
 `curves.png` (test accuracy per epoch, one panel per network, shaded +- std over seeds).
@@ -21,35 +21,29 @@ are cut here (the CLI trains on whole splits), and each dataset is loaded once f
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 import statistics
 import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Mapping, TypeVar
+from typing import TYPE_CHECKING, Callable, Mapping, TypeVar
 
 import numpy as np
 from tqdm import tqdm
 
 from models.threads import keep_freed_memory, set_threads
-from models.train import TrainConfig, TrainingDiverged, run_training
+from models.run_folder import train_in_folder
+from models.train import TrainConfig, TrainingDiverged
+from simulator.exits import OneLineParser, is_interrupt, run_guarded
+from simulator.paper import TABLE_II, TABLE_II_EPOCHS
 from workloads import ConfigError, Network, load_network
 from workloads.datasets import ArrayDataset, DatasetSplits, data_root, get_dataset
-from workloads.files import atomic_path, write_atomic
+from workloads.files import atomic_path, write_atomic, write_csv_atomic
 
-# Table II of the paper: (network, optimizer, delays) -> (mean, std) test accuracy in %, 10 seeds.
-PAPER: dict[tuple[str, str, str], tuple[float, float]] = {
-    ("mnist", "sgd", "none"): (96.37, 0.32), ("mnist", "sgd", "table"): (96.38, 0.25),
-    ("mnist", "adam", "none"): (98.64, 0.13), ("mnist", "adam", "table"): (98.59, 0.05),
-    ("nmnist", "sgd", "none"): (96.54, 0.32), ("nmnist", "sgd", "table"): (96.34, 0.52),
-    ("nmnist", "adam", "none"): (98.17, 0.15), ("nmnist", "adam", "table"): (98.13, 0.12),
-    ("dvs128", "sgd", "none"): (79.03, 5.71), ("dvs128", "sgd", "table"): (73.35, 2.71),
-    ("dvs128", "adam", "none"): (85.42, 2.47), ("dvs128", "adam", "table"): (76.39, 3.52),
-}
-PAPER_EPOCHS = {"mnist": 100, "nmnist": 100, "dvs128": 300}
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 DELAY_MODES = ("none", "table")
 # Samples/s of batch-32 training (median over the runs in benchmarks/results/table2) and of
 # evaluation (timed separately), one thread on this 2-core machine shared with other jobs:
@@ -169,15 +163,15 @@ def is_finished(spec: RunSpec, out: Path) -> bool:
     return len(run_history(spec, out)) >= spec.epochs
 
 
-def train_run(spec: RunSpec, net: Network, splits: DatasetSplits, out: Path, progress: bool) -> list[dict]:
+def train_run(spec: RunSpec, net: Network, splits: DatasetSplits, out: Path, progress: bool) -> tuple[dict, ...]:
     """Train (or continue) one run in its own folder through the trainer."""
     folder = out / spec.folder
     write_atomic(folder / RUN_FILE, json.dumps(spec.identity(), indent=2))
     cfg = TrainConfig(optimizer=spec.optimizer, lr=spec.lr, batch=spec.batch, epochs=spec.epochs, seed=spec.seed,
                       delays=net.delays if spec.delays == "table" else None)
-    return run_training(net, splits.train, splits.test, cfg, folder, resume=True, progress=progress,
-                        describe={k: v for k, v in spec.identity().items() if k not in asdict(cfg) and k != "network"},
-                        report=None)
+    describe = {k: v for k, v in spec.identity().items() if k not in asdict(cfg) and k != "network"}
+    return train_in_folder(net, splits.train, splits.test, cfg, folder, resume=True, progress=progress,
+                           describe=describe, report=None).history
 
 
 def mean_std(values: list[float]) -> tuple[float, float | None]:
@@ -204,7 +198,7 @@ def summarize(specs: list[RunSpec], out: Path) -> tuple[list[dict], dict]:
     for net, ds, opt in dict.fromkeys((s.network, s.dataset, s.optimizer) for s in specs):
         spec = next(s for s in specs if (s.network, s.dataset, s.optimizer) == (net, ds, opt))
         row = {"network": net, "dataset": ds, "synthetic": spec.synthetic, "optimizer": opt, "epochs": spec.epochs,
-               "paper_epochs": PAPER_EPOCHS.get(net), "train_subset": spec.train_subset,
+               "paper_epochs": TABLE_II_EPOCHS.get(net), "train_subset": spec.train_subset,
                "test_subset": spec.test_subset,
                "seeds_planned": sum(1 for s in specs if s.cell == (net, ds, opt, "none"))}
         for d in DELAY_MODES:
@@ -213,7 +207,7 @@ def summarize(specs: list[RunSpec], out: Path) -> tuple[list[dict], dict]:
             for what, store in (("final", finals), ("best", bests)):
                 m, s = mean_std(store[cell]) if cell in store else (None, None)
                 row[f"{d}_{what}_mean"], row[f"{d}_{what}_std"] = m, s
-            row[f"{d}_paper_mean"], row[f"{d}_paper_std"] = PAPER.get((net, opt, d), (None, None))
+            row[f"{d}_paper_mean"], row[f"{d}_paper_std"] = TABLE_II.get((net, opt, d), (None, None))
         rows.append(row)
     return rows, curves
 
@@ -258,24 +252,20 @@ def render_markdown(rows: list[dict], meta: dict) -> str:
 def write_outputs(rows: list[dict], curves: dict, meta: dict, out: Path) -> None:
     """table2.md/.csv/.json and curves.png, each written atomically."""
     write_atomic(out / "table2.md", render_markdown(rows, meta))
-    buf = io.StringIO()
-    if rows:
-        w = csv.DictWriter(buf, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
-    write_atomic(out / "table2.csv", buf.getvalue())
+    write_csv_atomic(out / "table2.csv", rows)
     write_atomic(out / "table2.json", json.dumps({"meta": meta, "rows": rows}, indent=2))
-    plot_curves(rows, curves, meta["classes"], out / "curves.png")
+    fig = plot_curves(rows, curves, meta["classes"])
+    with atomic_path(out / "curves.png") as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
 
 
-def plot_curves(rows: list[dict], curves: dict, classes: Mapping[str, int], target: Path) -> None:
+def plot_curves(rows: list[dict], curves: dict, classes: Mapping[str, int]) -> Figure:
     """Test accuracy per epoch: one panel per network, a line per optimizer x delays, shaded +- std, chance dotted."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     panels = list(dict.fromkeys((r["network"], _data_label(r)) for r in rows))
-    fig, axes = plt.subplots(1, max(len(panels), 1), figsize=(4.5 * max(len(panels), 1), 4.4), squeeze=False)
+    fig = Figure(figsize=(4.5 * max(len(panels), 1), 4.4))
+    axes = fig.subplots(1, max(len(panels), 1), squeeze=False)
     for ax, (net, label) in zip(axes[0], panels):
         for (cnet, _, opt, d), runs in sorted(curves.items()):
             if cnet != net:
@@ -296,9 +286,7 @@ def plot_curves(rows: list[dict], curves: dict, classes: Mapping[str, int], targ
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
     fig.tight_layout()
-    with atomic_path(target) as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)
+    return fig
 
 
 def estimate_seconds(specs: list[RunSpec], sizes: Mapping[str, tuple[int, int]], out: Path) -> float | None:
@@ -345,7 +333,7 @@ def rebuild(specs: list[RunSpec], data: Mapping[str, DatasetSplits], meta: dict,
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = OneLineParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--networks", default="mnist,nmnist,dvs128", help="built-in names or network files")
     ap.add_argument("--optimizers", default="sgd,adam")
     ap.add_argument("--seeds", default="2", help="seeds 0..N-1 per cell, per network or one number (the paper: 10)")
@@ -365,11 +353,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--plan", action="store_true", help="print the runs and the time estimate, train nothing")
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
-    try:
-        return _run(args, argv if argv is not None else sys.argv[1:])
-    except ConfigError as exc:
-        print(f"reproduce_table2: error: {exc}", file=sys.stderr)
-        return 2
+    return run_guarded("reproduce_table2", lambda: _run(args, argv if argv is not None else sys.argv[1:]))
 
 
 def _run(args: argparse.Namespace, argv: list[str]) -> int:
@@ -407,7 +391,7 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
     done = sum(is_finished(s, args.out) for s in specs)
     for n in names:
         print(f"{n}: {datasets[n]}{' (SYNTHETIC)' if data[n].synthetic else ''}, {sizes[n][0]:,} train / "
-              f"{sizes[n][1]:,} test samples, {epochs[n]} epoch(s) (paper: {PAPER_EPOCHS.get(n, '-')}), "
+              f"{sizes[n][1]:,} test samples, {epochs[n]} epoch(s) (paper: {TABLE_II_EPOCHS.get(n, '-')}), "
               f"{seeds[n]} seed(s)")
     est = estimate_seconds(specs, sizes, args.out)
     print(f"{len(specs)} runs ({done} finished); estimated time for the rest: "
@@ -418,7 +402,9 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
     t0 = time.perf_counter()
     try:
         trained = reproduce(specs, nets, data, args.out, meta, progress=not args.no_progress)
-    except KeyboardInterrupt:
+    except BaseException as exc:  # Ctrl-C (numba may wrap it in a SystemError): keep what is finished
+        if not is_interrupt(exc):
+            raise
         rebuild(specs, data, meta, args.out)
         print(f"\ninterrupted: finished epochs are checkpointed; rerun with --resume to continue ({args.out})")
         return 130

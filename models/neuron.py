@@ -32,16 +32,14 @@ The trainer keeps, instead of the float32 potentials, one packed uint8 per neuro
 timestep: bit 0 the spike, bit 1 "inside the surrogate window" (phi' != 0, eq. 22). That
 is all the gradient filter needs, a fifth of the memory (`lif_forward_packed`,
 `lif_backward_packed`; bit-identical to `lif_forward` / `lif_backward`).
+
+The parameters (c, lam, V_th, alpha), their defaults and their validation live in one record,
+`workloads.Neuron`; Python callers pass it, these numba kernels take its fields.
 """
 from __future__ import annotations
 
 import numpy as np
 from numba import njit, prange
-
-C_DEFAULT = 4.0          # Fig. 3
-LAM_DEFAULT = 0.25       # Fig. 3
-THRESHOLD_DEFAULT = 0.5  # Fig. 3
-ALPHA_DEFAULT = 0.5      # eq. 22
 
 _ZERO = np.float32(0.0)
 _ONE = np.float32(1.0)

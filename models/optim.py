@@ -1,18 +1,32 @@
 """Optimisers SGD (eq. 24) and Adam (eq. 25), updating one layer's tensors in place.
 
 Each layer is updated on its own (its gradient may be delayed, see `models.delayed`), so
-the state is kept per tensor index and Adam counts its steps per tensor: the bias
-correction of a layer whose first gradient arrives late starts at its own first step.
+the state is kept per tensor, in slot `slot(layer, WEIGHT or BIAS)`, and Adam counts its
+steps per slot: the bias correction of a layer whose first gradient arrives late starts at
+its own first step. The trainer and the co-simulation both update through `update_layer`.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import IntEnum
 
 import numpy as np
 
 from workloads.errors import ConfigError
 
 OPTIMIZERS = ("adam", "sgd")
+
+
+class ParamKind(IntEnum):
+    """The two trained tensors of a compute layer."""
+
+    WEIGHT = 0
+    BIAS = 1
+
+
+def slot(layer: int, kind: ParamKind) -> int:
+    """The optimiser slot of a layer's weights or bias: its state index and checkpoint key suffix."""
+    return 2 * layer + kind
 
 
 @dataclass
@@ -81,3 +95,9 @@ def make_optimizer(name: str, lr: float) -> SGD | Adam:
     if not lr > 0:
         raise ConfigError(f"optimizer: field 'lr' must be > 0, got {lr}")
     return Adam(lr) if name == "adam" else SGD(lr)
+
+
+def update_layer(opt: SGD | Adam, layer: int, w: np.ndarray, b: np.ndarray, gw: np.ndarray, gb: np.ndarray) -> None:
+    """One update of layer `layer`'s weights and bias in place (eq. 24 / 25), each in its own slot."""
+    opt.update(slot(layer, ParamKind.WEIGHT), w, gw)
+    opt.update(slot(layer, ParamKind.BIAS), b, gb)

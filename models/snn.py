@@ -21,11 +21,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from workloads.network import ComputeLayer, Network
+from workloads.network import ComputeLayer, LayerKind, Network, Neuron
 
 from . import layers as L
-from .neuron import (ALPHA_DEFAULT, SPIKE_BIT, accumulator_backward, accumulator_forward, lif_backward_packed,
-                     lif_backward_pooled, lif_forward_packed)
+from .neuron import (SPIKE_BIT, accumulator_backward, accumulator_forward, lif_backward_packed, lif_backward_pooled,
+                     lif_forward_packed)
 
 Params = list[tuple[np.ndarray, np.ndarray]]  # per compute layer: (weights, bias)
 
@@ -58,7 +58,7 @@ def init_params(net: Network, seed: int) -> Params:
     rng = np.random.default_rng(seed)
     out: Params = []
     for layer in net.compute_layers():
-        if layer.kind == "conv":
+        if layer.kind is LayerKind.CONV:
             shape = (layer.kernel, layer.kernel, layer.in_channels, layer.out_channels)
             fan_in = layer.kernel * layer.kernel * layer.in_channels
         else:
@@ -72,14 +72,13 @@ def init_params(net: Network, seed: int) -> Params:
 
 
 def _gemm_fp(layer: ComputeLayer, w: np.ndarray, b: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    if layer.kind == "conv":
+    if layer.kind is LayerKind.CONV:
         return L.conv_fp(rows, w, b, layer.padding)
     return L.dense_fp(rows, w, b)
 
 
 def layer_fp(layer: ComputeLayer, w: np.ndarray, b: np.ndarray, x: np.ndarray, timesteps: int,
-             c: float, lam: float, threshold: float, alpha: float = ALPHA_DEFAULT,
-             static: bool = False) -> LayerState:
+             neuron: Neuron, static: bool = False) -> LayerState:
     """FP task: input `x` (T, B, *in_shape), or (B, *in_shape) when `static`, -> LayerState.
 
     The GEMM and the IIR filters run in time chunks (the filters carry their delay
@@ -88,13 +87,14 @@ def layer_fp(layer: ComputeLayer, w: np.ndarray, b: np.ndarray, x: np.ndarray, t
     batch = x.shape[0] if static else x.shape[1]
     rows = x.reshape((-1,) + tuple(layer.in_shape))
     shape = (t, batch) + tuple(layer.out_shape)
-    if layer.kind == "output":
+    if layer.kind is LayerKind.OUTPUT:
         current = _gemm_fp(layer, w, b, rows)
         if static:
             current = np.broadcast_to(current[None], (t,) + current.shape)
         v = accumulator_forward(np.ascontiguousarray(current).reshape(t, -1)).reshape(shape)  # eq. 18
         return LayerState(v, None, v, None)
     n = batch * layer.out_size
+    c, lam, threshold, alpha = neuron.c, neuron.lam, neuron.threshold, neuron.alpha
     state = np.empty((t, n), np.uint8)
     d = np.zeros(n, np.float32)
     if static:  # the same current at every timestep: one GEMM
@@ -121,15 +121,15 @@ def layer_wg(layer: ComputeLayer, x: np.ndarray, g_current: np.ndarray,
     g = g_current.sum(0) if static else g_current  # constant input: sum_t g[t] x == sum_t (g[t] x)
     g = g.reshape((-1,) + tuple(layer.out_shape))
     rows = x.reshape((g.shape[0],) + tuple(layer.in_shape))
-    if layer.kind == "conv":
+    if layer.kind is LayerKind.CONV:
         return L.conv_wg(rows, g, layer.kernel, layer.padding)
     return L.dense_wg(rows, g)
 
 
 def layer_ig(layer: ComputeLayer, w: np.ndarray, g_current: np.ndarray, prev: ComputeLayer,
-             prev_state: LayerState, c: float, lam: float, alpha: float = ALPHA_DEFAULT) -> np.ndarray:
+             prev_state: LayerState, neuron: Neuron) -> np.ndarray:
     """IG task: dL/di_in of layer `l` (T, B, *out_shape) -> dL/di_in of layer `l - 1` (T, B, *prev.out_shape)."""
-    return grad_filter(prev, prev_state, ig_gemm(layer, w, g_current), c, lam, alpha, overwrite=True)
+    return grad_filter(prev, prev_state, ig_gemm(layer, w, g_current), neuron, overwrite=True)
 
 
 def ig_gemm(layer: ComputeLayer, w: np.ndarray, g_current: np.ndarray) -> np.ndarray:
@@ -137,19 +137,20 @@ def ig_gemm(layer: ComputeLayer, w: np.ndarray, g_current: np.ndarray) -> np.nda
     dL/ds of what layer `l - 1` sends, (T, B, *in_shape) float32."""
     t, batch = g_current.shape[:2]
     g = g_current.reshape((t * batch,) + tuple(layer.out_shape))
-    if layer.kind == "conv":
+    if layer.kind is LayerKind.CONV:
         g_in = L.conv_ig(g, w, layer.padding, layer.in_shape[:2])  # eq. 12
     else:
         g_in = L.dense_ig(g, w)
     return np.ascontiguousarray(g_in, np.float32).reshape((t, batch) + tuple(layer.in_shape))
 
 
-def grad_filter(prev: ComputeLayer, prev_state: LayerState, g_sent: np.ndarray, c: float, lam: float,
-                alpha: float = ALPHA_DEFAULT, overwrite: bool = False) -> np.ndarray:
+def grad_filter(prev: ComputeLayer, prev_state: LayerState, g_sent: np.ndarray, neuron: Neuron,
+                overwrite: bool = False) -> np.ndarray:
     """Un-pool dL/ds of what layer `l - 1` sends (T, B, *prev.sent_shape or flat) and run its gradient
     filter in reverse time (eq. 17, 22, 23) -> dL/di_in of layer `l - 1` (T, B, *prev.out_shape).
     With `overwrite` a float32 contiguous `g_sent` may be reused for the result."""
     t, batch = g_sent.shape[:2]
+    c, lam, alpha = neuron.c, neuron.lam, neuron.alpha
     g_in = np.ascontiguousarray(g_sent, np.float32)
     if prev.pool != 1:  # un-pooling fused into the gradient filter (eq. 17, 22, 23)
         out = np.empty((t, batch) + tuple(prev.out_shape), np.float32)
@@ -162,23 +163,20 @@ def grad_filter(prev: ComputeLayer, prev_state: LayerState, g_sent: np.ndarray, 
     return g_spike.reshape((t, batch) + tuple(prev.out_shape))
 
 
-def forward(net: Network, params: Params, x: np.ndarray, static: bool,
-            alpha: float = ALPHA_DEFAULT) -> tuple[np.ndarray, list[LayerState]]:
+def forward(net: Network, params: Params, x: np.ndarray, static: bool) -> tuple[np.ndarray, list[LayerState]]:
     """All FP tasks -> (logits = output potentials at T-1, (B, classes), per-layer states)."""
-    n = net.neuron
     states: list[LayerState] = []
     h = x
     for k, (layer, (w, b)) in enumerate(zip(net.compute_layers(), params)):
-        st = layer_fp(layer, w, b, h, net.timesteps, n.c, n.lam, n.threshold, alpha, static=static and k == 0)
+        st = layer_fp(layer, w, b, h, net.timesteps, net.neuron, static=static and k == 0)
         states.append(st)
         h = st.sent
     return states[-1].v_m[-1], states
 
 
 def backward(net: Network, params: Params, x: np.ndarray, static: bool, states: list[LayerState],
-             g_logits: np.ndarray, alpha: float = ALPHA_DEFAULT) -> Params:
+             g_logits: np.ndarray) -> Params:
     """All WG and IG tasks (BPTT) from dL/dlogits (B, classes) -> per-layer (dL/dW, dL/db)."""
-    n = net.neuron
     layers = net.compute_layers()
     t = net.timesteps
     batch = g_logits.shape[0]
@@ -188,5 +186,5 @@ def backward(net: Network, params: Params, x: np.ndarray, static: bool, states: 
         inp = x if k == 0 else states[k - 1].sent
         grads[k] = layer_wg(layers[k], inp, g, static=static and k == 0)
         if k:
-            g = layer_ig(layers[k], params[k][0], g, layers[k - 1], states[k - 1], n.c, n.lam, alpha)
+            g = layer_ig(layers[k], params[k][0], g, layers[k - 1], states[k - 1], net.neuron)
     return grads

@@ -3,47 +3,31 @@ and the C allocator's reuse of freed memory.
 
 On a shared machine one thread per process is often fastest: a parallel region waits for
 its slowest thread, and an OpenBLAS pool that spins after a call steals time from numba's
-threads. `set_threads` sets both (OpenBLAS through its C entry point, best effort, the way
-threadpoolctl does it).
+threads. `set_threads` sets both (the BLAS libraries loaded in the process through threadpoolctl).
 """
 from __future__ import annotations
 
 import ctypes
-import glob
-import os
 
 import numba
-import numpy as np
+from threadpoolctl import threadpool_limits
 
 from workloads.errors import ConfigError
 
-_OPENBLAS_SETTERS = ("scipy_openblas_set_num_threads64_", "openblas_set_num_threads64_", "openblas_set_num_threads")
-
-
-def _openblas_libraries() -> list[str]:
-    base = os.path.dirname(np.__file__)
-    return sorted(glob.glob(os.path.join(base, os.pardir, "numpy.libs", "*openblas*"))
-                  + glob.glob(os.path.join(base, ".libs", "*openblas*")))
-
 
 def set_threads(n: int, blas: int | None = None) -> None:
-    """Use `n` threads in numba kernels and `blas` (default `n`) in OpenBLAS, if found.
+    """Use `n` threads in numba kernels and `blas` (default `n`) in the BLAS behind numpy.
 
     One BLAS thread suits the small GEMMs of the MNIST and N-MNIST networks (an idle
     OpenBLAS thread spins and slows the numba kernels: 500 vs 400 N-MNIST samples/s on two
     cores); the large input-gradient GEMMs of DVS128 gain from two (5.1 vs 4.2 samples/s)."""
     limit = numba.config.NUMBA_NUM_THREADS
-    for name, value in (("threads", n), ("blas threads", n if blas is None else blas)):
+    blas = n if blas is None else blas
+    for name, value in (("threads", n), ("blas threads", blas)):
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= limit:
             raise ConfigError(f"{name}: must be an integer in 1..{limit}, got {value!r}")
     numba.set_num_threads(n)
-    for path in _openblas_libraries():
-        lib = ctypes.CDLL(path)
-        for name in _OPENBLAS_SETTERS:
-            setter = getattr(lib, name, None)
-            if setter is not None:
-                setter(ctypes.c_int(n if blas is None else blas))
-                break
+    threadpool_limits(blas, user_api="blas")  # called, not entered: the limit stays
 
 
 _M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3  # glibc mallopt parameters

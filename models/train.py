@@ -1,42 +1,52 @@
-"""The delayed-gradient trainer: BPTT steps, per-layer delayed updates, evaluation, checkpoints.
+"""The delayed-gradient trainer: mini-batches, BPTT steps, per-layer delayed updates, evaluation.
 
 Reproducibility: weights come from `seed`, epoch `e` visits the training set in the order
-`default_rng([seed, e]).permutation(N)` and rate coding draws from `default_rng([seed, e, step])`.
-So a run resumed from the checkpoint written at the end of epoch `e` continues exactly
-as an uninterrupted run would. The checkpoint (weights, optimiser state, pending delayed
-gradients, history) is one `.npz` written to a temporary file and moved into place with
-`os.replace`, so an interrupted write never leaves a corrupt checkpoint.
+`default_rng([seed, e]).permutation(N)` and rate coding of its step `s` draws from
+`default_rng([seed, e, s])` (`minibatches`; the functional co-simulation draws from it too).
+So training continued from the state after epoch `e` (`TrainState`) goes on exactly as an
+uninterrupted run would. The trainer returns values (`TrainResult`) and hands its state to an
+optional checkpoint sink after every epoch; writing a run folder is `models.run_folder`'s job.
 """
 from __future__ import annotations
 
-import csv
-import io
-import json
 import math
 import time
-from dataclasses import asdict, dataclass
-from pathlib import Path
-from typing import Callable
+from dataclasses import dataclass
+from typing import Callable, Iterator, NamedTuple
 
 import numpy as np
 from tqdm import tqdm
 
+from workloads.datasets.types import ArrayDataset
 from workloads.errors import ConfigError
-from workloads.files import atomic_path
 from workloads.network import Network
 
 from . import snn
 from .delayed import DelayLine
-from .encoding import ENCODINGS, check_compatible, encode
+from .encoding import ENCODINGS, Encoding, check_compatible, encode
 from .layers import softmax_cross_entropy
-from .neuron import ALPHA_DEFAULT
-from .optim import OPTIMIZERS, Adam, SGD, make_optimizer
+from .memory import check_memory
+from .optim import OPTIMIZERS, Adam, SGD, make_optimizer, update_layer
 
-CHECKPOINT = "checkpoint.npz"
+
+MAX_LOSS = 1e3  # a mini-batch loss above this counts as exploding
 
 
 class TrainingDiverged(RuntimeError):
-    """The loss became NaN or exploded; the last good checkpoint is kept."""
+    """The loss became NaN or exploded; the last checkpoint handed to the sink is the last good one."""
+
+
+def loss_diverged(loss: float, max_loss: float = MAX_LOSS) -> str | None:
+    """How a mini-batch loss diverged ('is nan', 'exploded to 1.9e+09'), or None if it did not."""
+    if not math.isfinite(loss):
+        return f"is {loss}"
+    return f"exploded to {loss:.3g}" if loss > max_loss else None
+
+
+def check_test_split(test: ArrayDataset, where: str) -> None:
+    """ConfigError for an empty test split (nothing to evaluate on)."""
+    if len(test) == 0:
+        raise ConfigError(f"{where}: the test split of {test.name!r} is empty; the run could not be evaluated")
 
 
 def check_training_fields(where: str, cfg: object, positive_ints: tuple[str, ...],
@@ -46,6 +56,7 @@ def check_training_fields(where: str, cfg: object, positive_ints: tuple[str, ...
         raise ConfigError(f"{where}: field 'optimizer' must be one of {', '.join(OPTIMIZERS)}, got {cfg.optimizer!r}")
     if cfg.encoding not in ENCODINGS:
         raise ConfigError(f"{where}: field 'encoding' must be one of {', '.join(ENCODINGS)}, got {cfg.encoding!r}")
+    object.__setattr__(cfg, "encoding", Encoding(cfg.encoding))
     for name in positive_ints:
         v = getattr(cfg, name)
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
@@ -62,37 +73,65 @@ class TrainConfig:
     epochs: int = 3
     seed: int = 0
     delays: tuple[int, ...] | None = None  # per compute layer; None = no delays
-    encoding: str = "current"
-    alpha: float = ALPHA_DEFAULT
-    max_loss: float = 1e3  # a mini-batch loss above this counts as exploding
+    encoding: Encoding = Encoding.CURRENT
+    max_loss: float = MAX_LOSS
     eval_batch: int = 256
 
     def __post_init__(self) -> None:
-        check_training_fields("train", self, ("batch", "epochs", "eval_batch"), ("lr", "alpha", "max_loss"))
+        check_training_fields("train", self, ("batch", "epochs", "eval_batch"), ("lr", "max_loss"))
         if self.delays is not None:
             object.__setattr__(self, "delays", tuple(int(d) for d in self.delays))
 
 
+class MiniBatch(NamedTuple):
+    """Step `step` of epoch `epoch`: the encoded network input (`models.encoding`) and the labels."""
+
+    epoch: int
+    step: int
+    x: np.ndarray
+    static: bool
+    y: np.ndarray
+
+
+def steps_per_epoch(samples: int, batch: int, where: str) -> int:
+    """Mini-batches per epoch (the last incomplete one is dropped); ConfigError if there is none."""
+    if samples < batch:
+        raise ConfigError(f"{where}: {samples} training samples make no mini-batch of {batch}")
+    return samples // batch
+
+
+def minibatches(train: ArrayDataset, timesteps: int, batch: int, encoding: str, seed: int,
+                epoch: int) -> Iterator[MiniBatch]:
+    """Epoch `epoch`'s mini-batches: samples in the order `default_rng([seed, epoch]).permutation(N)`
+    (each mini-batch's indices sorted), step `s` rate-coded from `default_rng([seed, epoch, s])`."""
+    order = np.random.default_rng([seed, epoch]).permutation(len(train))
+    for step in range(len(train) // batch):
+        idx = np.sort(order[step * batch:(step + 1) * batch])
+        x, static = encode(train.x[idx], train.kind, timesteps, encoding, np.random.default_rng([seed, epoch, step]))
+        yield MiniBatch(epoch, step, x, static, train.y[idx])
+
+
 def train_step(net: Network, params: snn.Params, opt: SGD | Adam, line: DelayLine | None,
-               x: np.ndarray, static: bool, y: np.ndarray, alpha: float) -> tuple[float, int]:
+               x: np.ndarray, static: bool, y: np.ndarray) -> tuple[float, int]:
     """One mini-batch: FP, loss, WG/IG, then each layer's (possibly delayed) update -> (loss, correct)."""
-    logits, states = snn.forward(net, params, x, static, alpha)
+    logits, states = snn.forward(net, params, x, static)
     loss, g_logits = softmax_cross_entropy(logits, y)  # eq. 7, 20
     correct = int((logits.argmax(1) == y).sum())
     if not math.isfinite(loss):
         return loss, correct
-    grads = snn.backward(net, params, x, static, states, g_logits, alpha)
+    grads = snn.backward(net, params, x, static, states, g_logits)
     for k, (w, b) in enumerate(params):
         due = grads[k] if line is None else line.push(k, grads[k])
         if due is not None:
-            opt.update(2 * k, w, due[0])
-            opt.update(2 * k + 1, b, due[1])
+            update_layer(opt, k, w, b, *due)  # eq. 24 / 25
     return loss, correct
 
 
 def evaluate(net: Network, params: snn.Params, x: np.ndarray, y: np.ndarray, kind: str, encoding: str,
              seed: int, batch: int = 256) -> tuple[float, float]:
-    """Mean loss and accuracy over a dataset split (rate coding drawn from `default_rng([seed, -1, i])`)."""
+    """Mean loss and accuracy over a dataset split (rate coding drawn from `default_rng([seed, 2**31, i])`)."""
+    if len(y) == 0:
+        raise ConfigError("evaluate: the split is empty")
     loss_sum, correct = 0.0, 0
     for i, start in enumerate(range(0, len(y), batch)):
         rng = np.random.default_rng([seed, 2**31, i])
@@ -105,94 +144,66 @@ def evaluate(net: Network, params: snn.Params, x: np.ndarray, y: np.ndarray, kin
     return loss_sum / len(y), correct / len(y)
 
 
-def _atomic_write(path: Path, write: Callable[[io.BufferedWriter], None]) -> None:
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        write(f)
+@dataclass(frozen=True)
+class TrainResult:
+    """What training returns: the trained weights and one metrics dict per epoch."""
+
+    params: snn.Params
+    history: tuple[dict, ...]
 
 
-def save_checkpoint(path: Path, params: snn.Params, opt: SGD | Adam, line: DelayLine | None,
-                    meta: dict) -> None:
-    arrays = {f"w_{k}": w for k, (w, _) in enumerate(params)}
-    arrays.update({f"b_{k}": b for k, (_, b) in enumerate(params)})
-    arrays.update(opt.state_arrays())
-    if line is not None:
-        arrays.update(line.state_arrays())
-    arrays["meta"] = np.array(json.dumps(meta))
-    _atomic_write(path, lambda f: np.savez(f, **arrays))
+@dataclass(frozen=True)
+class TrainState:
+    """The trainer after `len(history)` epochs, all it needs to continue exactly: the weights, and
+    the optimiser slots and pending delayed gradients (`state_arrays` of `models.optim` and
+    `models.delayed`, disjoint keys). Copies: the trainer goes on changing its own arrays."""
+
+    params: snn.Params
+    arrays: dict[str, np.ndarray]
+    history: tuple[dict, ...]
 
 
-def load_checkpoint(path: Path) -> tuple[dict[str, np.ndarray], dict]:
-    try:
-        with np.load(path) as z:
-            arrays = {k: z[k] for k in z.files}
-        return arrays, json.loads(str(arrays.pop("meta")))
-    except (OSError, ValueError, KeyError) as exc:
-        raise ConfigError(f"checkpoint {path}: cannot be read ({exc})") from None
+def run_training(net: Network, train: ArrayDataset, test: ArrayDataset, cfg: TrainConfig,
+                 start: TrainState | None = None, checkpoint: Callable[[TrainState], None] | None = None,
+                 progress: bool = True, report: Callable[[str], None] | None = tqdm.write) -> TrainResult:
+    """Train `net` on the `train` split, evaluate on `test` after every epoch.
 
-
-def _write_metrics(out: Path, history: list[dict]) -> None:
-    _atomic_write(out / "metrics.json", lambda f: f.write(json.dumps(history, indent=2).encode()))
-    buf = io.StringIO()
-    if history:
-        w = csv.DictWriter(buf, fieldnames=list(history[0]))
-        w.writeheader()
-        w.writerows(history)
-    _atomic_write(out / "metrics.csv", lambda f: f.write(buf.getvalue().encode()))
-
-
-def run_training(net: Network, train, test, cfg: TrainConfig, out: Path, resume: bool = False,
-                 progress: bool = True, describe: dict | None = None,
-                 report: Callable[[str], None] | None = tqdm.write) -> list[dict]:
-    """Train `net` on the `train` split (an ArrayDataset), evaluate on `test` each epoch.
-
-    Writes `checkpoint.npz`, `metrics.csv` and `metrics.json` under `out` after every epoch,
-    and passes a one-line summary of each epoch to `report` (None: silent).
-    With `resume`, continues from the checkpoint there. Returns the per-epoch history."""
+    Continues from `start` if given. After every epoch hands the trainer's state to `checkpoint`
+    (None: none kept) and a one-line summary to `report` (None: silent)."""
+    check_memory(net, cfg.batch, "train")
     check_compatible(net, train.sample_shape, train.kind, cfg.encoding)
     n_layers = len(net.compute_layers())
     if cfg.delays is not None and len(cfg.delays) != n_layers:
         raise ConfigError(f"delays: {len(cfg.delays)} given for the {n_layers} compute layers of {net.name}")
-    out.mkdir(parents=True, exist_ok=True)
-    ckpt = out / CHECKPOINT
-    config = {"network": net.name, **asdict(cfg), **(describe or {})}
-    params = snn.init_params(net, cfg.seed)
+    steps = steps_per_epoch(len(train), cfg.batch, "train")
+    check_test_split(test, "train")
     opt = make_optimizer(cfg.optimizer, cfg.lr)
     line = DelayLine(cfg.delays) if cfg.delays is not None and any(cfg.delays) else None
-    history: list[dict] = []
-    if ckpt.exists():
-        if not resume:
-            raise ConfigError(f"{ckpt} exists: pass --resume to continue it, or choose another --out")
-        arrays, meta = load_checkpoint(ckpt)
-        same = {k: v for k, v in json.loads(json.dumps(config)).items() if k != "epochs"}
-        if {k: v for k, v in meta["config"].items() if k != "epochs"} != same:
-            raise ConfigError(f"{ckpt} was written by a different configuration: {meta['config']}")
-        params = [(np.array(arrays[f"w_{k}"]), np.array(arrays[f"b_{k}"])) for k in range(n_layers)]
-        opt.load_state_arrays(arrays)
+    if start is None:
+        params, history = snn.init_params(net, cfg.seed), []
+    else:
+        params, history = [(w.copy(), b.copy()) for w, b in start.params], list(start.history)
+        opt.load_state_arrays(start.arrays)
         if line is not None:
-            line.load_state_arrays(arrays)
-        history = meta["history"]
-    n = len(train)
-    steps = n // cfg.batch  # the last incomplete mini-batch is dropped
+            line.load_state_arrays(start.arrays)
     for epoch in range(len(history), cfg.epochs):
-        order = np.random.default_rng([cfg.seed, epoch]).permutation(n)
         t0 = time.perf_counter()
         loss_sum, correct, seen = 0.0, 0, 0
-        bar = tqdm(range(steps), desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress, leave=False)
-        for step in bar:
-            idx = np.sort(order[step * cfg.batch:(step + 1) * cfg.batch])
-            rng = np.random.default_rng([cfg.seed, epoch, step])
-            xb, static = encode(train.x[idx], train.kind, net.timesteps, cfg.encoding, rng)
-            loss, ok = train_step(net, params, opt, line, xb, static, train.y[idx], cfg.alpha)
-            if not math.isfinite(loss) or loss > cfg.max_loss:
+        bar = tqdm(minibatches(train, net.timesteps, cfg.batch, cfg.encoding, cfg.seed, epoch), total=steps,
+                   desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress, leave=False)
+        for mb in bar:
+            loss, ok = train_step(net, params, opt, line, mb.x, mb.static, mb.y)
+            what = loss_diverged(loss, cfg.max_loss)
+            if what is not None:
                 bar.close()
-                kept = f"the last good checkpoint ({ckpt}, after epoch {len(history)}) is kept" if ckpt.exists() \
-                    else "no checkpoint was written yet"
-                raise TrainingDiverged(f"loss {'is ' + str(loss) if not math.isfinite(loss) else f'exploded to {loss:.3g}'}"
-                                       f" at epoch {epoch + 1}, step {step + 1}; {kept}; try a smaller --lr")
-            loss_sum += loss * len(idx)
+                kept = ("no checkpoint is kept" if checkpoint is None else
+                        f"the checkpoint after epoch {len(history)} is kept" if history else
+                        "no checkpoint was written yet")
+                raise TrainingDiverged(f"loss {what} at epoch {epoch + 1}, step {mb.step + 1}; {kept}; try a smaller --lr")
+            loss_sum += loss * len(mb.y)
             correct += ok
-            seen += len(idx)
-            if step % 20 == 0 or step == steps - 1:
+            seen += len(mb.y)
+            if mb.step % 20 == 0 or mb.step == steps - 1:
                 bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.4f}")
         train_time = time.perf_counter() - t0
         test_loss, test_acc = evaluate(net, params, test.x, test.y, test.kind, cfg.encoding, cfg.seed,
@@ -203,7 +214,9 @@ def run_training(net: Network, train, test, cfg: TrainConfig, out: Path, resume:
         if report is not None:
             h = history[-1]
             report(f"epoch {h['epoch']}: train loss {h['train_loss']:.4f} acc {h['train_acc']:.4f}, "
-                       f"test loss {h['test_loss']:.4f} acc {h['test_acc']:.4f} ({h['train_samples_per_s']:.0f} samples/s)")
-        save_checkpoint(ckpt, params, opt, line, {"config": config, "history": history})
-        _write_metrics(out, history)
-    return history
+                   f"test loss {h['test_loss']:.4f} acc {h['test_acc']:.4f} ({h['train_samples_per_s']:.0f} samples/s)")
+        if checkpoint is not None:
+            arrays = {**opt.state_arrays(), **(line.state_arrays() if line is not None else {})}
+            checkpoint(TrainState([(w.copy(), b.copy()) for w, b in params],
+                                  {k: np.array(a) for k, a in arrays.items()}, tuple(history)))
+    return TrainResult(params, tuple(history))

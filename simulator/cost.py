@@ -33,7 +33,7 @@ from enum import Enum
 from math import ceil
 from typing import Iterator
 
-from workloads import ComputeLayer, ConfigError, Network
+from workloads import ComputeLayer, ConfigError, InputKind, LayerKind, Network
 
 
 class TaskKind(str, Enum):
@@ -70,6 +70,19 @@ class ArrayConfig:
         if len(sizes) != 2:
             raise ConfigError(f"array: {text!r} is not of the form ROWSxCOLS (e.g. 32x32)")
         return cls(*sizes)
+
+    @classmethod
+    def of(cls, value: ArrayConfig | str | int | tuple[int, int]) -> ArrayConfig:
+        """What every public function taking an array accepts: an `ArrayConfig`, `'32x32'`, `32` or `(32, 32)`."""
+        if isinstance(value, cls):
+            return value
+        if isinstance(value, str):
+            return cls.parse(value)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return cls(value, value)
+        if isinstance(value, tuple) and len(value) == 2:
+            return cls(*value)
+        raise ConfigError(f"array: expected an ArrayConfig or 'ROWSxCOLS' (e.g. '32x32'), got {value!r}")
 
     def __str__(self) -> str:
         return f"{self.rows}x{self.cols}"
@@ -110,6 +123,54 @@ class Gemm:
 
 
 @dataclass(frozen=True)
+class TileGrid:
+    """A GEMM's `rows x cols` outputs cut into `SR x SC` tiles (eq. 26), numbered row-major: row
+    tile outer, column tile inner. The last row and column of tiles may be partial. The one
+    place that maps tile numbers to GEMM rows and columns."""
+
+    rows: int
+    cols: int
+    sr: int
+    sc: int
+
+    @classmethod
+    def of(cls, gemm: Gemm, array: ArrayConfig) -> TileGrid:
+        return cls(gemm.rows, gemm.cols, array.rows, array.cols)
+
+    @property
+    def row_tiles(self) -> int:
+        return -(-self.rows // self.sr)
+
+    @property
+    def col_tiles(self) -> int:
+        return -(-self.cols // self.sc)
+
+    @property
+    def count(self) -> int:
+        """eq. 26: N_tiles = ceil(N_rows / SR) * ceil(N_cols / SC)."""
+        return self.row_tiles * self.col_tiles
+
+    def tile_of(self, row, col):
+        """Tile number of GEMM element (row, col); numpy arrays broadcast."""
+        return (row // self.sr) * self.col_tiles + col // self.sc
+
+    def first_tile_of_row(self, row: int) -> int:
+        """Number of the first tile in the row of tiles holding GEMM row `row`."""
+        return (row // self.sr) * self.col_tiles
+
+    def row_span(self, start: int, stop: int) -> tuple[int, int]:
+        """GEMM rows `[r0, r1)` of the rows of tiles that tiles `[start, stop)` touch."""
+        r0 = (start // self.col_tiles) * self.sr
+        return r0, min(self.rows, ((stop - 1) // self.col_tiles + 1) * self.sr)
+
+    def column_share(self, start: int, stop: int) -> float:
+        """Share of the columns tiles `[start, stop)` cover: all of them once they span two rows of tiles."""
+        if start // self.col_tiles != (stop - 1) // self.col_tiles:
+            return 1.0
+        return (stop - start) / self.col_tiles
+
+
+@dataclass(frozen=True)
 class TaskCost:
     """Cycles and bytes of one task of one layer for one mini-batch."""
 
@@ -117,17 +178,24 @@ class TaskCost:
     name: str
     kind: TaskKind
     gemm: Gemm
-    row_tiles: int
-    col_tiles: int
+    grid: TileGrid
     cycles_per_tile: int
     input_bytes: int
     weight_bytes: int
     output_bytes: int
 
     @property
+    def row_tiles(self) -> int:
+        return self.grid.row_tiles
+
+    @property
+    def col_tiles(self) -> int:
+        return self.grid.col_tiles
+
+    @property
     def tiles(self) -> int:
         """eq. 26"""
-        return self.row_tiles * self.col_tiles
+        return self.grid.count
 
     @property
     def cycles(self) -> int:
@@ -138,11 +206,16 @@ class TaskCost:
     def label(self) -> str:
         return f"{self.kind.value}{self.layer}"
 
+    @property
+    def macs(self) -> int:
+        """Useful multiply-accumulates: N_rows * N_cols * N_MAC (Tables IV, V), idle PEs not counted."""
+        return self.gemm.rows * self.gemm.cols * self.gemm.macs
+
 
 def gemm_shape(layer: ComputeLayer, kind: TaskKind, timesteps: int, batch: int) -> Gemm:
     """Rows, columns and MACs per output of a task (Table IV conv, Table V dense)."""
     tb = timesteps * batch
-    if layer.kind == "conv":
+    if layer.kind is LayerKind.CONV:
         h, w, c = layer.in_shape
         hout, wout, f = layer.out_shape
         kkc, kkf = layer.kernel * layer.kernel * c, layer.kernel * layer.kernel * f
@@ -159,11 +232,6 @@ def gemm_shape(layer: ComputeLayer, kind: TaskKind, timesteps: int, batch: int) 
     }[kind]
 
 
-def tile_counts(gemm: Gemm, array: ArrayConfig) -> tuple[int, int]:
-    """Row tiles and column tiles (eq. 26: N_tiles = ceil(N_rows/SR) * ceil(N_cols/SC))."""
-    return -(-gemm.rows // array.rows), -(-gemm.cols // array.cols)
-
-
 def cycles_per_tile(gemm: Gemm, array: ArrayConfig) -> int:
     """eq. 27: N_MAC + (SR - 1) + (SC - 1)."""
     return gemm.macs + (array.rows - 1) + (array.cols - 1)
@@ -171,7 +239,7 @@ def cycles_per_tile(gemm: Gemm, array: ArrayConfig) -> int:
 
 def input_activation_bytes(net: Network, layer: ComputeLayer, batch: int, bm: ByteModel) -> int:
     """The layer's input as stored: the dataset input for layer 0, else spikes."""
-    if layer.index == 0 and net.input_kind == "current":
+    if layer.index == 0 and net.input_kind is InputKind.CURRENT:
         return bm.values(layer.in_size * batch)  # constant current, stored once per sample
     return bm.spikes(layer.in_size * net.timesteps * batch)
 
@@ -180,7 +248,6 @@ def task_cost(net: Network, layer: ComputeLayer, kind: TaskKind, array: ArrayCon
               bm: ByteModel = HARDWARE_BYTES) -> TaskCost:
     """Cycles (eq. 26-29) and bytes read and written by one task for one mini-batch."""
     gemm = gemm_shape(layer, kind, net.timesteps, batch)
-    row_tiles, col_tiles = tile_counts(gemm, array)
     tb = net.timesteps * batch
     act_in = input_activation_bytes(net, layer, batch, bm)
     weights = bm.values(layer.params)
@@ -192,8 +259,7 @@ def task_cost(net: Network, layer: ComputeLayer, kind: TaskKind, array: ArrayCon
         io = (act_in + grad_current, 0, weights)
     else:
         io = (grad_current, bm.values(layer.weight_count), bm.values(layer.in_size * tb))
-    return TaskCost(layer.index, layer.name, kind, gemm, row_tiles, col_tiles,
-                    cycles_per_tile(gemm, array), *io)
+    return TaskCost(layer.index, layer.name, kind, gemm, TileGrid.of(gemm, array), cycles_per_tile(gemm, array), *io)
 
 
 @dataclass(frozen=True)
@@ -210,6 +276,10 @@ class NetworkCost:
     array: ArrayConfig
     batch: int
     include_first_ig: bool
+
+    def __repr__(self) -> str:
+        return (f"NetworkCost({self.network.name}, array {self.array}, batch {self.batch}, "
+                f"{len(self.tasks)} tasks, {self.total:,} cycles per update)")
     tasks: tuple[TaskCost, ...]
     first_ig: TaskCost
     bytes_model: ByteModel
@@ -240,6 +310,33 @@ class NetworkCost:
             return self.bytes_model.values(cl.out_size * self.batch)
         return self.bytes_model.state(cl.out_size * self.network.timesteps * self.batch)
 
+    def filter_steps(self, layer: int, kind: TaskKind) -> int:
+        """IIR filter steps of a task: one per neuron, timestep and sample for FP (eq. 4-5; the
+        output layer's accumulator, eq. 18) and for WG, whose gradient filter (eq. 17, 23; eq. 19
+        for the output layer) makes the layer's dL/di_in once per mini-batch; none for IG."""
+        if kind is TaskKind.IG:
+            return 0
+        return self.network.compute_layers()[layer].out_size * self.network.timesteps * self.batch
+
+    def filter_bytes(self, layer: int, kind: TaskKind) -> tuple[int, int]:
+        """Bytes the IIR filter bank reads and writes in a task beyond the task's own operands.
+
+        FP: the filters take the array's column outputs directly; a spiking layer writes its
+        2-bit backward state (the output layer's logits are already its FP output).
+        WG: the gradient filter reads dL/dv_sp of what the layer sends and the state (the
+        output layer: dL/dv_m[T-1] of eq. 20, float32 per output and sample) and writes dL/di_in,
+        which WG and IG then read. IG: none.
+        """
+        if kind is TaskKind.IG:
+            return 0, 0
+        cl = self.network.compute_layers()[layer]
+        bm, tb = self.bytes_model, self.network.timesteps * self.batch
+        if kind is TaskKind.FP:
+            return 0, (self.state_bytes(layer) if cl.spiking else 0)
+        grad = (bm.values(cl.sent_size * tb) + self.state_bytes(layer) if cl.spiking
+                else bm.values(cl.out_size * self.batch))
+        return grad, bm.values(cl.out_size * tb)
+
     def boundary_bytes(self) -> tuple[int, ...]:
         """Bytes crossing each layer boundary l|l+1 per mini-batch: spikes forward, dL/dv_sp back."""
         layers = self.network.compute_layers()
@@ -265,9 +362,10 @@ class NetworkCost:
                    for layer in net.compute_layers())
 
 
-def network_cost(net: Network, array: ArrayConfig, batch: int = 1, include_first_ig: bool = False,
+def network_cost(net: Network, array: ArrayConfig | str, batch: int = 1, include_first_ig: bool = False,
                  bytes_model: ByteModel = HARDWARE_BYTES) -> NetworkCost:
-    """Cycles and bytes of every task of `net` on `array` at mini-batch size `batch`."""
+    """Cycles and bytes of every task of `net` on `array` (an ArrayConfig or '32x32') at mini-batch size `batch`."""
+    array = ArrayConfig.of(array)
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise ConfigError(f"batch: must be a positive integer, got {batch!r}")
     tasks = []

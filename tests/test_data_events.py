@@ -319,7 +319,10 @@ def test_damaged_frame_cache_says_how_to_rebuild(tmp_path: Path) -> None:
         get_dataset("dvs128-synthetic", tmp_path, sizes=(1, 1))
 
 
-def test_interrupted_frame_build_resumes_where_it_stopped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("damage, resumed_from", [(False, 4), (True, 0)])
+def test_interrupted_frame_build_resumes_where_it_stopped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          damage: bool, resumed_from: int) -> None:
+    """The samples the progress record counts as done are hashed again on resuming: changed on disk, it starts over."""
     from workloads.datasets import store
     monkeypatch.setattr(store, "_FLUSH_EVERY", 2)
     calls: list[int] = []
@@ -334,9 +337,14 @@ def test_interrupted_frame_build_resumes_where_it_stopped(tmp_path: Path, monkey
     with pytest.raises(KeyboardInterrupt):
         store.build_frames(target, 8, (2, 3), produce, "t")
     assert not target.exists() and json.loads((tmp_path / "x.npy.progress").read_text())["done"] == 4
-    store.build_frames(target, 8, (2, 3), produce, "t")
-    assert calls == [0, 1, 2, 3, 4, 5, 4, 5, 6, 7]
+    if damage:
+        raw = bytearray((tmp_path / "x.npy.partial").read_bytes())
+        raw[-8 * 6 + 7] ^= 1  # a byte of sample 1
+        (tmp_path / "x.npy.partial").write_bytes(bytes(raw))
+    digest = store.build_frames(target, 8, (2, 3), produce, "t")
+    assert calls == [0, 1, 2, 3, 4, 5, *range(resumed_from, 8)]
     np.testing.assert_array_equal(np.load(target)[:, 0, 0], np.arange(8))
+    assert digest == store.sha256_file(target)
     assert not (tmp_path / "x.npy.progress").exists() and not (tmp_path / "x.npy.partial").exists()
 
 

@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 from simulator.cli import main
 from simulator.cost import ArrayConfig, TaskKind, input_activation_bytes, network_cost
 from simulator.des import BusConfig, simulate
-from simulator.des.report import trace_events
 from simulator.schedule import SCHEDULERS, make_schedule
 from simulator.schedule.types import Schedule
 from tests.conftest import random_networks
@@ -218,3 +217,8 @@ def test_cli_json_has_the_promised_fields(capsys) -> None:
                 "fill_latency", "utilization", "bus_bytes"} <= set(r)
         assert r["procs"] == 2 and len(r["utilization"]) == 2
         assert r["simulated_cycles_per_update"] == r["analytic_cycles_per_update"]
+
+
+def test_result_repr_is_short() -> None:
+    r = simulate(make_schedule("optimal", network_cost(MNIST, "32x32"), 4), 16, trace=True)
+    assert len(repr(r)) < 200 and f"{r.analytic_cycles_per_update:,}" in repr(r)

@@ -16,6 +16,7 @@ from simulator.schedule import make_schedule
 from workloads import ConfigError
 from workloads.builtin import MNIST
 from workloads.datasets.types import ArrayDataset
+from workloads.network import Conv, Dense, MaxPool, Network, Output
 
 
 def _data(n: int, seed: int) -> ArrayDataset:
@@ -48,6 +49,38 @@ def test_one_processor_equals_plain_trainer():
     assert _same(res.params, params)
     assert [h["test_acc"] for h in res.history] == [h["test_acc"] for h in hist]
     assert [h["train_loss"] for h in res.history] == pytest.approx([h["train_loss"] for h in hist], abs=1e-9)
+
+
+def test_trainer_and_cosimulation_draw_the_same_minibatches(monkeypatch):
+    """Both draw from the one iterator, `models.train.minibatches`, with the same arguments: the same
+    sample order per epoch and the same rate coding (so the same inputs and labels, step by step)."""
+    import models.train as T
+    import simulator.functional.training as FT
+    real, drawn = T.minibatches, {"trainer": [], "cosim": []}
+
+    def spy(who):
+        def draw(*args, **kwargs):
+            for mb in real(*args, **kwargs):
+                drawn[who].append((args[1:], kwargs, mb))
+                yield mb
+        return draw
+
+    monkeypatch.setattr(T, "minibatches", spy("trainer"))
+    monkeypatch.setattr(FT, "minibatches", spy("cosim"))
+    net = Network("tiny", (6, 6, 1), (Conv(3), MaxPool(), Dense(8), Output(3)), 3)
+    rng = np.random.default_rng(7)
+    train = ArrayDataset("toy", rng.random((26, 6, 6, 1), dtype=np.float32), rng.integers(0, 3, 26), "image")
+    schedule = make_schedule("finegrained", network_cost(net, ArrayConfig(8, 8), 4), 2)
+    cfg = FunctionalConfig(epochs=2, encoding="rate", seed=5)
+    run_functional(schedule, train, train, cfg, progress=False)
+    run_ideal(schedule, train, train, cfg, progress=False)
+    a, b = drawn["trainer"], drawn["cosim"]
+    assert len(a) == len(b) == 2 * (26 // 4)
+    for (args_a, kw_a, mb_a), (args_b, kw_b, mb_b) in zip(a, b):
+        assert args_a == args_b and kw_a == kw_b
+        assert (mb_a.epoch, mb_a.step, mb_a.static) == (mb_b.epoch, mb_b.step, False)
+        assert np.array_equal(mb_a.x, mb_b.x) and mb_a.x.dtype == np.uint8 and np.array_equal(mb_a.y, mb_b.y)
+    assert [(mb.epoch, mb.step) for _, _, mb in a] == [(e, s) for e in range(2) for s in range(6)]
 
 
 @pytest.mark.parametrize("scheduler,procs", [("finegrained", 2), ("finegrained", 4), ("optimal", 4)])
@@ -114,19 +147,19 @@ def test_split_slices_join_to_the_unsplit_task(layer_index, kind, cuts, array, s
     if kind is TaskKind.FP:
         x, static = _layer_inputs(layer, t, batch, rng)
         for s0, s1 in zip(bounds, bounds[1:]):
-            geo = S.geometry(layer, task, t, batch, array[0], array[1], s0, s1)
+            geo = S.geometry(layer, task, t, batch, s0, s1)
             b0, b1 = geo.samples
             cur = S.fp_currents(layer, w, b, x[b0:b1] if static else x[:, b0:b1], t, static)
-            shares.append(S.fp_share(layer, geo, cur, n.c, n.lam, n.threshold, 0.5))
-        got = S.join_fp(layer, shares[::-1], t, batch, n.c, n.lam, n.threshold, 0.5)
-        ref = snn.layer_fp(layer, w, b, x, t, n.c, n.lam, n.threshold, 0.5, static=static)
+            shares.append(S.fp_share(layer, geo, cur, n))
+        got = S.join_fp(layer, shares[::-1], t, batch, n)
+        ref = snn.layer_fp(layer, w, b, x, t, n, static=static)
         for name in ("sent", "state", "v_m", "pool_idx"):
             a, r = getattr(got, name), getattr(ref, name)
             assert (a is None and r is None) or np.array_equal(a, r), name
     else:
         g = rng.standard_normal((t, batch, *layer.out_shape)).astype(np.float32)
         for s0, s1 in zip(bounds, bounds[1:]):
-            geo = S.geometry(layer, task, t, batch, array[0], array[1], s0, s1)
+            geo = S.geometry(layer, task, t, batch, s0, s1)
             shares.append(S.ig_share(layer, geo, w, g))
         assert np.array_equal(S.join_ig(layer, shares, t, batch), snn.ig_gemm(layer, w, g))
 
@@ -138,7 +171,7 @@ def test_owned_masks_partition_the_task():
     total = np.zeros((MNIST.timesteps, 2, *layer.out_shape), int)
     cut = []
     for s0, s1 in [(0, 7), (7, 100), (100, task.tiles)]:
-        geo = S.geometry(layer, task, MNIST.timesteps, 2, 5, 3, s0, s1)
+        geo = S.geometry(layer, task, MNIST.timesteps, 2, s0, s1)
         b0, b1 = geo.samples
         total[:, b0:b1] += geo.owned
         f0, f1 = geo.whole_samples

@@ -201,7 +201,7 @@ def test_network_gradients_match_finite_differences(case):
     y = rng.integers(0, 3, batch)
     logits, states = snn.forward(net, params, x, static)
     loss, g_logits = L.softmax_cross_entropy(logits, y)
-    grads = snn.backward(net, params, x, static, states, g_logits, ALPHA)
+    grads = snn.backward(net, params, x, static, states, g_logits)
     frozen = [{"gate": 1.0 - st_.spikes.reshape(t, -1), "s0": st_.spikes.reshape(t, -1).astype(np.float64),
                "idx": st_.pool_idx} if st_.state is not None else None for st_ in states]
     p64 = [(w.astype(np.float64), b.astype(np.float64)) for w, b in params]

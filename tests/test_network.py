@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 
 from tests.conftest import random_networks
-from workloads import BUILTIN, ConfigError, load_network, network_from_dict
+from workloads import BUILTIN, ConfigError, Neuron, load_network, network_from_dict
 
 # Table I: (output shape as printed, # params, delay) per compute layer; pools shown by sent_shape.
 TABLE_I = {
@@ -79,6 +79,13 @@ def _with_layer(index: int, **changes) -> dict:
      "layer 1 (conv1): a convolution needs an [H, W, C] input"),
     ({**GOOD, "timesteps": 0}, "field 'timesteps' must be a positive integer, got 0"),
     ({**GOOD, "input": [7, 7, 1]}, "not divisible by pool field 'size' 2"),
+    ({**GOOD, "neuron": {"threshold": float("nan")}}, "neuron: field 'threshold' must be a finite number, got nan"),
+    ({**GOOD, "neuron": {"c": float("inf")}}, "neuron: field 'c' must be a finite number, got inf"),
+    ({**GOOD, "neuron": {"lam": True}}, "neuron: field 'lam' must be a finite number, got True"),
+    ({**GOOD, "neuron": {"alpha": 0}}, "neuron: field 'alpha' must be > 0, got 0.0"),
+    ({**GOOD, "neuron": {"c": 0}}, "neuron: field 'c' must be > 0, got 0.0"),
+    ({**GOOD, "neuron": {"lam": -0.5}}, "neuron: field 'lam' must be >= 0, got -0.5"),
+    ({**GOOD, "neuron": {"tau": 5.0}}, "field 'neuron' may only hold 'c', 'lam', 'threshold', 'alpha'"),
 ])
 def test_bad_network_files_fail_with_one_clear_message(tmp_path, data: dict, message: str) -> None:
     path = tmp_path / "bad.json"
@@ -88,6 +95,28 @@ def test_bad_network_files_fail_with_one_clear_message(tmp_path, data: dict, mes
     assert message in str(info.value)
     assert str(info.value).startswith(f"network file {path}: ")
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("field", ["c", "lam", "threshold", "alpha"])
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+def test_neuron_refuses_non_finite_parameters(field: str, value: float) -> None:
+    with pytest.raises(ConfigError) as info:
+        Neuron(**{field: value})
+    assert str(info.value) == f"neuron: field '{field}' must be a finite number, got {value!r}"
+
+
+def test_neuron_table_of_a_toml_file(tmp_path) -> None:
+    """Defaults of Fig. 3 and eq. 22 when absent; a NaN from TOML is refused in one line naming the field."""
+    base = 'timesteps = 4\ninput = [8]\n[[layers]]\ntype = "output"\nunits = 3\n'
+    (tmp_path / "plain.toml").write_text(base)
+    assert load_network(tmp_path / "plain.toml").neuron == Neuron() == Neuron(4.0, 0.25, 0.5, 0.5)
+    (tmp_path / "set.toml").write_text(base + "[neuron]\nc = 2\nalpha = 0.25\n")
+    assert load_network(tmp_path / "set.toml").neuron == Neuron(c=2.0, alpha=0.25)
+    (tmp_path / "nan.toml").write_text(base + "[neuron]\nthreshold = nan\n")
+    with pytest.raises(ConfigError) as info:
+        load_network(tmp_path / "nan.toml")
+    message = f"network file {tmp_path / 'nan.toml'}: neuron: field 'threshold' must be a finite number, got nan"
+    assert str(info.value) == message
 
 
 def test_unknown_names_and_unreadable_files(tmp_path) -> None:

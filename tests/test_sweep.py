@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import subprocess
 import sys
@@ -9,7 +10,11 @@ import sys
 import pytest
 
 from simulator.cli import main
-from simulator.schedule.sweep import TABLE_VII, sweep, table_vii
+from simulator.cost import ArrayConfig, network_cost
+from simulator.des import simulate
+from simulator.paper import TABLE_VII
+from simulator.reports import plot_gantt, plot_schedule, plot_sweep, sweep, table_vii
+from simulator.schedule import make_schedule
 from workloads import DVS128, MNIST, NMNIST
 
 
@@ -90,3 +95,28 @@ def test_sweep_cli_writes_table_csv_and_figures(capsys, tmp_path) -> None:
                  "--out", str(tmp_path), "--no-plots"]) == 0
     out = capsys.readouterr().out
     assert "Table VII" in out and "3.78" in out and "paper KB" in out
+
+
+def test_plots_return_figures_and_leave_the_backend_alone() -> None:
+    import matplotlib
+    from matplotlib.figure import Figure
+    before = matplotlib.get_backend()
+    matplotlib.use("svg")  # not Agg: a plot that switched the backend would show
+    try:
+        schedule = make_schedule("finegrained", network_cost(MNIST, ArrayConfig(32, 32)), 3)
+        figures = [plot_schedule(schedule), plot_gantt(simulate(schedule, 16, trace=True)),
+                   *plot_sweep(sweep([MNIST], (1, 8), (1, 32), (32,), ("layerwise", "pipedream"))).values()]
+        assert matplotlib.get_backend() == "svg"
+    finally:
+        matplotlib.use(before)
+    assert len(figures) == 5 and all(isinstance(fig, Figure) for fig in figures)
+    for fig in figures:
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png")
+        assert buf.getvalue()[:4] == b"\x89PNG" and fig.axes
+
+
+def test_schedule_json_reports_procs_used(capsys) -> None:
+    assert main(["schedule", "--network", "mnist", "--procs", "8", "--scheduler", "layerwise", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["procs"] == 8 and doc["procs_used"] == 3 and doc["delays"] == [4, 2, 0, 0]

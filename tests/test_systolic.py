@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from scipy.signal import correlate
 
 from simulator.cost import ArrayConfig, TaskKind, network_cost
-from simulator.systolic import emulate_gemm, operands, output_tensor, reference
+from simulator.emulator import emulate_gemm, operands, output_tensor, reference
 from workloads import MNIST, NMNIST, ConfigError, Conv, Dense, Network, Output
 
 

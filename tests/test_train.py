@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+import models.run_folder as RF
 import models.train as T
 from models import snn
 from models.delayed import DelayLine
@@ -14,7 +15,7 @@ from models.encoding import encode
 from models.layers import softmax_cross_entropy
 from models.optim import Adam, SGD
 from simulator.cli import main
-from simulator.cli.train import resolve_delays
+from simulator.schedule.delays import resolve_delays
 from workloads import ConfigError
 from workloads.builtin import MNIST
 from workloads.datasets import ArrayDataset, DatasetSplits
@@ -46,8 +47,8 @@ def test_zero_delays_bit_identical_to_plain(opt_cls):
     o1, o2 = opt_cls(0.01), opt_cls(0.01)
     line = DelayLine((0, 0, 0))
     for xb, static, yb in _batches(5):
-        T.train_step(NET, p1, o1, None, xb, static, yb, 0.5)
-        T.train_step(NET, p2, o2, line, xb, static, yb, 0.5)
+        T.train_step(NET, p1, o1, None, xb, static, yb)
+        T.train_step(NET, p2, o2, line, xb, static, yb)
     for (w1, b1), (w2, b2) in zip(p1, p2):
         assert np.array_equal(w1, w2) and np.array_equal(b1, b2)
 
@@ -60,10 +61,10 @@ def test_delays_match_reference_g_t_minus_d():
     line = DelayLine(delays)
     history = []  # reference: every gradient kept, layer l at step t applies history[t - D_l]
     for t, (xb, static, yb) in enumerate(_batches(6)):
-        T.train_step(NET, params, opt, line, xb, static, yb, 0.5)
+        T.train_step(NET, params, opt, line, xb, static, yb)
         logits, states = snn.forward(NET, ref, xb, static)
         _, g = softmax_cross_entropy(logits, yb)
-        history.append(snn.backward(NET, ref, xb, static, states, g, 0.5))
+        history.append(snn.backward(NET, ref, xb, static, states, g))
         for k, d in enumerate(delays):
             if t - d >= 0:
                 ref_opt.update(2 * k, ref[k][0], history[t - d][k][0])
@@ -80,7 +81,7 @@ def test_delay_line_rejects_negative():
 
 def _run(tmp_path, epochs, resume=False, **kw):
     cfg = T.TrainConfig(batch=8, epochs=epochs, seed=3, delays=(2, 1, 0), lr=0.01, eval_batch=16, **kw)
-    return T.run_training(NET, _data(40, 5), _data(16, 6), cfg, tmp_path, resume=resume, progress=False)
+    return RF.train_in_folder(NET, _data(40, 5), _data(16, 6), cfg, tmp_path, resume=resume, progress=False).history
 
 
 def _strip(history):
@@ -108,40 +109,56 @@ def test_kill_and_resume_ends_like_an_uninterrupted_run(tmp_path, monkeypatch):
         _run(tmp_path / "cut", 3)
     resumed = _run(tmp_path / "cut", 3, resume=True)
     assert _strip(resumed) == _strip(whole)
-    a, _ = T.load_checkpoint(tmp_path / "whole" / T.CHECKPOINT)
-    b, _ = T.load_checkpoint(tmp_path / "cut" / T.CHECKPOINT)
+    a, _ = RF.load_checkpoint(tmp_path / "whole" / RF.CHECKPOINT)
+    b, _ = RF.load_checkpoint(tmp_path / "cut" / RF.CHECKPOINT)
     assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
     assert not list((tmp_path / "cut").glob("*.tmp"))
 
 
+def test_checkpoint_sink_receives_values_and_training_continues_exactly():
+    """The trainer writes no file: the sink gets each epoch's state (copies), and training continued
+    from the first one ends like the uninterrupted run, weights and metrics."""
+    cfg = T.TrainConfig(batch=8, epochs=3, seed=3, delays=(2, 1, 0), lr=0.01, eval_batch=16)
+    states = []
+    whole = T.run_training(NET, _data(40, 5), _data(16, 6), cfg, checkpoint=states.append, progress=False)
+    assert [len(s.history) for s in states] == [1, 2, 3]
+    keys = states[0].arrays.keys()
+    assert any(k.startswith("pending_") for k in keys) and any(k.startswith("adam_m_") for k in keys)
+    assert not np.array_equal(states[0].params[0][0], whole.params[0][0])  # a copy, not the live weights
+    resumed = T.run_training(NET, _data(40, 5), _data(16, 6), cfg, start=states[0], progress=False)
+    assert _strip(resumed.history) == _strip(whole.history)
+    for (w1, b1), (w2, b2), (w3, b3) in zip(whole.params, resumed.params, states[-1].params):
+        assert np.array_equal(w1, w2) and np.array_equal(b1, b2) and np.array_equal(w1, w3) and np.array_equal(b1, b3)
+
+
 def test_resume_refuses_another_configuration(tmp_path):
     _run(tmp_path, 1)
-    with pytest.raises(ConfigError, match="different configuration"):
-        T.run_training(NET, _data(40, 5), _data(16, 6), T.TrainConfig(batch=8, epochs=2, seed=4, lr=0.01),
-                       tmp_path, resume=True, progress=False)
+    with pytest.raises(ConfigError, match="was made with seed=3, this run has seed=4"):
+        RF.train_in_folder(NET, _data(40, 5), _data(16, 6), T.TrainConfig(batch=8, epochs=2, seed=4, lr=0.01),
+                           tmp_path, resume=True, progress=False)
 
 
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
     _run(tmp_path, 1)
-    before = (tmp_path / T.CHECKPOINT).read_bytes()
+    before = (tmp_path / RF.CHECKPOINT).read_bytes()
     monkeypatch.setattr(T, "softmax_cross_entropy", lambda z, y: (float("nan"), z))
     with pytest.raises(T.TrainingDiverged, match="nan at epoch 2, step 1.*kept"):
         _run(tmp_path, 2, resume=True)
-    assert (tmp_path / T.CHECKPOINT).read_bytes() == before
+    assert (tmp_path / RF.CHECKPOINT).read_bytes() == before
 
 
-def test_training_learns_on_frames_and_rate_coding(tmp_path):
+def test_training_learns_on_frames_and_rate_coding():
     cfg = T.TrainConfig(batch=8, epochs=4, seed=0, lr=0.02, eval_batch=32)
-    hist = T.run_training(NET, _data(96, 1, True), _data(32, 2, True), cfg, tmp_path / "f", progress=False)
+    hist = T.run_training(NET, _data(96, 1, True), _data(32, 2, True), cfg, progress=False).history
     assert hist[-1]["test_acc"] > 0.6 and hist[-1]["train_loss"] < hist[0]["train_loss"]
     rate = T.run_training(NET, _data(96, 1), _data(32, 2), T.TrainConfig(batch=8, epochs=2, encoding="rate", lr=0.02),
-                          tmp_path / "r", progress=False)
+                          progress=False).history
     assert np.isfinite(rate[-1]["test_loss"])
 
 
-def test_mismatched_dataset_is_a_config_error(tmp_path):
+def test_mismatched_dataset_is_a_config_error():
     with pytest.raises(ConfigError, match="expects inputs"):
-        T.run_training(MNIST, _data(8, 0), _data(8, 0), T.TrainConfig(), tmp_path, progress=False)
+        T.run_training(MNIST, _data(8, 0), _data(8, 0), T.TrainConfig(), progress=False)
 
 
 def test_resolve_delays():
@@ -165,8 +182,8 @@ def test_cli_train_and_resume(tmp_path, monkeypatch, capsys):
     args = ["train", "--network", str(net_file), "--dataset", "toy", "--epochs", "1", "--batch", "8",
             "--delays", "1,1,0", "--out", str(tmp_path / "run"), "--no-progress", "--json"]
     assert main(args) == 0
-    out = capsys.readouterr().out
-    assert "synthetic" in out and json.loads(out[out.index("{"):])["history"][0]["epoch"] == 1
+    captured = capsys.readouterr()  # --json: stdout is the one JSON document, the human lines on stderr
+    assert "synthetic" in captured.err and json.loads(captured.out)["history"][0]["epoch"] == 1
     assert main(args) == 2  # exists without --resume
     args[args.index("1")] = "2"  # --epochs 2
     assert main(args + ["--resume"]) == 0
@@ -187,3 +204,20 @@ def test_thread_settings_are_validated():
         set_threads(0)
     with pytest.raises(ConfigError, match="blas threads"):
         set_threads(1, blas=10**6)
+
+
+def test_blas_threads_are_set():
+    import numba
+    from threadpoolctl import threadpool_info, threadpool_limits
+    from models.threads import set_threads
+
+    def blas() -> set[int]:
+        return {i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}
+
+    if not blas():
+        pytest.skip("no BLAS library that threadpoolctl knows is loaded")
+    n = numba.get_num_threads()
+    with threadpool_limits(user_api="blas"):  # puts the BLAS threads back afterwards
+        for k in range(1, min(2, numba.config.NUMBA_NUM_THREADS) + 1):
+            set_threads(n, blas=k)
+            assert blas() == {k} and numba.get_num_threads() == n

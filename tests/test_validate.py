@@ -3,8 +3,12 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+
 from simulator.cli import main
 from simulator.cost import ArrayConfig, network_cost
+from simulator.emulator import emulate_step
+from simulator.emulator.step import step_input
 from workloads import MNIST, load_network
 
 TINY = """name = "tiny"
@@ -78,3 +82,18 @@ def test_table_and_errors(capsys) -> None:
     assert "All tasks match the analytic model and numpy." in out and "IIR filter bank" in out
     assert main(["validate", "--array", "0x4"]) == 2
     assert "array: field 'rows'" in capsys.readouterr().err
+
+
+def test_step_input_is_encoded_like_the_trainer_input(tmp_path) -> None:
+    path = tmp_path / "tiny.toml"
+    path.write_text(TINY)
+    frames, labels, source = step_input(load_network(str(path)), 3, seed=1)
+    assert frames.shape == (5, 3, 9, 7, 2) and frames.dtype == np.float32
+    assert set(np.unique(frames)) <= {0.0, 1.0} and source == "seeded random data (seed 1)"
+    assert labels.shape == (3,) and labels.max() < 3
+    image, _, _ = step_input(MNIST, 2, seed=1)
+    assert image.shape == (MNIST.timesteps, 2, 28, 28, 1)
+    assert (image == image[:1]).all()  # a constant current at every timestep
+    step = emulate_step(load_network(str(path)), ArrayConfig(4, 4), 2, seed=1)
+    assert step.ok and [t.task for t in step.tasks] == [
+        t.label for t in network_cost(load_network(str(path)), ArrayConfig(4, 4), 2).tasks]

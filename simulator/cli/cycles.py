@@ -5,11 +5,8 @@ import argparse
 
 from simulator.cli.common import add_network_options, megabytes, network_and_array, print_json, table
 from simulator.cost import FLOAT32_BYTES, TaskKind, network_cost
-
-# Section VI: communication averaged over batch sizes; memory at batch 32 on one processor.
-PAPER_COMMUNICATION_MB = {"mnist": 3.22, "dvs128": 982.98}
-PAPER_MEMORY_MB = {"mnist": 11.568, "nmnist": 44.217, "dvs128": 2092.0}
-PAPER_BATCHES = (1, 2, 4, 8, 16, 32, 64, 128)
+from simulator.paper import COMMUNICATION_MB, MEMORY_MB
+from simulator.reports.cycles import MEMORY_BATCH, mean_communication_bytes
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -46,15 +43,16 @@ def run(args: argparse.Namespace) -> int:
     first = "" if args.include_first_ig else f" (first layer's IG, {cost.first_ig.cycles:,}, not counted)"
     print(f"Total cycles per weight update: {cost.total:,}{first}")
     print()
-    mean_comm = sum(network_cost(net, array, b).communication_bytes for b in PAPER_BATCHES) / len(PAPER_BATCHES)
-    paper_c = PAPER_COMMUNICATION_MB.get(net.name)
+    mean_comm = mean_communication_bytes(net, array)
+    paper_c = COMMUNICATION_MB.get(net.name)
     print(f"Communication per weight update at batch {args.batch}: {megabytes(cost.communication_bytes)}; "
           f"mean over batches 1..128: {megabytes(mean_comm)}"
           + (f" (paper: {paper_c} MB)" if paper_c else ""))
-    mem32 = network_cost(net, array, 32)
-    paper_m = PAPER_MEMORY_MB.get(net.name)
-    print(f"Memory for backward-pass intermediates, one processor, batch 32: {megabytes(mem32.memory_bytes)} "
-          f"packed spikes and 2-bit state; {megabytes(network_cost(net, array, 32, bytes_model=FLOAT32_BYTES).memory_bytes)} "
+    mem = network_cost(net, array, MEMORY_BATCH)
+    mem_f32 = network_cost(net, array, MEMORY_BATCH, bytes_model=FLOAT32_BYTES)
+    paper_m = MEMORY_MB.get(net.name)
+    print(f"Memory for backward-pass intermediates, one processor, batch {MEMORY_BATCH}: "
+          f"{megabytes(mem.memory_bytes)} packed spikes and 2-bit state; {megabytes(mem_f32.memory_bytes)} "
           f"all float32" + (f" (paper: {paper_m} MB)" if paper_m else ""))
     print("See docs/cost-model.md for how these figures are counted and why they differ from the paper's.")
     return 0

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import argparse
 
-from simulator.cli.common import add_network_options, network_and_array, print_json, table
+from simulator.cli.common import add_network_options, figure_path, network_and_array, print_json, save_figure, table
 from simulator.cost import network_cost
-from simulator.schedule import SCHEDULERS, Schedule, make_schedule
+from simulator.schedule import SCHEDULERS, make_schedule
+from simulator.reports import plot_schedule
+from simulator.schedule.summary import schedule_dict
 
 BOUND_EQUATION = {"layerwise": "eq. 30", "pipedream": "eq. 31", "split": "eq. 32", "finegrained": "eq. 33",
                   "optimal": "eq. 33"}
@@ -24,35 +26,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def schedule_json(s: Schedule) -> dict:
-    cost = s.cost
-    return {
-        "scheduler": s.scheduler, "network": cost.network.name, "array": [cost.array.rows, cost.array.cols],
-        "batch": cost.batch, "procs": s.procs, "total_cycles": cost.total,
-        "cycles_per_update": s.cycles_per_update, "speedup": s.speedup, "bound": s.bound,
-        "delays": list(s.delays), "overhead_bytes": s.overhead_bytes,
-        "weight_overhead_bytes": s.weight_overhead_bytes,
-        "boundary_bytes": list(s.boundary_bytes), "boundary_overhead_bytes": list(s.boundary_overhead_bytes),
-        "processors": [
-            {"load": load, "idle_share": idle,
-             "slices": [{"label": x.label, "layer": x.layer, "kind": x.kind.value, "tile_start": x.tile_start,
-                         "tile_stop": x.tile_stop, "cycles": x.cycles} for x in slices]}
-            for load, idle, slices in zip(s.loads, s.idle_share, s.processors)
-        ],
-    }
-
-
 def run(args: argparse.Namespace) -> int:
     net, array = network_and_array(args)
+    plot = figure_path(args.plot) if args.plot else None
     cost = network_cost(net, array, args.batch)
     s = make_schedule(args.scheduler, cost, args.procs)
-    if args.plot:
-        from simulator.schedule.plot import plot_schedule
-        plot_schedule(s, args.plot)
+    if plot:
+        save_figure(plot_schedule(s), plot)
     if args.json:
-        print_json(schedule_json(s))
+        print_json(schedule_dict(s))
         return 0
-    print(f"Network {net.name}, array {array}, batch {args.batch}: {args.scheduler} schedule on P = {s.procs}")
+    print(f"Network {net.name}, array {array}, batch {args.batch}: {args.scheduler} schedule on P = {s.procs}"
+          + (f" ({s.procs_used} used; idle processors are no pipeline stages)" if s.procs_used < s.procs else ""))
     rows = [(f"P{p}", load, f"{100 * idle:.1f}%", " ".join(x.label for x in slices) or "(idle)")
             for p, (load, idle, slices) in enumerate(zip(s.loads, s.idle_share, s.processors))]
     print(table(["Proc", "Load", "Idle", "Slices"], rows, align="rrrl"))
@@ -67,6 +52,6 @@ def run(args: argparse.Namespace) -> int:
                     align="lrr"))
     print(f"Overhead of tasks placed away from their layer's weight gradient: {s.overhead_bytes:,} bytes "
           f"per mini-batch, of which weight copies {s.weight_overhead_bytes:,}")
-    if args.plot:
-        print(f"Schedule map written to {args.plot}")
+    if plot:
+        print(f"Schedule map written to {plot}")
     return 0

@@ -7,14 +7,16 @@ import math
 from dataclasses import asdict
 from pathlib import Path
 
-from simulator.cli.common import add_network_options, network_and_array, print_json, table
+from simulator.cli.common import (add_network_options, figure_path, network_and_array, output_file, print_json,
+                                  save_figure, seed, table)
 from simulator.cost import network_cost
 from simulator.des import BusConfig, SimResult, simulate
-from simulator.des.report import plot_gantt, write_trace
-from models.encoding import ENCODINGS
+from models.encoding import ENCODINGS, Encoding
+from models.memory import check_memory
 from models.optim import OPTIMIZERS
 from models.threads import set_threads
 from simulator.functional import WEIGHT_POLICIES, FunctionalConfig, run_functional, run_ideal, subset
+from simulator.reports import plot_gantt, trace_events
 from simulator.schedule import SCHEDULERS, make_schedule
 from workloads import ConfigError
 from workloads.datasets import get_dataset
@@ -46,8 +48,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--epochs", type=int, default=1, help="epochs (default 1); replaces --minibatches")
     f.add_argument("--optimizer", default="adam", choices=OPTIMIZERS)
     f.add_argument("--lr", type=float, default=1e-3)
-    f.add_argument("--seed", type=int, default=0, help="seed for weights, data order and encoding (default 0)")
-    f.add_argument("--encoding", default="current", choices=ENCODINGS, help="image input encoding")
+    f.add_argument("--seed", type=seed, default=0, help="seed for weights, data order and encoding (default 0)")
+    f.add_argument("--encoding", default=Encoding.CURRENT, choices=ENCODINGS, help="image input encoding")
     f.add_argument("--train-subset", type=int, default=None, help="train on the first N samples only")
     f.add_argument("--test-subset", type=int, default=None, help="evaluate on the first N test samples only")
     f.add_argument("--weights", default="stash", choices=WEIGHT_POLICIES,
@@ -86,6 +88,11 @@ def run(args: argparse.Namespace) -> int:
     names = list(SCHEDULERS) if args.scheduler == "all" else [args.scheduler]
     if args.scheduler != "all" and args.scheduler not in SCHEDULERS:
         raise ConfigError(f"unknown scheduler {args.scheduler!r}; use all or one of {', '.join(SCHEDULERS)}")
+    for name in names:  # every output file is checked before the simulation runs
+        if args.trace:
+            output_file(_per_scheduler(args.trace, name, len(names) > 1), "--trace")
+        if args.plot:
+            figure_path(_per_scheduler(args.plot, name, len(names) > 1))
     bus = BusConfig(_bandwidth(args.bus_bandwidth), args.bus_latency, args.shared_bus, not args.no_overlap)
     cost = network_cost(net, array, args.batch)
     tracing = bool(args.trace or args.plot)
@@ -94,9 +101,9 @@ def run(args: argparse.Namespace) -> int:
         result = simulate(make_schedule(name, cost, args.procs), args.minibatches, bus, trace=tracing)
         results.append(result)
         if args.trace:
-            write_trace(result, _per_scheduler(args.trace, name, len(names) > 1))
+            write_atomic(_per_scheduler(args.trace, name, len(names) > 1), json.dumps(trace_events(result)))
         if args.plot:
-            plot_gantt(result, _per_scheduler(args.plot, name, len(names) > 1))
+            save_figure(plot_gantt(result), _per_scheduler(args.plot, name, len(names) > 1))
     if args.json:
         print_json([r.as_dict() for r in results])
         return 0
@@ -106,12 +113,11 @@ def run(args: argparse.Namespace) -> int:
           f"{'shared' if bus.shared else 'point-to-point links'}, {'overlap' if bus.overlap else 'no overlap'}")
     print(f"One processor: {cost.total:,} cycles per weight update")
     print()
-    rows = [(r.scheduler, r.analytic_cycles_per_update, round(r.simulated_cycles_per_update),
-             cost.total / r.simulated_cycles_per_update, r.fill_latency,
+    rows = [(r.scheduler, r.analytic_cycles_per_update, *_steady(r, cost.total), r.fill_latency,
              sum(r.utilization) / len(r.utilization), r.bus_bytes / r.minibatches / 1e3)
             for r in results]
     print(table(["scheduler", "analytic cyc/update", "simulated cyc/update", "speedup", "fill latency",
-                 "mean utilization", "bus KB/mini-batch"], rows))
+                 "mean utilization", "bus KB/mini-batch"], rows, align="lrrrrrr"))
     if any(not r.steady_state for r in results):
         print(f"(the run is too short for a steady state at P = {args.procs}: use at least "
               f"{4 * args.procs + 2} mini-batches)")
@@ -131,6 +137,9 @@ def _functional(args: argparse.Namespace, net, array) -> int:
         raise ConfigError(f"--functional runs one schedule: give --scheduler as one of {', '.join(SCHEDULERS)}")
     if not args.dataset:
         raise ConfigError("--functional needs --dataset (e.g. mnist)")
+    if args.out:
+        output_file(args.out, "--out")
+    check_memory(net, args.batch, "simulate --functional")
     if args.threads is not None:
         set_threads(args.threads, 1)
     data = get_dataset(args.dataset, args.data_dir)
@@ -161,8 +170,10 @@ def _functional(args: argparse.Namespace, net, array) -> int:
           f"delays {schedule.delays}; {r.minibatches} mini-batches ({args.epochs} epochs of {len(train)} samples"
           f"{', synthetic data' if data.synthetic else ''}), weights {args.weights}")
     print(table(["analytic cyc/update", "simulated cyc/update", "speedup", "fill latency", "total cycles"],
-                [(r.analytic_cycles_per_update, round(r.simulated_cycles_per_update),
-                  cost.total / r.simulated_cycles_per_update, r.fill_latency, r.total_cycles)]))
+                [(r.analytic_cycles_per_update, *_steady(r, cost.total), r.fill_latency, r.total_cycles)],
+                align="rrrrr"))
+    if not r.steady_state:
+        print(f"(too few mini-batches for a steady state at P = {args.procs}: use more training samples or epochs)")
     _details(r)
     print()
     runs = [("pipelined (functional)", list(result.history))]
@@ -182,6 +193,13 @@ def _functional(args: argparse.Namespace, net, array) -> int:
     if args.out:
         print(f"wrote {args.out}")
     return 0 if all(e.ok for e in result.emulated) else 1
+
+
+def _steady(r: SimResult, one_processor: int) -> tuple[int | str, float | str]:
+    """Simulated cycles per update and speedup over one processor, or 'not measured' twice."""
+    if r.simulated_cycles_per_update is None:
+        return "not measured", "not measured"
+    return round(r.simulated_cycles_per_update), one_processor / r.simulated_cycles_per_update
 
 
 def _details(r: SimResult) -> None:

@@ -5,9 +5,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from simulator.cli.common import positive_int_list, print_json, table
+from simulator.cli.common import output_file, positive_int_list, print_json, save_figure, table, write_csv
+from simulator.paper import TABLE_VII_ARRAYS, TABLE_VII_BATCHES, TABLE_VII_PROCS
+from simulator.reports import plot_sweep, sweep, table_vii
 from simulator.schedule import SCHEDULERS
-from simulator.schedule.sweep import PAPER_ARRAYS, PAPER_BATCHES, PAPER_PROCS, sweep, table_vii, write_csv
 from workloads import ConfigError, load_network
 
 
@@ -21,9 +22,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "square array; print Table VII (mean speedup over batches and arrays, "
                                    "overhead) beside the published values; write CSV files and Fig. 16-18.")
     p.add_argument("--networks", default="mnist,nmnist,dvs128", help="comma-separated networks or files")
-    p.add_argument("--procs", default=_csv(PAPER_PROCS), help=f"processor counts (default {_csv(PAPER_PROCS)})")
-    p.add_argument("--batches", default=_csv(PAPER_BATCHES), help=f"batch sizes (default {_csv(PAPER_BATCHES)})")
-    p.add_argument("--arrays", default=_csv(PAPER_ARRAYS), help=f"square array sizes (default {_csv(PAPER_ARRAYS)})")
+    p.add_argument("--procs", default=_csv(TABLE_VII_PROCS), help=f"processor counts (default {_csv(TABLE_VII_PROCS)})")
+    p.add_argument("--batches", default=_csv(TABLE_VII_BATCHES), help=f"batch sizes (default {_csv(TABLE_VII_BATCHES)})")
+    p.add_argument("--arrays", default=_csv(TABLE_VII_ARRAYS), help=f"square array sizes (default {_csv(TABLE_VII_ARRAYS)})")
     p.add_argument("--schedulers", default=",".join(SCHEDULERS), help="comma-separated schedulers (default all)")
     p.add_argument("--out", default="results/sweep", help="folder for CSV and PNG files (default results/sweep)")
     p.add_argument("--no-plots", action="store_true", help="write the CSV files only")
@@ -43,6 +44,8 @@ def run(args: argparse.Namespace) -> int:
     procs = positive_int_list(args.procs, "--procs")
     batches = positive_int_list(args.batches, "--batches")
     arrays = positive_int_list(args.arrays, "--arrays")
+    out = Path(args.out)
+    output_file(out / "points.csv", "--out")  # a folder: not a file, nor below one
     from tqdm import tqdm
 
     def progress(grid):
@@ -51,7 +54,6 @@ def run(args: argparse.Namespace) -> int:
     points = sweep(nets, procs, batches, arrays, schedulers, progress)
     order = [net.name for net in nets]
     rows = sorted(table_vii(points), key=lambda r: (order.index(r.network), r.procs, schedulers.index(r.scheduler)))
-    out = Path(args.out)
     write_csv(out / "points.csv", ["network", "batch", "array", "procs", "scheduler", "cycles_per_update",
                                    "speedup", "bound", "overhead_bytes", "weight_overhead_bytes"],
               [(p.network, p.batch, p.array, p.procs, p.scheduler, p.cycles_per_update, f"{p.speedup:.6f}",
@@ -62,8 +64,8 @@ def run(args: argparse.Namespace) -> int:
               [(r.network, r.procs, r.scheduler, f"{r.mean_speedup:.4f}", f"{r.std_speedup:.4f}",
                 f"{r.overhead_kb:.3f}", f"{r.weight_overhead_kb:.3f}", _fmt(r.published_speedup),
                 _fmt(r.difference, "+.4f"), _fmt(r.published_overhead_kb)) for r in rows])
-    figures = [] if args.no_plots else __import__("simulator.schedule.plot", fromlist=["plot_sweep"]).plot_sweep(
-        points, out)
+    figures = [] if args.no_plots else [save_figure(fig, out / f"{name}.png")
+                                        for name, fig in plot_sweep(points).items()]
     if args.json:
         print_json([{"network": r.network, "procs": r.procs, "scheduler": r.scheduler,
                      "mean_speedup": r.mean_speedup, "std_speedup": r.std_speedup, "overhead_kb": r.overhead_kb,

@@ -6,7 +6,7 @@ from typing import Any, NamedTuple
 
 from simulator.cost import ArrayConfig
 
-from .machine import BusConfig, TransferRecord
+from .machine import BusConfig, Link, TransferRecord
 
 
 class SliceRecord(NamedTuple):
@@ -51,7 +51,7 @@ class ProcessorStats:
 
 @dataclass(frozen=True)
 class LinkStats:
-    """One bus channel: cycles busy, bytes and transfers carried."""
+    """One bus channel: cycles busy within the run's `total` cycles, bytes and transfers carried."""
 
     name: str
     busy: int
@@ -59,8 +59,17 @@ class LinkStats:
     transfers: int
     total: int
 
+    @classmethod
+    def within(cls, link: Link, total: int) -> LinkStats:
+        """`link`'s statistics over the window [0, total]. A transfer nobody waits for (the last weight
+        versions, say) can still be on the wire when the last processor finishes; its cycles past
+        `total` are not counted. Bookings are FIFO and made by `total`, so whatever lies past it is
+        one contiguous stretch ending at `link.free`."""
+        return cls(link.name, link.busy - max(0, link.free - total), link.nbytes, link.transfers, total)
+
     @property
     def occupancy(self) -> float:
+        """Share of the window the link was busy, in [0, 1]."""
         return self.busy / self.total if self.total else 0.0
 
 
@@ -71,7 +80,8 @@ class SimResult:
     `simulated_cycles_per_update` is the steady state: every processor handles one
     mini-batch per step, so the long-run cycles per update are those of the slowest
     processor's steps, measured over the steps in which it has all its work (see
-    `run.step_period`; `steady_state` is False when the run is too short for that).
+    `run.step_period`). It is None (not measured; `steady_state` False) when the run is too
+    short for that: a figure from the fill alone could exceed what the schedule allows.
     Update intervals within a finite run can be shorter: a processor with gradient-delay
     slack can run ahead of the rest for many mini-batches before it sets the pace.
     `fill_latency` is the cycle at which the first mini-batch's update completes.
@@ -86,8 +96,7 @@ class SimResult:
     bus: BusConfig
     delays: tuple[int, ...]
     analytic_cycles_per_update: int
-    simulated_cycles_per_update: float
-    steady_state: bool
+    simulated_cycles_per_update: float | None
     events: int  # SimPy events scheduled
     fill_latency: int
     total_cycles: int
@@ -96,6 +105,16 @@ class SimResult:
     links: tuple[LinkStats, ...]
     slices: tuple[SliceRecord, ...] | None = None
     transfers: tuple[TransferRecord, ...] | None = None
+
+    def __repr__(self) -> str:
+        return (f"SimResult({self.scheduler} on {self.network}, P = {self.procs}, {self.minibatches} mini-batches: "
+                f"{self.simulated_cycles_per_update:,.0f} simulated vs {self.analytic_cycles_per_update:,} analytic "
+                f"cycles per update, fill latency {self.fill_latency:,})")
+
+    @property
+    def steady_state(self) -> bool:
+        """Whether the run was long enough to measure the steady state."""
+        return self.simulated_cycles_per_update is not None
 
     @property
     def utilization(self) -> list[float]:
@@ -106,8 +125,11 @@ class SimResult:
         return sum(l.nbytes for l in self.links)
 
     @property
-    def slowdown(self) -> float:
-        """Simulated over analytic cycles per update (1.0: the schedule's throughput holds)."""
+    def slowdown(self) -> float | None:
+        """Simulated over analytic cycles per update (1.0: the schedule's throughput holds); None if
+        the steady state was not measured."""
+        if self.simulated_cycles_per_update is None:
+            return None
         return self.simulated_cycles_per_update / self.analytic_cycles_per_update
 
     @property
@@ -123,7 +145,7 @@ class SimResult:
                 [(p.wait_weights, "weights", p) for p in self.processors] + \
                 [(p.wait_bus, "the bus", p) for p in self.processors]
         cycles, kind, proc = max(waits, key=lambda w: w[0])
-        if cycles > 0 and self.slowdown > 1.0:
+        if cycles > 0 and (self.slowdown is None or self.slowdown > 1.0):
             what += f"; largest wait: p{proc.index} waits for {kind} {proc.share(cycles):.0%} of the time"
         return what
 

@@ -1,6 +1,6 @@
 """Execute a `Schedule` on the virtual multiprocessor for N mini-batches: `simulate`.
 
-Each processor is one SimPy process that walks its step program (see `dataflow`): for each
+Each processor is one SimPy process that walks its step program (see `steps`): for each
 slice of each mini-batch it waits until the data items it needs have arrived on this
 processor and the weight version its delay allows is there, computes for the slice's cycles
 (from `simulator.cost`), then hands its outputs to the bus. Dependencies are plain records
@@ -15,11 +15,12 @@ import simpy
 
 from simulator.cost import TaskKind
 from simulator.schedule import Schedule
+from simulator.schedule.dataflow import Item, ItemKind
 from workloads import ConfigError, Network
 
-from .dataflow import Dataflow, Item, SliceStep, build_dataflow
 from .machine import Bus, BusConfig, Processor
 from .result import LinkStats, ProcessorStats, SimResult, SliceRecord
+from .steps import Programs, SliceStep, build_programs
 
 
 @dataclass
@@ -63,24 +64,23 @@ def simulate(schedule: Schedule, minibatches: int = 64, bus: BusConfig = BusConf
         raise ConfigError(f"minibatches: must be a positive integer, got {minibatches!r}")
     if not isinstance(bus, BusConfig):
         raise ConfigError("bus: expected a BusConfig")
-    flow = build_dataflow(schedule)
-    return _Simulation(schedule, flow, minibatches, bus, trace, executor).run()
+    return _Simulation(schedule, build_programs(schedule), minibatches, bus, trace, executor).run()
 
 
-def step_period(ends: list[int], offsets: list[int], minibatches: int) -> tuple[float, bool]:
-    """Cycles per step of one processor in its steady state, and whether it reached one.
+def step_period(ends: list[int], offsets: list[int], minibatches: int) -> float | None:
+    """Cycles per step of one processor in its steady state; None if it never reached one.
 
     `ends[i]` is when the processor finished step `min(offsets) + i`. Full steps (every
     slice has a mini-batch) are `max(offsets) .. min(offsets) + N - 1`; the second half of
     them is measured, away from the fill and from the drain at the end of the run.
-    Too short a run (no two full steps) measures all its steps and says so.
+    Too short a run (no two full steps) has no steady state to measure.
     """
     first = min(offsets)
     full = (max(offsets) - first, min(offsets) + minibatches - 1 - first)
     if full[1] - full[0] >= 2:
         a, b = full[0] + (full[1] - full[0]) // 2, full[1]
-        return (ends[b] - ends[a]) / (b - a), True
-    return ends[-1] / len(ends), False
+        return (ends[b] - ends[a]) / (b - a)
+    return None
 
 
 class Executor(Protocol):
@@ -97,31 +97,25 @@ class Executor(Protocol):
 
 
 class _Simulation:
-    def __init__(self, schedule, flow: Dataflow, minibatches: int, bus: BusConfig, trace: bool,
+    def __init__(self, schedule: Schedule, steps: Programs, minibatches: int, bus: BusConfig, trace: bool,
                  executor: Executor | None = None) -> None:
-        self.schedule, self.flow, self.n = schedule, flow, minibatches
+        self.schedule, self.steps, self.flow, self.n = schedule, steps, schedule.flow, minibatches
         self.executor = executor
         self.env = _CountingEnvironment()
-        self.bus = Bus(self.env, bus, flow.procs, trace=[] if trace else None)
+        self.bus = Bus(self.env, bus, steps.procs, trace=[] if trace else None)
         self.records: list[SliceRecord] | None = [] if trace else None
-        self.procs = [Processor(p, schedule.cost.array) for p in range(flow.procs)]
-        for p, program in enumerate(flow.programs):
+        self.procs = [Processor(p, schedule.cost.array) for p in range(steps.procs)]
+        for p, program in enumerate(steps.programs):
             held = {st.layer for st in program}
-            self.procs[p].static_sram = sum(flow.weight_bytes[l] for l in held)
+            self.procs[p].static_sram = sum(steps.weight_bytes[l] for l in held)
             self.procs[p].allocate(self.procs[p].static_sram)
         self.arrivals: dict[tuple[Item, int, int], _Arrival] = {}
-        self.step_ends: list[list[int]] = [[] for _ in flow.programs]
+        self.step_ends: list[list[int]] = [[] for _ in steps.programs]
         self.wg_done = [0] * minibatches
         self.updates = [0] * minibatches
-        self.weight_consumers: dict[tuple[int, int], int] = {}
-        for p, program in enumerate(flow.programs):
-            for st in program:
-                if st.weights is not None:
-                    key = (st.weights, p)
-                    self.weight_consumers[key] = self.weight_consumers.get(key, 0) + 1
 
     def run(self) -> SimResult:
-        for p, program in enumerate(self.flow.programs):
+        for p, program in enumerate(self.steps.programs):
             if program:
                 self.env.process(self._processor(p, program))
         self.env.run()
@@ -139,7 +133,7 @@ class _Simulation:
                 rec.payloads = []
             rec.payloads.append(payload)
         rec.time = max(rec.time, time)
-        if item[0] != "weights":
+        if item.kind is not ItemKind.WEIGHTS:  # weights live in the static SRAM
             rec.nbytes += nbytes
             self.procs[dest].allocate(nbytes)
         if rec.count == parts:
@@ -168,8 +162,8 @@ class _Simulation:
 
     # -- processors ----------------------------------------------------------------------
     def _processor(self, p: int, program):
-        env, flow, proc, n, arrivals = self.env, self.flow, self.procs[p], self.n, self.arrivals
-        parts, consumers, delays = flow.parts, flow.consumers, flow.delays
+        env, proc, n, arrivals = self.env, self.procs[p], self.n, self.arrivals
+        parts, readers, delays = self.flow.parts, self.flow.readers, self.steps.delays
         overlap = self.bus.config.overlap
         first = min(st.offset for st in program)
         last = max(st.offset for st in program) + n
@@ -186,11 +180,11 @@ class _Simulation:
                 t1 = env.now
                 version = -1
                 if st.weights is not None:
-                    version = batch - 1 - delays[st.weights]
+                    version = batch - 1 - delays[st.weights.layer]
                     if version >= 0:
-                        rec = arrivals.get((("weights", st.weights), version, p))
-                        if rec is None or rec.count < 1 or rec.time > t1:
-                            yield from self._await(("weights", st.weights), version, p, 1)
+                        rec = arrivals.get((st.weights, version, p))
+                        if rec is None or rec.count < parts[st.weights] or rec.time > t1:
+                            yield from self._await(st.weights, version, p, parts[st.weights])
                 t2 = env.now
                 produced = None if self.executor is None else self._execute(st, batch, p)
                 yield env.timeout(st.cycles)
@@ -200,28 +194,28 @@ class _Simulation:
                 if self.records is not None:
                     self.records.append(SliceRecord(p, st.label, st.kind.value, st.layer, batch, t2, env.now, t1, t2))
                 for item in st.needs:
-                    self._consume(item, batch, p, consumers[item, p])
+                    self._consume(item, batch, p, readers[item, p])
                 if version >= 0:
-                    self._consume(("weights", st.weights), version, p, self.weight_consumers[st.weights, p])
+                    self._consume(st.weights, version, p, readers[st.weights, p])
                 left = env.now
                 for out in st.outputs:
-                    item = out.item
-                    need = 1 if item[0] == "weights" else parts[item]
+                    item, need = out.item, parts[out.item]
                     payload = None if produced is None else produced.get(item)
+                    named = (item.kind.value, item.layer)  # how the trace names it
                     if out.local:
                         self._deliver(item, batch, p, env.now, out.nbytes, need, payload)
                     for q, share in out.remote:
                         def arrived(time: int, item=item, q=q, share=share, need=need, batch=batch,
                                     payload=payload) -> None:
                             self._deliver(item, batch, q, time, share, need, payload)
-                        left = max(left, self.bus.send(p, q, share, (item, batch, p, q), arrived))
+                        left = max(left, self.bus.send(p, q, share, (named, batch, p, q), arrived))
                 if not overlap and left > env.now:
                     waited = left - env.now
                     yield env.timeout(waited)
                     proc.wait_bus += waited
                 if st.kind is TaskKind.WG:
                     self.wg_done[batch] += 1
-                    if self.wg_done[batch] == flow.wg_slices:
+                    if self.wg_done[batch] == self.steps.wg_slices:
                         self.updates[batch] = env.now
             self.step_ends[p].append(env.now)
 
@@ -231,7 +225,7 @@ class _Simulation:
         inputs = {item: arrivals[item, batch, p].payloads or [] for item in st.needs}
 
         def weights(version: int) -> object | None:
-            rec = arrivals.get((("weights", st.weights), version, p))
+            rec = arrivals.get((st.weights, version, p))
             if rec is None or rec.count < 1 or rec.time > now or not rec.payloads:
                 return None
             return rec.payloads[0]
@@ -242,19 +236,19 @@ class _Simulation:
     def _result(self) -> SimResult:
         total = int(self.env.now)
         periods = [step_period(self.step_ends[p], [st.offset for st in program], self.n)
-                   for p, program in enumerate(self.flow.programs) if program]
-        steady, reached = max(periods)
+                   for p, program in enumerate(self.steps.programs) if program]
+        steady = None if None in periods else max(periods)  # every processor's steady state, or none
         loads = self.schedule.loads
         procs = tuple(ProcessorStats(
             index=p.index, load=loads[p.index], busy=p.busy, wait_data=p.wait_data, wait_weights=p.wait_weights,
             wait_bus=p.wait_bus, total=total, peak_sram=p.peak_sram) for p in self.procs)
-        links = tuple(LinkStats(l.name, l.busy, l.nbytes, l.transfers, total) for l in self.bus.channels)
+        links = tuple(LinkStats.within(l, total) for l in self.bus.channels)
         return SimResult(
             scheduler=self.schedule.scheduler, network=self.schedule.cost.network.name,
-            array=self.schedule.cost.array, batch=self.schedule.cost.batch, procs=self.flow.procs,
-            minibatches=self.n, bus=self.bus.config, delays=self.flow.delays,
+            array=self.schedule.cost.array, batch=self.schedule.cost.batch, procs=self.steps.procs,
+            minibatches=self.n, bus=self.bus.config, delays=self.steps.delays,
             analytic_cycles_per_update=self.schedule.cycles_per_update,
             simulated_cycles_per_update=steady, fill_latency=self.updates[0], total_cycles=total,
-            steady_state=reached, events=self.env.scheduled, update_times=tuple(self.updates), processors=procs, links=links,
+            events=self.env.scheduled, update_times=tuple(self.updates), processors=procs, links=links,
             slices=tuple(self.records) if self.records is not None else None,
             transfers=tuple(self.bus.trace) if self.bus.trace is not None else None)

@@ -1,5 +1,5 @@
-"""Selected slices through the cycle-level emulation: the systolic array (`simulator.systolic`)
-and, for FP, the IIR filter bank (`simulator.iir_bank`), in place of the fast kernels.
+"""Selected slices through the cycle-level emulator (`simulator.emulator`): the systolic array
+and, for FP, the IIR filter bank, in place of the fast kernels.
 
 The slice's row tiles are emulated on its real operands (the task's GEMM operands of the
 samples it touches, rows `(b, h, w, t)`); the emulated values replace the fast ones in the
@@ -14,9 +14,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from simulator.cost import ArrayConfig, TaskKind
-from simulator.iir_bank import bank_forward
-from simulator.systolic import emulate_gemm, from_rows, operands, to_rows
-from workloads import ComputeLayer
+from simulator.emulator import bank_forward, emulate_gemm, float32_bound, from_rows, operands, to_rows
+from workloads import ComputeLayer, LayerKind, Neuron
 
 from .shares import FPShare, Geometry, IGShare, fp_share
 
@@ -48,14 +47,13 @@ def _run(a: np.ndarray, b: np.ndarray, geo: Geometry, array: ArrayConfig) -> tup
     off = geo.samples[0] * geo.per_sample
     a_sl = a[r0 - off:r1 - off]
     run = emulate_gemm(a_sl, b, array)
-    first = (r0 // geo.sr) * geo.col_tiles  # task tile of the first emulated tile
+    first = geo.grid.first_tile_of_row(r0)  # task tile of the first emulated tile
     cycles = int(run.tile_cycles[geo.tile_start - first:geo.tile_stop - first].sum())
-    bound = a.shape[1] * float(np.finfo(np.float32).eps) * float((np.abs(a_sl) @ np.abs(b)).max(initial=0.0))
-    return run.out, cycles, bound
+    return run.out, cycles, float32_bound(a_sl, b)
 
 
 def emulate_fp(layer: ComputeLayer, geo: Geometry, sl, batch: int, array: ArrayConfig, x: np.ndarray,
-               static: bool, w: np.ndarray, bias: np.ndarray, timesteps: int, neuron, alpha: float,
+               static: bool, w: np.ndarray, bias: np.ndarray, timesteps: int, neuron: Neuron,
                share: FPShare, current: np.ndarray, records: list) -> FPShare:
     """An FP slice's share computed by the emulated array and filter bank."""
     t = timesteps
@@ -71,20 +69,19 @@ def emulate_fp(layer: ComputeLayer, geo: Geometry, sl, batch: int, array: ArrayC
     fast = rows[r0 - off:r1 - off].copy()
     rows[r0 - off:r1 - off] = out + bias[None, :]  # the bias joins each column on its way into the filter
     err = float(np.abs(rows[r0 - off:r1 - off] - fast).max())
-    spiking = layer.kind != "output"
-    c, lam, th = (neuron.c, neuron.lam, neuron.threshold) if spiking else (1.0, 0.0, np.inf)  # eq. 18
-    v_rows, s_rows, _ = bank_forward(rows, t, array, c, lam, th)
+    spiking = layer.kind is not LayerKind.OUTPUT
+    v_rows, s_rows, _ = bank_forward(rows, t, array, neuron if spiking else None)  # None: eq. 18
     shape = (t, b1 - b0) + tuple(layer.out_shape)
     v_m = from_rows(v_rows, shape)
     if spiking:
-        window = np.abs(v_m - np.float32(th)) <= np.float32(alpha)  # the window bit, as models.neuron
+        window = np.abs(v_m - np.float32(neuron.threshold)) <= np.float32(neuron.alpha)  # window bit, models.neuron
         values = from_rows(s_rows, shape) | (window.astype(np.uint8) << np.uint8(1))
         differ = int(((values & 1) != (share.values & 1))[:, geo.complete].sum())
     else:
         values, differ = np.ascontiguousarray(v_m), 0
     emu_current = from_rows(rows, shape)
     records.append(EmulationRecord(sl.label, batch, cycles, sl.cycles, err, bound, differ))
-    return fp_share(layer, geo, emu_current, c, lam, th, alpha, values=np.ascontiguousarray(values))
+    return fp_share(layer, geo, emu_current, neuron, values=np.ascontiguousarray(values))
 
 
 def emulate_ig(layer: ComputeLayer, geo: Geometry, sl, batch: int, array: ArrayConfig, w: np.ndarray,

@@ -28,10 +28,12 @@ import numpy as np
 from models import snn
 from models.layers import softmax_cross_entropy
 from models.neuron import accumulator_backward
-from models.optim import Adam, SGD
+from models.optim import Adam, SGD, update_layer
+from models.train import MAX_LOSS, TrainingDiverged, loss_diverged
 from simulator.cost import TaskKind
-from simulator.des.dataflow import SliceStep
+from simulator.des.steps import SliceStep
 from simulator.schedule import Schedule
+from simulator.schedule.dataflow import ACT, GRAD, STATE, Item, backward_input, made
 from workloads import ConfigError
 
 from . import shares as S
@@ -54,11 +56,11 @@ class PipelineExecutor:
     params: snn.Params  # initial weights (version -1); never modified
     optimizer: SGD | Adam
     data: Callable[[int], Batch]
-    alpha: float
     weights: str = "stash"
     snapshots: tuple[frozenset[int], ...] = ()
     emulate: frozenset[str] = frozenset()
     emulate_batches: int = 2
+    max_loss: float = MAX_LOSS
     losses: dict[int, tuple[float, int]] = field(default_factory=dict)
     kept: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     emulated: list[EmulationRecord] = field(default_factory=list)
@@ -86,19 +88,18 @@ class PipelineExecutor:
         self._inputs: dict[int, Batch] = {}
         self._geometry: dict[tuple[int, TaskKind, int], S.Geometry] = {}
         self._slices = {(p, sl.label): sl for p, slices in enumerate(self.schedule.processors) for sl in slices}
-        # Joins and the filtered gradient are memoised per mini-batch (identical wherever computed) and
-        # dropped after their last use: the FP output of layer l is read by the FP and WG slices of
-        # layer l + 1 and once by layer l's backward; dL/di_in of layer l by its WG and IG slices.
-        self._uses: dict[tuple[str, int], int] = {}
-        for sl in self._slices.values():
-            if sl.kind is TaskKind.FP and sl.tile_start == 0:
-                self._uses["fp", sl.layer] = self._uses.get(("fp", sl.layer), 0) + 1
-                self._uses["grad", sl.layer] = 1
-            if sl.kind is not TaskKind.IG and sl.layer > 0:
-                self._uses["fp", sl.layer - 1] = self._uses.get(("fp", sl.layer - 1), 0) + 1
-            if sl.kind is not TaskKind.FP:
-                self._uses["g", sl.layer] = self._uses.get(("g", sl.layer), 0) + 1
-        self._joins: dict[tuple[str, int, int], list] = {}
+        # Joins are memoised per mini-batch (identical wherever computed) and dropped after their last
+        # use, counted from the data flow: layer l's FP output (key `act l`) by the readers of `act l`
+        # in layer l + 1 and once by layer l's backward, which joins it (as `state l`, or the output
+        # layer's `act l`) for all its slices; its dL/di_in (key `grad l`, filtered) by every reader
+        # of the layer's backward input.
+        flow, last = self.schedule.flow, len(self.layers) - 1
+        self._uses: dict[Item, int] = {}
+        for layer in range(last + 1):
+            back = backward_input(layer, last)
+            self._uses[Item(GRAD, layer)] = flow.total_readers(back)
+            self._uses[Item(ACT, layer)] = 1 + (flow.total_readers(Item(ACT, layer)) if back.kind is not ACT else 0)
+        self._joins: dict[tuple[Item, int], list] = {}
 
     # -- helpers -----------------------------------------------------------------------------
     def _input(self, batch: int) -> Batch:
@@ -121,9 +122,8 @@ class PipelineExecutor:
     def _geo(self, step: SliceStep, start: int, stop: int) -> S.Geometry:
         key = (step.layer, step.kind, start)
         if key not in self._geometry:
-            cost = self.schedule.cost
-            self._geometry[key] = S.geometry(self.layers[step.layer], cost.task(step.layer, step.kind),
-                                             self.net.timesteps, self.batch, cost.array.rows, cost.array.cols,
+            task = self.schedule.cost.task(step.layer, step.kind)
+            self._geometry[key] = S.geometry(self.layers[step.layer], task, self.net.timesteps, self.batch,
                                              start, stop)
         return self._geometry[key]
 
@@ -131,10 +131,10 @@ class PipelineExecutor:
         if layer == 0:
             x, static, _ = self._input(batch)
             return x, static
-        return self._join_fp(layer - 1, ("act", layer - 1), batch, inputs).sent, False
+        return self._join_fp(Item(ACT, layer - 1), batch, inputs).sent, False
 
-    def _memo(self, item: tuple[str, int], batch: int, make: Callable[[], object]):
-        key = (item[0], item[1], batch)
+    def _memo(self, item: Item, batch: int, make: Callable[[], object]):
+        key = (item, batch)
         entry = self._joins.get(key)
         if entry is None:
             entry = self._joins[key] = [make(), self._uses[item]]
@@ -143,30 +143,31 @@ class PipelineExecutor:
             del self._joins[key]
         return entry[0]
 
-    def _join_fp(self, layer: int, item: tuple[str, int], batch: int, inputs: dict) -> snn.LayerState:
-        """The FP output of `layer` from the shares of `item` ("act" or "state") that reached the slice."""
-        n = self.net.neuron
-        return self._memo(("fp", layer), batch, lambda: S.join_fp(self.layers[layer], inputs[item],
-                                                                 self.net.timesteps, self.batch, n.c, n.lam,
-                                                                 n.threshold, self.alpha))
+    def _join_fp(self, item: Item, batch: int, inputs: dict) -> snn.LayerState:
+        """The FP output of `item.layer` from the shares of `item` (its act or state: the same payloads)."""
+        return self._memo(Item(ACT, item.layer), batch,
+                          lambda: S.join_fp(self.layers[item.layer], inputs[item], self.net.timesteps, self.batch,
+                                            self.net.neuron))
 
     def _g_current(self, layer: int, batch: int, inputs: dict) -> np.ndarray:
         """dL/di_in of `layer` for its WG and IG slices."""
-        return self._memo(("g", layer), batch, lambda: self._filtered(layer, batch, inputs))
+        return self._memo(Item(GRAD, layer), batch, lambda: self._filtered(layer, batch, inputs))
 
     def _filtered(self, layer: int, batch: int, inputs: dict) -> np.ndarray:
         lay, t = self.layers[layer], self.net.timesteps
         if layer == len(self.layers) - 1:
-            logits = self._join_fp(layer, ("act", layer), batch, inputs).v_m[-1]
+            logits = self._join_fp(Item(ACT, layer), batch, inputs).v_m[-1]
             y = self._input(batch)[2]
             loss, g_logits = softmax_cross_entropy(logits, y)  # eq. 7, 20
             self.losses[batch] = (loss, int((logits.argmax(1) == y).sum()))
+            what = loss_diverged(loss, self.max_loss)
+            if what is not None:  # stop as the trainer does (`models.train`)
+                raise TrainingDiverged(f"loss {what} at mini-batch {batch + 1} of the functional simulation; "
+                                       "try a smaller --lr")
             return accumulator_backward(g_logits.reshape(-1), t).reshape((t, self.batch) + tuple(lay.out_shape))  # eq. 19
-        state = self._join_fp(layer, ("state", layer), batch, inputs)
-        g_sent = self._memo(("grad", layer), batch,
-                            lambda: S.join_ig(self.layers[layer + 1], inputs[("grad", layer)], t, self.batch))
-        n = self.net.neuron
-        return snn.grad_filter(lay, state, g_sent, n.c, n.lam, self.alpha)  # eq. 17, 22, 23
+        state = self._join_fp(Item(STATE, layer), batch, inputs)
+        g_sent = S.join_ig(self.layers[layer + 1], inputs[Item(GRAD, layer)], t, self.batch)
+        return snn.grad_filter(lay, state, g_sent, self.net.neuron)  # eq. 17, 22, 23
 
     # -- the hook --------------------------------------------------------------------------
     def run(self, step: SliceStep, batch: int, inputs: dict, weights: Callable[[int], object]) -> dict:
@@ -174,42 +175,38 @@ class PipelineExecutor:
         sl = self._slices[step.proc, step.label]
         n, t = self.net.neuron, self.net.timesteps
         emulate = sl.task_label in self.emulate and batch < self.emulate_batches
+        outputs = made(step.layer, kind, len(self.layers) - 1)
         if kind is TaskKind.FP:
             w, b = self._weights(step, batch, weights)
             x, static = self._layer_input(step.layer, batch, inputs)
             if sl.whole and not emulate:
-                st = snn.layer_fp(layer, w, b, x, t, n.c, n.lam, n.threshold, self.alpha, static=static)
-                return {item: st for item in self._made(step)}
+                st = snn.layer_fp(layer, w, b, x, t, n, static=static)
+                return dict.fromkeys(outputs, st)
             geo = self._geo(step, sl.tile_start, sl.tile_stop)
             b0, b1 = geo.samples
             current = S.fp_currents(layer, w, b, x[b0:b1] if static else x[:, b0:b1], t, static)
-            share = S.fp_share(layer, geo, current, n.c, n.lam, n.threshold, self.alpha)
+            share = S.fp_share(layer, geo, current, n)
             if emulate:
                 share = emulate_fp(layer, geo, sl, batch, self.schedule.cost.array, x, static, w, b, t, n,
-                                   self.alpha, share, current, self.emulated)
-            return {item: share for item in self._made(step)}
+                                   share, current, self.emulated)
+            return dict.fromkeys(outputs, share)
         g = self._g_current(step.layer, batch, inputs)
         if kind is TaskKind.IG:
             w, _ = self._weights(step, batch, weights)
             if sl.whole and not emulate:
-                return {("grad", step.layer - 1): snn.ig_gemm(layer, w, g)} if step.layer else {}
+                return dict.fromkeys(outputs, snn.ig_gemm(layer, w, g)) if outputs else {}  # IG0 makes nothing
             geo = self._geo(step, sl.tile_start, sl.tile_stop)
             share = S.ig_share(layer, geo, w, g)
             if emulate:
                 share = emulate_ig(layer, geo, sl, batch, self.schedule.cost.array, w, g, t, share, self.emulated)
-            return {("grad", step.layer - 1): share} if step.layer else {}
+            return dict.fromkeys(outputs, share)
         x, static = self._layer_input(step.layer, batch, inputs)
         if step.layer == 0:
             del self._inputs[batch]  # WG0 is the input's last user
         gw, gb = snn.layer_wg(layer, x, g, static=static)  # eq. 13
         mw, mb = self.master[step.layer]
-        self.optimizer.update(2 * step.layer, mw, gw)  # eq. 24 / 25
-        self.optimizer.update(2 * step.layer + 1, mb, gb)
+        update_layer(self.optimizer, step.layer, mw, mb, gw, gb)  # eq. 24 / 25
         new = (mw.copy(), mb.copy())
         if self.snapshots and batch in self.snapshots[step.layer]:
             self.kept[step.layer, batch] = new
-        return {("weights", step.layer): new}
-
-    def _made(self, step: SliceStep) -> tuple:
-        last = step.layer == len(self.layers) - 1
-        return (("act", step.layer),) if last else (("act", step.layer), ("state", step.layer))
+        return dict.fromkeys(outputs, new)

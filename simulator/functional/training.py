@@ -3,8 +3,9 @@ delayed-gradient trainer with the same schedule's delays beside it (`run_ideal`)
 
 The functional run is one discrete-event simulation of `epochs * (N // batch)` mini-batches
 (the pipeline is not drained between epochs). Mini-batch `e * steps + s` is the trainer's
-step `s` of epoch `e` (`models.train`: same order, same encoding seeds, same initial
-weights), so with one processor the run is the plain trainer's, bit for bit.
+step `s` of epoch `e` (both draw from `models.train.minibatches`, start from the same initial
+weights and update through `models.optim.update_layer`), so with one processor the run is the
+plain trainer's, bit for bit.
 
 Evaluation after epoch e uses, per layer, the weights the next mini-batch's forward pass
 would use (version `S - 1 - D_l`, S the mini-batches so far): what the idealised trainer holds
@@ -13,20 +14,16 @@ drains and every gradient is applied; `final` evaluates those weights too.
 """
 from __future__ import annotations
 
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
 from models import snn
-from models.encoding import check_compatible, encode
-from models.neuron import ALPHA_DEFAULT
+from models.encoding import Encoding, check_compatible
 from models.optim import make_optimizer
-from models.train import TrainConfig, check_training_fields, evaluate, run_training
+from models.train import TrainConfig, check_test_split, check_training_fields, evaluate, minibatches, run_training, steps_per_epoch
 from simulator.des import BusConfig, SimResult, simulate
 from simulator.schedule import Schedule
 from workloads import ConfigError
@@ -44,15 +41,14 @@ class FunctionalConfig:
     lr: float = 1e-3
     epochs: int = 1
     seed: int = 0
-    encoding: str = "current"
-    alpha: float = ALPHA_DEFAULT
+    encoding: Encoding = Encoding.CURRENT
     weights: str = "stash"
     emulate: tuple[str, ...] = ()
     emulate_batches: int = 2
     eval_batch: int = 256
 
     def __post_init__(self) -> None:
-        check_training_fields("functional", self, ("epochs", "eval_batch", "emulate_batches"), ("lr", "alpha"))
+        check_training_fields("functional", self, ("epochs", "eval_batch", "emulate_batches"), ("lr",))
         if self.weights not in WEIGHT_POLICIES:
             raise ConfigError(f"functional: field 'weights' must be one of {', '.join(WEIGHT_POLICIES)}, "
                               f"got {self.weights!r}")
@@ -61,7 +57,7 @@ class FunctionalConfig:
     def train_config(self, batch: int, delays: tuple[int, ...] | None) -> TrainConfig:
         """The trainer's configuration for the same budget."""
         return TrainConfig(self.optimizer, self.lr, batch, self.epochs, self.seed, delays, self.encoding,
-                           self.alpha, eval_batch=self.eval_batch)
+                           eval_batch=self.eval_batch)
 
 
 @dataclass(frozen=True)
@@ -90,13 +86,6 @@ def subset(split: ArrayDataset, n: int | None) -> ArrayDataset:
     return ArrayDataset(split.name, split.x[:n], split.y[:n], split.kind)
 
 
-def _steps(train: ArrayDataset, batch: int) -> int:
-    steps = len(train) // batch
-    if steps < 1:
-        raise ConfigError(f"functional: {len(train)} training samples make no mini-batch of {batch}")
-    return steps
-
-
 def run_functional(schedule: Schedule, train: ArrayDataset, test: ArrayDataset, cfg: FunctionalConfig,
                    bus: BusConfig = BusConfig(), progress: bool = True) -> FunctionalResult:
     """Train on the virtual multiprocessor executing `schedule` (one DES run for all epochs)."""
@@ -104,28 +93,26 @@ def run_functional(schedule: Schedule, train: ArrayDataset, test: ArrayDataset, 
         raise ConfigError(f"schedule: expected a Schedule, got {type(schedule).__name__}")
     net, batch = schedule.cost.network, schedule.cost.batch
     check_compatible(net, train.sample_shape, train.kind, cfg.encoding)
-    steps = _steps(train, batch)
+    steps = steps_per_epoch(len(train), batch, "functional")
+    check_test_split(test, "functional")
     total = cfg.epochs * steps
     delays = schedule.delays
-    orders: dict[int, np.ndarray] = {}
     bar = tqdm(total=total, desc="functional simulation", unit="mini-batch", disable=not progress, leave=False)
+    stream = (mb for e in range(cfg.epochs) for mb in minibatches(train, net.timesteps, batch, cfg.encoding,
+                                                                   cfg.seed, e))
 
     def data(b: int):
-        epoch, step = divmod(b, steps)
-        if epoch not in orders:
-            orders.clear()
-            orders[epoch] = np.random.default_rng([cfg.seed, epoch]).permutation(len(train))
-        idx = np.sort(orders[epoch][step * batch:(step + 1) * batch])
-        x, static = encode(train.x[idx], train.kind, net.timesteps, cfg.encoding,
-                           np.random.default_rng([cfg.seed, epoch, step]))
+        mb = next(stream)  # the DES asks for each mini-batch once, in order
+        if mb.epoch * steps + mb.step != b:
+            raise RuntimeError(f"functional: mini-batch {b} asked for out of order")
         bar.update()
-        return x, static, train.y[idx]
+        return mb.x, mb.static, mb.y
 
     boundaries = [e * steps for e in range(1, cfg.epochs + 1)]
     snapshots = tuple(frozenset(s - 1 - d for s in boundaries) for d in delays)
     params = snn.init_params(net, cfg.seed)
-    executor = PipelineExecutor(schedule, params, make_optimizer(cfg.optimizer, cfg.lr), data, cfg.alpha,
-                                cfg.weights, snapshots, frozenset(cfg.emulate), cfg.emulate_batches)
+    executor = PipelineExecutor(schedule, params, make_optimizer(cfg.optimizer, cfg.lr), data, cfg.weights,
+                                snapshots, frozenset(cfg.emulate), cfg.emulate_batches)
     t0 = time.perf_counter()
     sim = simulate(schedule, total, bus, executor=executor)
     seconds = time.perf_counter() - t0
@@ -148,20 +135,10 @@ def run_functional(schedule: Schedule, train: ArrayDataset, test: ArrayDataset, 
 
 
 def run_ideal(schedule: Schedule, train: ArrayDataset, test: ArrayDataset, cfg: FunctionalConfig,
-              delays: tuple[int, ...] | None = None, progress: bool = True,
-              out: Path | None = None) -> tuple[list[dict], snn.Params]:
+              delays: tuple[int, ...] | None = None, progress: bool = True) -> tuple[tuple[dict, ...], snn.Params]:
     """The idealised trainer (`models.train`, `w <- w - lr * g(t - D_l)`) on the same budget, with the
     schedule's delays (or `delays`; all zero = the plain trainer) -> (history, final weights)."""
     net, batch = schedule.cost.network, schedule.cost.batch
-    _steps(train, batch)
     tcfg = cfg.train_config(batch, tuple(schedule.delays if delays is None else delays))
-    tmp = Path(tempfile.mkdtemp(prefix="spikepipe-ideal-")) if out is None else out
-    try:
-        history = run_training(net, train, test, tcfg, tmp, progress=progress, report=None,
-                               describe={"schedule": schedule.scheduler, "procs": schedule.procs})
-        with np.load(tmp / "checkpoint.npz") as z:
-            params = [(z[f"w_{k}"], z[f"b_{k}"]) for k in range(len(net.compute_layers()))]
-    finally:
-        if out is None:
-            shutil.rmtree(tmp, ignore_errors=True)
-    return history, params
+    result = run_training(net, train, test, tcfg, progress=progress, report=None)
+    return result.history, result.params

@@ -14,8 +14,9 @@ from .finegrained import finegrained
 from .layerwise import layerwise
 from .optimal import optimal
 from .pipedream import pipedream
+from .slices import TaskSlice
 from .split import split
-from .types import Schedule, TaskSlice
+from .types import Schedule
 
 SCHEDULERS: dict[str, Callable[[NetworkCost, int], Schedule]] = {
     "layerwise": layerwise,

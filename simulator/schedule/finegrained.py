@@ -25,7 +25,8 @@ from simulator.cost import NetworkCost, TaskCost, TaskKind
 
 from .bounds import finegrained_bound
 from .chain import layer_tasks
-from .types import Schedule, TaskSlice
+from .slices import TaskSlice
+from .types import Schedule
 
 ALPHA = 1.1
 FIRST_TO_LAST = (TaskKind.IG, TaskKind.WG, TaskKind.FP)

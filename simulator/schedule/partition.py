@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from simulator.cost import TaskCost
 
-from .types import TaskSlice
+from .slices import TaskSlice
 
 Order = tuple[tuple[int, int, int], ...]  # per item: (item id, chunk size, chunks)
 

@@ -1,4 +1,4 @@
-"""The one `Schedule` type every scheduler returns, and the `TaskSlice` it is made of.
+"""The one `Schedule` type every scheduler returns (made of `TaskSlice`s), and the pipeline's step offset.
 
 A schedule maps the training tasks of one weight update onto `P` processors
 that form a pipeline: the forward pass flows from processor 0 towards `P - 1`,
@@ -10,61 +10,29 @@ WG, IG); the order of slices on a processor is that chain order, not an
 execution order (the DES decides when each slice runs).
 
 Speedup is `cost.total / cycles_per_update` (Section V), `cycles_per_update`
-the load of the most loaded processor. Idle processors (empty tuples) count
-among the `P` processors (they set the delays) but not in the maximum.
+the load of the most loaded processor. Idle processors (empty tuples) are not
+pipeline stages: the delays and step offsets follow the pipeline of the
+`procs_used` processors that hold work, in their order (a schedule padded with
+empty processors has the same delays and the same simulated throughput).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
 
-from simulator.cost import NetworkCost, TaskCost, TaskKind
+from simulator.cost import NetworkCost, TaskKind
 from workloads import ConfigError
 
+from .dataflow import Flow, Traffic, boundary_traffic, build_flow
+from .slices import TaskSlice
 
-@dataclass(frozen=True)
-class TaskSlice:
-    """Tiles `[tile_start, tile_stop)` of task `kind` of compute layer `layer`.
 
-    Tiles are numbered row-major: row tile outer, column tile inner.
-    `task_tiles` is the whole task's tile count, so a slice knows if it is whole.
+def step_offset(kind: TaskKind, proc: int, procs: int) -> int:
+    """In step s of the retimed pipeline (Fig. 9) a slice of `kind` on `proc` runs mini-batch s - offset.
+
+    The offset is p for forward slices and 2P - 2 - p for backward ones (WG, IG).
     """
-
-    layer: int
-    kind: TaskKind
-    tile_start: int
-    tile_stop: int
-    cycles: int
-    task_tiles: int
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.tile_start < self.tile_stop <= self.task_tiles:
-            raise ConfigError(f"slice {self.kind.value}{self.layer}: tiles [{self.tile_start}:{self.tile_stop}] "
-                              f"not within [0:{self.task_tiles}]")
-
-    @property
-    def tiles(self) -> int:
-        return self.tile_stop - self.tile_start
-
-    @property
-    def whole(self) -> bool:
-        """True if the slice covers its whole task."""
-        return self.tile_start == 0 and self.tile_stop == self.task_tiles
-
-    @property
-    def task_label(self) -> str:
-        return f"{self.kind.value}{self.layer}"
-
-    @property
-    def label(self) -> str:
-        """'FP0' for a whole task, 'FP0[0:98]' for part of one."""
-        return self.task_label if self.whole else f"{self.task_label}[{self.tile_start}:{self.tile_stop}]"
-
-    @classmethod
-    def of(cls, task: TaskCost, start: int = 0, stop: int | None = None) -> TaskSlice:
-        """The slice of `task` covering tiles `[start, stop)` (all of it by default)."""
-        stop = task.tiles if stop is None else stop
-        return cls(task.layer, task.kind, start, stop, (stop - start) * task.cycles_per_tile, task.tiles)
+    return proc if kind is TaskKind.FP else 2 * procs - 2 - proc
 
 
 @dataclass(frozen=True)
@@ -82,9 +50,30 @@ class Schedule:
             raise ConfigError(f"schedule {self.scheduler}: needs at least one processor")
         _validate_chain(self)
 
+    def __repr__(self) -> str:
+        return (f"Schedule({self.scheduler}, {self.cost.network.name} on {self.procs} x {self.cost.array} "
+                f"batch {self.cost.batch}, {self.cycles_per_update:,} cycles per update, "
+                f"speedup {self.speedup:.2f} of bound {self.bound:.2f}, delays {self.delays})")
+
     @property
     def procs(self) -> int:
+        """Processors of the machine, idle ones included."""
         return len(self.processors)
+
+    @cached_property
+    def stages(self) -> tuple[int | None, ...]:
+        """Per processor, its stage in the pipeline of used processors (None when idle)."""
+        ranks = iter(range(self.procs))
+        return tuple(next(ranks) if slices else None for slices in self.processors)
+
+    @property
+    def procs_used(self) -> int:
+        """Processors holding work: the pipeline's depth."""
+        return sum(1 for slices in self.processors if slices)
+
+    def offset(self, kind: TaskKind, proc: int) -> int:
+        """The step offset of a `kind` slice on `proc` (`step_offset` over the used processors)."""
+        return step_offset(kind, self.stages[proc], self.procs_used)
 
     @cached_property
     def loads(self) -> tuple[int, ...]:
@@ -117,7 +106,7 @@ class Schedule:
         """Per compute layer, the processor holding its weight gradient (the lowest, if split).
 
         The layer's weights are updated there; its neuron state and gradient
-        filter live there too (see `comm`).
+        filter live there too (see `dataflow`).
         """
         home: dict[int, int] = {}
         for p, slices in enumerate(self.processors):
@@ -136,35 +125,40 @@ class Schedule:
         lowest processor holding the FP), so the weights FP needs are there in time only if
         the delay is at least 2P - 2 - p - q; schedules that put FP on an earlier processor
         than WG (PipeDream-based, split-backward) need that larger delay, else every FP
-        stalls (see docs/simulation.md).
+        stalls (see docs/simulation.md). Both are the WG's step offset less FP's, FP taken on
+        q or p, whichever is lower; P, p and q count used processors only (`stages`).
         """
-        return tuple(max(2 * (self.procs - 1 - q), 2 * self.procs - 2 - self.holders(layer, TaskKind.FP)[0] - q)
+        return tuple(self.offset(TaskKind.WG, q) - self.offset(TaskKind.FP, min(q, self.holders(layer, TaskKind.FP)[0]))
                      for layer, q in enumerate(self.homes))
 
     @cached_property
-    def _traffic(self) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
-        from .comm import boundary_traffic
-        return boundary_traffic(self)
+    def flow(self) -> Flow:
+        """Who reads and makes which item, and what each slice sends (see `dataflow`)."""
+        return build_flow(self.cost, self.processors)
+
+    @cached_property
+    def _traffic(self) -> Traffic:
+        return boundary_traffic(self.flow, self.cost, self.homes)
 
     @property
     def boundary_bytes(self) -> tuple[int, ...]:
-        """Bytes per mini-batch crossing each processor boundary p|p+1 (see `comm`; overhead included)."""
-        return self._traffic[0]
+        """Bytes per mini-batch crossing each processor boundary p|p+1 (see `dataflow`; overhead included)."""
+        return self._traffic.total
 
     @property
     def boundary_overhead_bytes(self) -> tuple[int, ...]:
         """Per boundary, the bytes beyond the home placement (every task whole on its layer's WG processor)."""
-        return self._traffic[1]
+        return self._traffic.overhead
 
     @property
     def overhead_bytes(self) -> int:
         """Total splitting overhead per mini-batch; a part of `sum(boundary_bytes)`."""
-        return sum(self._traffic[1])
+        return sum(self._traffic.overhead)
 
     @property
     def weight_overhead_bytes(self) -> int:
         """The weight copies crossing boundaries (the paper's notion of overhead)."""
-        return sum(self._traffic[2])
+        return sum(self._traffic.weights)
 
 
 def _validate_chain(schedule: Schedule) -> None:

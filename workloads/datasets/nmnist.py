@@ -25,11 +25,13 @@ from . import framesets, mnist
 from .camera import run_with_capacity, saccade_events, thresholds, with_shot_noise
 from .events import make_events
 from .functional import to_frames
-from .store import data_root
+from .framesets import Access, command, size_options
+from .store import data_root, readable_dir, readable_file
 from .types import DatasetSplits
 
 SENSOR = 34
 TIME_BINS = 30
+CLASSES = mnist.CLASSES  # the ten digits
 FRAME_SHAPE = (TIME_BINS, SENSOR, SENSOR, 2)
 OVERFLOW_Y = 240
 RAW_HINT = ("download N-MNIST (Orchard et al. 2015: Train.zip and Test.zip), extract both and run "
@@ -49,7 +51,10 @@ DEFAULT_SIZES = (10_000, 2_000)
 def read_bin(path: str | Path) -> np.ndarray:
     """Events of one N-MNIST ``.bin`` file, overflow markers removed, in file order."""
     path = Path(path)
-    raw = np.fromfile(path, np.uint8)
+    try:
+        raw = np.fromfile(path, np.uint8)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror or exc})") from None
     if raw.size % 5:
         raise ConfigError(f"{path}: {raw.size} bytes is not a whole number of 5-byte N-MNIST events "
                           f"(truncated or not N-MNIST); {RAW_HINT}")
@@ -66,13 +71,18 @@ def read_bin(path: str | Path) -> np.ndarray:
 
 
 def list_split(root: Path, split: str) -> tuple[list[Path], np.ndarray]:
-    """The ``.bin`` files of ``root/<Split>/<digit>/`` in a fixed order, with their labels."""
+    """The ``.bin`` files of ``root/<Split>/<digit>/`` in a fixed order, with their labels; each a readable file."""
     folder = next((root / s for s in (split.capitalize(), split) if (root / s).is_dir()), None)
     if folder is None:
         raise ConfigError(f"{root}: no {split.capitalize()}/ folder; {RAW_HINT}")
+    readable_dir(folder)
     files, labels = [], []
-    for digit in range(10):
+    for digit in range(CLASSES):
+        if (folder / str(digit)).exists():
+            readable_dir(folder / str(digit))
         found = sorted((folder / str(digit)).glob("*.bin"))
+        for f in found:
+            readable_file(f)
         files += found
         labels += [digit] * len(found)
     if not files:
@@ -80,29 +90,28 @@ def list_split(root: Path, split: str) -> tuple[list[Path], np.ndarray]:
     return files, np.array(labels, np.int64)
 
 
-def raw_dir(data_dir: str | Path | None) -> Path:
-    return data_root(data_dir) / "nmnist" / "raw"
+def scan(root: Path) -> dict[str, tuple[list[Path], np.ndarray]]:
+    """Files and labels of both splits of the N-MNIST copy at `root`; ConfigError naming what is wrong there."""
+    readable_dir(root)
+    return {split: list_split(root, split) for split in framesets.SPLITS}
 
 
-def load_real(data_dir: str | Path | None = None) -> DatasetSplits:
+def load_real(data_dir: str | Path | None = None, access: Access = Access.BUILD, verify: bool = False) -> DatasetSplits:
     """Real N-MNIST as frames, converted from ``<data>/nmnist/raw`` on first use (resumable) and cached."""
-    cache = data_root(data_dir) / "nmnist" / f"frames-T{TIME_BINS}"
-    fix = "run `spikepipe data info nmnist` to rebuild it from the raw files"
-    done = framesets.load(cache, fix)
+    real = framesets.Imported("nmnist", "N-MNIST", data_dir, TIME_BINS, RAW_HINT)
+    done = real.existing(access, verify)
     if done is not None:
         return done
-    root = raw_dir(data_dir)
-    if not root.is_dir():
-        raise ConfigError(f"N-MNIST is not on this machine ({root} missing); {RAW_HINT}")
+    root = real.root.resolve()
     sources = {}
-    for split in framesets.SPLITS:
-        files, labels = list_split(root, split)
+    for split, (files, labels) in scan(root).items():  # errors name the user's files
         sources[split] = (labels, lambda i, files=files: to_frames(read_bin(files[i]), SENSOR, SENSOR, TIME_BINS))
     counts = {s: len(v[0]) for s, v in sources.items()}
-    return framesets.build(cache, "nmnist", FRAME_SHAPE, False,
+    return framesets.build(real.cache, "nmnist", FRAME_SHAPE, CLASSES, False,
                            f"N-MNIST (real): {counts['train']:,} training and {counts['test']:,} test recordings "
                            f"from {root}, binned into {TIME_BINS} frames of {SENSOR}x{SENSOR}x2",
-                           sources, {"raw": str(root), "time_bins": TIME_BINS}, fix)
+                           sources, {"raw": str(root), "time_bins": TIME_BINS}, real.make,
+                           fresh=access is Access.REBUILD)
 
 
 def saccade_path(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -127,15 +136,15 @@ def synthetic_events(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return with_shot_noise(rng, fields, NOISE_HZ, (SENSOR, SENSOR), 3 * SACCADE_US)
 
 
-def load_synthetic(data_dir: str | Path | None = None, seed: int = 0,
-                   sizes: tuple[int, int] | None = None) -> DatasetSplits:
+def load_synthetic(data_dir: str | Path | None = None, seed: int = 0, sizes: tuple[int, int] | None = None,
+                   access: Access = Access.BUILD, verify: bool = False) -> DatasetSplits:
     """The N-MNIST-like set made from real MNIST digits (`sizes` = train, test), generated once and cached."""
     n_train, n_test = sizes or DEFAULT_SIZES
     if not (0 < n_train <= 60_000 and 0 < n_test <= 10_000):
         raise ConfigError(f"nmnist-synthetic: sizes must be 1..60,000 train and 1..10,000 test, got {n_train}, {n_test}")
     cache = data_root(data_dir) / "nmnist-synthetic" / f"train{n_train}-test{n_test}-seed{seed}"
-    fix = "run `spikepipe data generate nmnist-synthetic` again"
-    done = framesets.load(cache, fix)
+    make = command("generate", "nmnist-synthetic", data_dir, *size_options((n_train, n_test), seed, DEFAULT_SIZES))
+    done = framesets.cached(cache, make, access, verify)
     if done is not None:
         return done
     try:
@@ -151,9 +160,10 @@ def load_synthetic(data_dir: str | Path | None = None, seed: int = 0,
             events = synthetic_events(images[i], np.random.default_rng([seed, k, i]))
             return to_frames(events, SENSOR, SENSOR, TIME_BINS)
         sources[split] = (ds.y[pick], produce)
-    return framesets.build(cache, "nmnist-synthetic", FRAME_SHAPE, True,
+    return framesets.build(cache, "nmnist-synthetic", FRAME_SHAPE, CLASSES, True,
                            f"SYNTHETIC N-MNIST-like events (not N-MNIST): {n_train:,} training and {n_test:,} test "
                            f"MNIST digits seen by a simulated event camera on a {SENSOR}x{SENSOR} sensor over three "
                            f"saccades (seed {seed}), binned into {TIME_BINS} frames of {SENSOR}x{SENSOR}x2",
                            sources, {"seed": seed, "train": n_train, "test": n_test, "contrast": CONTRAST,
-                                     "mismatch": MISMATCH, "noise_hz": NOISE_HZ}, fix)
+                                     "mismatch": MISMATCH, "noise_hz": NOISE_HZ}, make,
+                           fresh=access is Access.REBUILD)

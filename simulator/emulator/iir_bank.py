@@ -2,7 +2,7 @@
 
 Filter `j` takes the outputs of column `j` of every tile, one sample per cycle,
 in the order the column delivers them. Samples are GEMM rows in the layout of
-`simulator.systolic.tasks` (rows `(neuron, t)` with the timestep innermost,
+`simulator.emulator.tasks` (rows `(neuron, t)` with the timestep innermost,
 columns = channels), so a neuron is `(row // T, column)` and its timestep
 `row % T`. Each neuron's filter state (the delay element `d` forward, `g_v`
 backward) lives in the bank's state memory between samples, so a neuron whose
@@ -10,7 +10,8 @@ backward) lives in the bank's state memory between samples, so a neuron whose
 
 - Forward (FP of a spiking layer): currents -> membrane potentials and spikes,
   `models.neuron.lif_step` (eq. 4-5) per sample in time order. The output
-  accumulator (eq. 18) is the same section with `c = 1, lam = 0, V_th = inf`.
+  accumulator (eq. 18, `neuron=None`) is the same section with `c = 1, lam = 0,
+  V_th = inf`.
 - Backward: dL/dv_sp -> dL/di_in, `models.neuron.lif_grad_step` (eq. 17, 22,
   23, Fig. 8) per sample in time-reversed order: the stream runs through the
   tiles backwards (last row first), so each neuron sees `t = T-1, ..., 0`.
@@ -35,7 +36,7 @@ from numba import njit
 
 from models.neuron import lif_grad_step, lif_step
 from simulator.cost import ArrayConfig
-from workloads import ConfigError
+from workloads import ConfigError, Neuron
 
 
 @dataclass(frozen=True)
@@ -128,10 +129,10 @@ def _timing(rows: int, cols: int, sc: int, busy_until: np.ndarray, stats: np.nda
     return BankTiming(-(-cols // sc) * rows, int(busy_until.max()), int(stats[0]))
 
 
-def bank_forward(current: np.ndarray, timesteps: int, array: ArrayConfig, c: float, lam: float,
-                 threshold: float, ready: np.ndarray | None = None
-                 ) -> tuple[np.ndarray, np.ndarray, BankTiming]:
-    """Currents `(neurons*T, channels)` -> `(v_m float32, spikes uint8, timing)` through the filter bank.
+def bank_forward(current: np.ndarray, timesteps: int, array: ArrayConfig, neuron: Neuron | None,
+                 ready: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, BankTiming]:
+    """Currents `(neurons*T, channels)` -> `(v_m float32, spikes uint8, timing)` through the filter bank
+    of LIF neurons, or with `neuron=None` of output accumulators (eq. 18).
 
     `ready` holds the cycle each current left the array (`GemmRun.ready`);
     without it the currents stream in back to back.
@@ -146,13 +147,13 @@ def bank_forward(current: np.ndarray, timesteps: int, array: ArrayConfig, c: flo
     d_mem = np.zeros((rows // timesteps, cols), np.float32)
     busy = np.zeros(array.cols, np.int64)
     stats = np.zeros(1, np.int64)
+    c, lam, threshold = (1.0, 0.0, np.inf) if neuron is None else (neuron.c, neuron.lam, neuron.threshold)
     _forward(cur, ready, timesteps, array.rows, array.cols, c, lam, threshold, v_m, spikes, d_mem, busy, stats)
     return v_m, spikes, _timing(rows, cols, array.cols, busy, stats)
 
 
 def bank_backward(g_spike: np.ndarray, v_m: np.ndarray, spikes: np.ndarray, timesteps: int,
-                  array: ArrayConfig, c: float, lam: float, threshold: float, alpha: float
-                  ) -> tuple[np.ndarray, BankTiming]:
+                  array: ArrayConfig, neuron: Neuron) -> tuple[np.ndarray, BankTiming]:
     """dL/dv_sp `(neurons*T, channels)` -> `(dL/di_in float32, timing)`, streamed in time-reversed order."""
     gs = np.ascontiguousarray(g_spike, np.float32)
     _check_rows("g_spike", gs, timesteps)
@@ -165,5 +166,6 @@ def bank_backward(g_spike: np.ndarray, v_m: np.ndarray, spikes: np.ndarray, time
     busy = np.zeros(array.cols, np.int64)
     stats = np.zeros(1, np.int64)
     _backward(gs, np.ascontiguousarray(v_m, np.float32), np.ascontiguousarray(spikes, np.uint8),
-              ready, timesteps, array.rows, array.cols, c, lam, threshold, alpha, g_cur, g_mem, busy, stats)
+              ready, timesteps, array.rows, array.cols, neuron.c, neuron.lam, neuron.threshold, neuron.alpha,
+              g_cur, g_mem, busy, stats)
     return g_cur, _timing(rows, cols, array.cols, busy, stats)

@@ -6,36 +6,14 @@ processor count reuses it. Table VII averages the speedup over batch sizes
 """
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
-from pathlib import Path
 from statistics import fmean, pstdev
 from typing import Callable, Iterable, Sequence
 
 from simulator.cost import ArrayConfig, network_cost
+from simulator.paper import TABLE_VII, TABLE_VII_ARRAYS, TABLE_VII_BATCHES, TABLE_VII_COLUMN, TABLE_VII_PROCS
+from simulator.schedule import SCHEDULERS, make_schedule, max_slices
 from workloads import ConfigError, Network
-from workloads.files import atomic_path
-
-from . import SCHEDULERS, make_schedule, max_slices
-
-PAPER_BATCHES = (1, 2, 4, 8, 16, 32, 64, 128)
-PAPER_ARRAYS = (16, 32, 64, 128, 256)
-PAPER_PROCS = (1, 2, 4, 6, 8, 10, 12, 14, 16)
-
-TABLE_VII: dict[tuple[str, int], tuple[float, float, float]] = {
-    # (network, P): (PipeDream speedup, fine-grained speedup, overhead KB), as published.
-    ("mnist", 1): (1.00, 1.00, 0.00), ("mnist", 2): (1.81, 1.97, 0.73), ("mnist", 4): (2.67, 3.78, 2.62),
-    ("mnist", 6): (2.67, 5.04, 9.83), ("mnist", 8): (2.67, 5.49, 10.40), ("mnist", 10): (2.67, 5.57, 16.86),
-    ("mnist", 12): (2.67, 5.57, 16.86),
-    ("nmnist", 1): (1.00, 1.00, 0.00), ("nmnist", 2): (1.83, 2.00, 0.56), ("nmnist", 4): (2.49, 3.67, 2.08),
-    ("nmnist", 6): (2.52, 5.00, 4.03), ("nmnist", 8): (2.52, 4.81, 3.92), ("nmnist", 10): (2.52, 4.81, 3.92),
-    ("nmnist", 12): (2.52, 4.81, 3.92),
-    ("dvs128", 1): (1.00, 1.00, 0.00), ("dvs128", 2): (1.76, 1.99, 9.00), ("dvs128", 4): (3.26, 3.93, 54.60),
-    ("dvs128", 6): (4.04, 5.33, 96.64), ("dvs128", 8): (4.29, 6.89, 133.95), ("dvs128", 10): (4.29, 8.35, 194.10),
-    ("dvs128", 12): (4.29, 8.56, 260.18), ("dvs128", 14): (4.29, 9.04, 252.56),
-    ("dvs128", 16): (4.29, 9.87, 254.70),
-}
-PUBLISHED_COLUMN = {"pipedream": 0, "finegrained": 1}
 
 
 @dataclass(frozen=True)
@@ -74,8 +52,8 @@ class SweepRow:
         return None if self.published_speedup is None else self.mean_speedup - self.published_speedup
 
 
-def sweep(networks: Sequence[Network], procs: Iterable[int] = PAPER_PROCS,
-          batches: Iterable[int] = PAPER_BATCHES, arrays: Iterable[int] = PAPER_ARRAYS,
+def sweep(networks: Sequence[Network], procs: Iterable[int] = TABLE_VII_PROCS,
+          batches: Iterable[int] = TABLE_VII_BATCHES, arrays: Iterable[int] = TABLE_VII_ARRAYS,
           schedulers: Sequence[str] = tuple(SCHEDULERS),
           progress: Callable[[Iterable], Iterable] = iter) -> list[SweepPoint]:
     """Every scheduler for every network, batch, square array and P.
@@ -111,7 +89,7 @@ def table_vii(points: Sequence[SweepPoint]) -> list[SweepRow]:
     for (net, p, name), pts in groups.items():
         speed = [pt.speedup for pt in pts]
         published = TABLE_VII.get((net, p))
-        column = PUBLISHED_COLUMN.get(name)
+        column = TABLE_VII_COLUMN.get(name)
         rows.append(SweepRow(
             net, p, name, fmean(speed), pstdev(speed), fmean(pt.overhead_bytes for pt in pts) / 1000,
             fmean(pt.weight_overhead_bytes for pt in pts) / 1000,
@@ -119,12 +97,3 @@ def table_vii(points: Sequence[SweepPoint]) -> list[SweepRow]:
             published[2] if published and name == "finegrained" else None,
         ))
     return rows
-
-
-def write_csv(path: str | Path, header: Sequence[str], rows: Iterable[Sequence[object]]) -> Path:
-    """Write a CSV file atomically."""
-    with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return Path(path)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from simulator.cost import ArrayConfig
+from simulator.cost import ArrayConfig, TileGrid
 from workloads import ConfigError
 
 _EMPTY, _BUBBLE, _DATA = 0, 1, 3  # register flags; a MAC needs _DATA & _DATA == _DATA
@@ -176,8 +176,9 @@ class GemmRun:
         return int(self.tile_cycles_to_last_mac.sum())
 
 
-def emulate_gemm(a: np.ndarray, b: np.ndarray, array: ArrayConfig) -> GemmRun:
-    """Run `a (M x K) @ b (K x N)` through the emulated array in float32, tile by tile."""
+def emulate_gemm(a: np.ndarray, b: np.ndarray, array: ArrayConfig | str) -> GemmRun:
+    """Run `a (M x K) @ b (K x N)` through the emulated array (an ArrayConfig or '32x32') in float32, tile by tile."""
+    array = ArrayConfig.of(array)
     a = np.ascontiguousarray(a, dtype=np.float32)
     b = np.ascontiguousarray(b, dtype=np.float32)
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
@@ -185,9 +186,19 @@ def emulate_gemm(a: np.ndarray, b: np.ndarray, array: ArrayConfig) -> GemmRun:
     if 0 in a.shape or 0 in b.shape:
         raise ConfigError(f"gemm: operand shapes {a.shape} and {b.shape} must be non-empty")
     m, n = a.shape[0], b.shape[1]
-    tiles = -(-m // array.rows) * -(-n // array.cols)
+    tiles = TileGrid(m, n, array.rows, array.cols).count
     out = np.empty((m, n), np.float32)
     ready = np.empty((m, n), np.int64)
     stats = np.empty((tiles, 3), np.int64)
     _run_tiles(a, b, array.rows, array.cols, out, ready, stats)
     return GemmRun(out, ready, stats[:, 0].copy(), stats[:, 1].copy(), int(stats[:, 2].sum()))
+
+
+def float32_bound(a: np.ndarray, b: np.ndarray) -> float:
+    """How far a float32 `a @ b` may lie from the exact product: `K * eps * max(|A| |B|)`.
+
+    The classical bound for K-term float32 dot products (`gamma_K = K u / (1 - K u)`,
+    here with `eps = 2u` for margin), taken at the largest `|A| |B|` entry.
+    """
+    eps = float(np.finfo(np.float32).eps)
+    return a.shape[1] * eps * float((np.abs(a) @ np.abs(b)).max(initial=0.0))

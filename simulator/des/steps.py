@@ -1,0 +1,72 @@
+"""The step programs of a schedule: when each slice runs and what it waits for.
+
+What travels (items, readers, shares, destinations, bytes) is `Schedule.flow`, the one
+data-flow model (`simulator.schedule.dataflow`); this module only adds timing. Pure functions
+over a `Schedule`; the discrete-event model executes the result.
+
+Timing (the retimed DFG of Fig. 9): processors run in steps; in step s processor p runs each
+slice for mini-batch s - `step_offset`, forward slices first, each group in data-flow order
+(IG of a layer before its WG, so the gradient goes upstream early). Every cross-processor
+dependency then points to an earlier step, so the pipeline never deadlocks and, with free
+transfers, settles at the most loaded processor's cycles per update. FP and IG of layer l for
+mini-batch b use the weights updated with the gradients of mini-batches up to b - 1 - D_l
+(`Schedule.delays`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from simulator.cost import TaskKind
+from simulator.schedule import Schedule
+from simulator.schedule.dataflow import Item, Output, needs, weights_read
+
+FP, WG = TaskKind.FP, TaskKind.WG
+
+
+@dataclass(frozen=True)
+class SliceStep:
+    """One slice on one processor, with its place in the step order and its data-flow."""
+
+    proc: int
+    label: str
+    layer: int
+    kind: TaskKind
+    cycles: int
+    offset: int  # runs for mini-batch `step - offset`
+    needs: tuple[Item, ...]  # data items of the same mini-batch
+    weights: Item | None  # the weights it reads (version b - 1 - D), or None
+    outputs: tuple[Output, ...]
+
+
+@dataclass(frozen=True)
+class Programs:
+    """The per-processor step programs of one schedule."""
+
+    procs: int
+    programs: tuple[tuple[SliceStep, ...], ...]
+    weight_bytes: tuple[int, ...]  # per layer: the weights a processor holding the layer keeps
+    delays: tuple[int, ...]
+    wg_slices: int  # WG slices per mini-batch (one update completes when all are done)
+
+
+def build_programs(schedule: Schedule) -> Programs:
+    """Derive the step programs of `schedule`."""
+    cost = schedule.cost
+    layers = cost.network.compute_layers()
+    last = len(layers) - 1
+    procs = schedule.procs
+    outputs = schedule.flow.outputs
+    programs = []
+    for p, slices in enumerate(schedule.processors):
+        with_outputs = list(zip(slices, outputs[p]))
+        fwd = sorted((x for x in with_outputs if x[0].kind is FP), key=lambda x: (x[0].layer, x[0].tile_start))
+        bwd = sorted((x for x in with_outputs if x[0].kind is not FP),
+                     key=lambda x: (-x[0].layer, x[0].kind is WG, x[0].tile_start))
+        programs.append(tuple(SliceStep(
+            proc=p, label=sl.label, layer=sl.layer, kind=sl.kind, cycles=sl.cycles,
+            offset=schedule.offset(sl.kind, p), needs=needs(sl.layer, sl.kind, last),
+            weights=weights_read(sl.layer, sl.kind), outputs=outs)
+            for sl, outs in fwd + bwd))
+    weight_bytes = tuple(cost.task(l.index, FP).weight_bytes for l in layers)
+    wg_slices = sum(1 for slices in schedule.processors for sl in slices if sl.kind is WG)
+    return Programs(procs, tuple(programs), weight_bytes, tuple(schedule.delays), wg_slices)
