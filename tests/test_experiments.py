@@ -279,6 +279,14 @@ def test_one_runner_per_results_file(tmp_path):
         pass
 
 
+def test_a_results_file_that_cannot_be_made_names_itself(tmp_path):
+    (tmp_path / "file").write_text("")
+    with pytest.raises(OSError) as err:  # the CLI's edge turns it into one line (exit 74)
+        run(experiment_from_dict({"name": "a", "seed": 0, "kind": "schedule"}), tmp_path / "file" / "r.jsonl",
+            workers=1, progress=False)
+    assert err.value.action == "create" and err.value.filename == str(tmp_path / "file" / "r.jsonl")
+
+
 def test_results_file_of_another_experiment_is_refused(tmp_path):
     run(experiment_from_dict({"name": "a", "seed": 0, "kind": "schedule"}), tmp_path / "r.jsonl", workers=1,
         progress=False)
@@ -430,3 +438,18 @@ def test_a_pool_whose_workers_cannot_start_is_one_config_error(tmp_path, test_ki
     assert not _point_lines(tmp_path / "r.jsonl")  # no point was charged with it
     with pytest.raises(RuntimeError, match="no compiler"):  # in this process the warm-up's own error shows
         run(exp, tmp_path / "r.jsonl", workers=1, progress=False)
+
+
+def numba_interrupted_point(*, n: int) -> dict:
+    try:
+        raise KeyboardInterrupt
+    except KeyboardInterrupt as exc:  # what numba raises when Ctrl-C lands inside a kernel
+        raise SystemError("<numba.core.dispatcher> returned a result with an exception set") from exc
+
+
+def test_ctrl_c_inside_a_numba_kernel_is_an_interrupt_not_a_failed_point(tmp_path, test_kind):
+    test_kind("numba_interrupted_point", numba_interrupted_point)
+    exp = experiment_from_dict({"name": "n", "seed": 0, "kind": "numba_interrupted_point", "fixed": {"n": 1}})
+    with pytest.raises(KeyboardInterrupt):
+        run(exp, tmp_path / "r.jsonl", workers=1, progress=False)
+    assert not _point_lines(tmp_path / "r.jsonl")

@@ -11,6 +11,7 @@ and was run again (`retry_failed`): then the last record of a key is the one tha
 """
 from __future__ import annotations
 
+import errno
 import fcntl
 import inspect
 import json
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from workloads import ConfigError
+from workloads.errors import path_error
 
 from .grid import Point
 from .kinds import resolve
@@ -90,6 +92,9 @@ def evaluate(kind: str, target: str, point: Point) -> PointRecord:
         seed = {"seed": point.seed} if "seed" in inspect.signature(function).parameters else {}
         result = _check_result(function(**point.params, **seed), point.params)
     except Exception as exc:  # a failed point is recorded, and the sweep goes on
+        from simulator.exits import is_interrupt
+        if is_interrupt(exc):  # Ctrl-C inside a numba kernel arrives wrapped in a SystemError
+            raise KeyboardInterrupt from exc
         return PointRecord.failure(kind, point, exc, time.perf_counter() - start)
     return PointRecord(point.key, kind, point.seed, point.params, Status.OK, result, None,
                        time.perf_counter() - start)
@@ -142,7 +147,7 @@ def read_results(path: str | Path) -> Contents:
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
-        raise ConfigError(f"results file {path}: cannot be read ({exc.strerror})") from None
+        raise path_error(exc, "read", path) from None
     return parse_results(data, path)
 
 
@@ -151,19 +156,27 @@ class ResultsFile:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+        except OSError as exc:
+            raise path_error(exc, "create", self.path) from None
         try:
             try:
                 fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 raise ConfigError(f"results file {self.path}: another runner is writing it; "
                                   f"wait for it or choose another output folder") from None
-            size = os.fstat(self.fd).st_size
-            self.contents = parse_results(os.pread(self.fd, size, 0), self.path)
+            try:
+                self.contents = parse_results(os.pread(self.fd, os.fstat(self.fd).st_size, 0), self.path)
+            except OSError as exc:
+                raise path_error(exc, "read", self.path) from None
             if self.contents.tail_bytes:  # a partial line from a crash: its point runs again
-                os.ftruncate(self.fd, self.contents.valid_bytes)
-                os.fsync(self.fd)
+                try:
+                    os.ftruncate(self.fd, self.contents.valid_bytes)
+                except OSError as exc:
+                    raise path_error(exc, "write", self.path) from None
+                self.sync()
         except BaseException:
             os.close(self.fd)
             raise
@@ -171,13 +184,20 @@ class ResultsFile:
     def append(self, obj: Mapping[str, Any]) -> None:
         """One line, one write: a crash of this process leaves at most a partial last line."""
         data = (json.dumps(obj, separators=(",", ":"), allow_nan=False) + "\n").encode()
-        written = os.write(self.fd, data)
+        try:
+            written = os.write(self.fd, data)
+        except OSError as exc:  # a full disk
+            raise path_error(exc, "write", self.path) from None
         if written != len(data):
-            raise OSError(f"results file {self.path}: short write ({written} of {len(data)} bytes)")
+            raise path_error(OSError(errno.EIO, f"short write ({written} of {len(data)} bytes)"), "write",
+                             self.path)
 
     def sync(self) -> None:
         """fsync: what was appended survives a crash of the machine too (about 5 ms here, so once per batch)."""
-        os.fsync(self.fd)
+        try:
+            os.fsync(self.fd)
+        except OSError as exc:
+            raise path_error(exc, "write", self.path) from None
 
     def close(self) -> None:
         os.close(self.fd)  # releases the lock
