@@ -52,14 +52,14 @@ def swept(records: Sequence[PointRecord]) -> list[str]:
     return [n for n in names if len({repr(r.params.get(n)) for r in records}) > 1]
 
 
-def results_table(records: Sequence[PointRecord]) -> tuple[list[str], list[list[Any]]]:
-    """Header and rows for results.csv: key, status, every parameter, every result field, error, seconds."""
+def results_table(records: Sequence[PointRecord]) -> list[dict[str, Any]]:
+    """Rows for results.csv (`workloads.files.write_csv_atomic`), every row with every column: key,
+    status, each parameter, each result field (empty where a record lacks it), error, seconds."""
     params = list(dict.fromkeys(n for r in records for n in r.params))
     fields = list(dict.fromkeys(n for r in records for n in r.result))
-    header = ["key", "status", *params, *fields, "error", "seconds"]
-    rows = [[r.key, r.status.value, *(r.params.get(n) for n in params), *(r.result.get(n) for n in fields),
-             r.error or "", round(r.seconds, 6)] for r in records]
-    return header, rows
+    return [{"key": r.key, "status": r.status.value, **{n: r.params.get(n) for n in params},
+             **{n: r.result.get(n) for n in fields}, "error": r.error or "", "seconds": round(r.seconds, 6)}
+            for r in records]
 
 
 def summary_table(records: Sequence[PointRecord]) -> tuple[list[str], list[list[Any]]]:
