@@ -14,7 +14,6 @@ benchmarks/results/bench_des.json (atomically).
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -24,6 +23,7 @@ import time
 from pathlib import Path
 
 from machine_load import busy_jiffies, foreign_load, own_jiffies
+from simulator.exits import OneLineParser, run_guarded
 from simulator.cost import ArrayConfig, network_cost
 from simulator.des import SimResult, simulate
 from simulator.machine import Interconnect, Machine, load_machine
@@ -64,7 +64,7 @@ def measure(array: ArrayConfig, machine: str, minibatches: int, repeats: int,
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = OneLineParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minibatches", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--out", type=Path, default=RESULTS)
@@ -107,4 +107,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_guarded("bench_des", main))

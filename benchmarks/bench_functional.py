@@ -10,10 +10,11 @@ computes the edge samples it shares with its neighbour, owned-element masks, joi
 """
 from __future__ import annotations
 
-import argparse
 import statistics
+import sys
 import time
 
+from simulator.exits import OneLineParser, run_guarded
 from models import snn
 from models.optim import make_optimizer
 from models.threads import set_threads
@@ -36,7 +37,7 @@ def plain(train, batch: int, cfg: FunctionalConfig) -> float:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = OneLineParser(description=__doc__.splitlines()[0])
     ap.add_argument("--procs", type=int, default=4)
     ap.add_argument("--scheduler", default="finegrained")
     ap.add_argument("--batch", type=int, default=32)
@@ -65,4 +66,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_guarded("bench_functional", main))

@@ -7,10 +7,11 @@ number of schedules; `network_cost` runs once per (network, batch, array).
 """
 from __future__ import annotations
 
-import argparse
+import sys
 import time
 from statistics import median
 
+from simulator.exits import OneLineParser, run_guarded
 from simulator.schedule import SCHEDULERS
 from simulator.paper import TABLE_VII_ARRAYS, TABLE_VII_BATCHES
 from simulator.reports import sweep
@@ -18,7 +19,7 @@ from workloads import DVS128, MNIST, NMNIST
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = OneLineParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     times, count = [], 0
@@ -38,4 +39,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_guarded("bench_sweep", main))

@@ -11,7 +11,6 @@ Prints, each a median over `--repeats` runs in this process:
 """
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import subprocess
@@ -21,9 +20,10 @@ import time
 
 import numpy as np
 
+from simulator.exits import OneLineParser, run_guarded
 from simulator.cost import ArrayConfig, TaskKind, network_cost
 from simulator.emulator import emulate_gemm, operands
-from workloads import MNIST
+from workloads import MNIST, LayerKind
 
 FIRST_CALL = """
 import time, numpy as np
@@ -50,7 +50,7 @@ def _step_operands(array: ArrayConfig, seed: int) -> list[tuple[np.ndarray, np.n
     for task in network_cost(MNIST, array).tasks:
         layer = MNIST.compute_layers()[task.layer]
         wshape = ((layer.kernel, layer.kernel, layer.in_channels, layer.out_channels)
-                  if layer.kind == "conv" else (layer.in_size, layer.out_size))
+                  if layer.kind is LayerKind.CONV else (layer.in_size, layer.out_size))
         x = (rng.random((t, 1, *layer.in_shape)) < 0.2).astype(np.float32)
         g = rng.standard_normal((t, 1, *layer.out_shape)).astype(np.float32)
         w = rng.standard_normal(wshape).astype(np.float32)
@@ -59,7 +59,7 @@ def _step_operands(array: ArrayConfig, seed: int) -> list[tuple[np.ndarray, np.n
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = OneLineParser(description=__doc__.splitlines()[0])
     parser.add_argument("--array", default="32x32")
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
@@ -98,4 +98,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_guarded("bench_systolic", main))

@@ -26,6 +26,8 @@ import time
 from pathlib import Path
 
 from machine_load import busy_jiffies, foreign_load, own_jiffies
+from simulator.exits import OneLineParser, run_guarded
+from workloads import InputKind
 from workloads.files import write_atomic
 
 # the peer script lives in shared/ beside the repository (SPIKEPIPE_PEER overrides)
@@ -51,7 +53,7 @@ def worker(net_name: str, threads: int, blas: int, batch: int, warmup: int, iter
     rng = np.random.default_rng(seed)
     params, opt = init_params(net, seed), Adam(1e-3)
     classes = net.compute_layers()[-1].out_size
-    static = net.input_kind == "current"
+    static = net.input_kind is InputKind.CURRENT
     times, foreign = [], []
     for it in range(warmup + iters):
         x = (rng.random((batch,) + net.input_shape, dtype=np.float32) if static else
@@ -101,7 +103,7 @@ def measure(net: str, threads: int, batch: int, skip_peer: bool, seed: int) -> d
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = OneLineParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--nets", default="mnist,nmnist,dvs128")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch", type=int, default=32)
@@ -136,4 +138,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_guarded("bench_train", main))

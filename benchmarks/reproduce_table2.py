@@ -35,6 +35,7 @@ from tqdm import tqdm
 from models.threads import keep_freed_memory, set_threads
 from models.run_folder import train_in_folder
 from models.train import TrainConfig, TrainingDiverged
+from simulator.exits import OneLineParser, is_interrupt, run_guarded
 from simulator.paper import TABLE_II, TABLE_II_EPOCHS
 from workloads import ConfigError, Network, load_network
 from workloads.datasets import ArrayDataset, DatasetSplits, data_root, get_dataset
@@ -332,7 +333,7 @@ def rebuild(specs: list[RunSpec], data: Mapping[str, DatasetSplits], meta: dict,
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = OneLineParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--networks", default="mnist,nmnist,dvs128", help="built-in names or network files")
     ap.add_argument("--optimizers", default="sgd,adam")
     ap.add_argument("--seeds", default="2", help="seeds 0..N-1 per cell, per network or one number (the paper: 10)")
@@ -352,11 +353,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--plan", action="store_true", help="print the runs and the time estimate, train nothing")
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
-    try:
-        return _run(args, argv if argv is not None else sys.argv[1:])
-    except ConfigError as exc:
-        print(f"reproduce_table2: error: {exc}", file=sys.stderr)
-        return 2
+    return run_guarded("reproduce_table2", lambda: _run(args, argv if argv is not None else sys.argv[1:]))
 
 
 def _run(args: argparse.Namespace, argv: list[str]) -> int:
@@ -405,7 +402,9 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
     t0 = time.perf_counter()
     try:
         trained = reproduce(specs, nets, data, args.out, meta, progress=not args.no_progress)
-    except KeyboardInterrupt:
+    except BaseException as exc:  # Ctrl-C (numba may wrap it in a SystemError): keep what is finished
+        if not is_interrupt(exc):
+            raise
         rebuild(specs, data, meta, args.out)
         print(f"\ninterrupted: finished epochs are checkpointed; rerun with --resume to continue ({args.out})")
         return 130

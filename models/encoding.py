@@ -8,32 +8,43 @@
 """
 from __future__ import annotations
 
+from enum import StrEnum
+
 import numpy as np
 
+from workloads.datasets.types import DatasetKind
 from workloads.errors import ConfigError
 from workloads.network import Network
 
-ENCODINGS = ("current", "rate")
+
+class Encoding(StrEnum):
+    """How an image becomes network input (event frames need none)."""
+
+    CURRENT = "current"
+    RATE = "rate"
 
 
-def check_compatible(net: Network, sample_shape: tuple[int, ...], kind: str, encoding: str) -> None:
+ENCODINGS = tuple(Encoding)
+
+
+def check_compatible(net: Network, sample_shape: tuple[int, ...], kind: DatasetKind, encoding: Encoding | str) -> None:
     """Raise ConfigError when the dataset cannot feed the network."""
     if encoding not in ENCODINGS:
         raise ConfigError(f"encoding: must be one of {', '.join(ENCODINGS)}, got {encoding!r}")
-    spatial = sample_shape if kind == "image" else sample_shape[1:]
+    spatial = sample_shape if kind is DatasetKind.IMAGE else sample_shape[1:]
     if tuple(spatial) != tuple(net.input_shape):
         raise ConfigError(f"network {net.name} expects inputs {net.input_shape}, the dataset has {tuple(spatial)}")
-    if kind == "frames" and sample_shape[0] != net.timesteps:
+    if kind is DatasetKind.FRAMES and sample_shape[0] != net.timesteps:
         raise ConfigError(f"network {net.name} runs {net.timesteps} timesteps, the dataset has "
                           f"{sample_shape[0]} frames per sample")
 
 
-def encode(x: np.ndarray, kind: str, timesteps: int, encoding: str,
+def encode(x: np.ndarray, kind: DatasetKind, timesteps: int, encoding: Encoding | str,
            rng: np.random.Generator | None) -> tuple[np.ndarray, bool]:
     """A batch of dataset samples -> (network input, static?)."""
-    if kind == "frames":
+    if kind is DatasetKind.FRAMES:
         return np.ascontiguousarray(np.minimum(np.swapaxes(x, 0, 1), 1).astype(np.uint8)), False
-    if encoding == "current":
+    if encoding == Encoding.CURRENT:
         return np.ascontiguousarray(x, np.float32), True
     if rng is None:
         raise ConfigError("encoding 'rate' needs a seeded random generator")

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from workloads.network import ComputeLayer, Network, Neuron
+from workloads.network import ComputeLayer, LayerKind, Network, Neuron
 
 from . import layers as L
 from .neuron import (SPIKE_BIT, accumulator_backward, accumulator_forward, lif_backward_packed, lif_backward_pooled,
@@ -58,7 +58,7 @@ def init_params(net: Network, seed: int) -> Params:
     rng = np.random.default_rng(seed)
     out: Params = []
     for layer in net.compute_layers():
-        if layer.kind == "conv":
+        if layer.kind is LayerKind.CONV:
             shape = (layer.kernel, layer.kernel, layer.in_channels, layer.out_channels)
             fan_in = layer.kernel * layer.kernel * layer.in_channels
         else:
@@ -72,7 +72,7 @@ def init_params(net: Network, seed: int) -> Params:
 
 
 def _gemm_fp(layer: ComputeLayer, w: np.ndarray, b: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    if layer.kind == "conv":
+    if layer.kind is LayerKind.CONV:
         return L.conv_fp(rows, w, b, layer.padding)
     return L.dense_fp(rows, w, b)
 
@@ -87,7 +87,7 @@ def layer_fp(layer: ComputeLayer, w: np.ndarray, b: np.ndarray, x: np.ndarray, t
     batch = x.shape[0] if static else x.shape[1]
     rows = x.reshape((-1,) + tuple(layer.in_shape))
     shape = (t, batch) + tuple(layer.out_shape)
-    if layer.kind == "output":
+    if layer.kind is LayerKind.OUTPUT:
         current = _gemm_fp(layer, w, b, rows)
         if static:
             current = np.broadcast_to(current[None], (t,) + current.shape)
@@ -121,7 +121,7 @@ def layer_wg(layer: ComputeLayer, x: np.ndarray, g_current: np.ndarray,
     g = g_current.sum(0) if static else g_current  # constant input: sum_t g[t] x == sum_t (g[t] x)
     g = g.reshape((-1,) + tuple(layer.out_shape))
     rows = x.reshape((g.shape[0],) + tuple(layer.in_shape))
-    if layer.kind == "conv":
+    if layer.kind is LayerKind.CONV:
         return L.conv_wg(rows, g, layer.kernel, layer.padding)
     return L.dense_wg(rows, g)
 
@@ -137,7 +137,7 @@ def ig_gemm(layer: ComputeLayer, w: np.ndarray, g_current: np.ndarray) -> np.nda
     dL/ds of what layer `l - 1` sends, (T, B, *in_shape) float32."""
     t, batch = g_current.shape[:2]
     g = g_current.reshape((t * batch,) + tuple(layer.out_shape))
-    if layer.kind == "conv":
+    if layer.kind is LayerKind.CONV:
         g_in = L.conv_ig(g, w, layer.padding, layer.in_shape[:2])  # eq. 12
     else:
         g_in = L.dense_ig(g, w)

@@ -23,13 +23,30 @@ from workloads.network import Network
 
 from . import snn
 from .delayed import DelayLine
-from .encoding import ENCODINGS, check_compatible, encode
+from .encoding import ENCODINGS, Encoding, check_compatible, encode
 from .layers import softmax_cross_entropy
+from .memory import check_memory
 from .optim import OPTIMIZERS, Adam, SGD, make_optimizer, update_layer
+
+
+MAX_LOSS = 1e3  # a mini-batch loss above this counts as exploding
 
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or exploded; the last checkpoint handed to the sink is the last good one."""
+
+
+def loss_diverged(loss: float, max_loss: float = MAX_LOSS) -> str | None:
+    """How a mini-batch loss diverged ('is nan', 'exploded to 1.9e+09'), or None if it did not."""
+    if not math.isfinite(loss):
+        return f"is {loss}"
+    return f"exploded to {loss:.3g}" if loss > max_loss else None
+
+
+def check_test_split(test: ArrayDataset, where: str) -> None:
+    """ConfigError for an empty test split (nothing to evaluate on)."""
+    if len(test) == 0:
+        raise ConfigError(f"{where}: the test split of {test.name!r} is empty; the run could not be evaluated")
 
 
 def check_training_fields(where: str, cfg: object, positive_ints: tuple[str, ...],
@@ -39,6 +56,7 @@ def check_training_fields(where: str, cfg: object, positive_ints: tuple[str, ...
         raise ConfigError(f"{where}: field 'optimizer' must be one of {', '.join(OPTIMIZERS)}, got {cfg.optimizer!r}")
     if cfg.encoding not in ENCODINGS:
         raise ConfigError(f"{where}: field 'encoding' must be one of {', '.join(ENCODINGS)}, got {cfg.encoding!r}")
+    object.__setattr__(cfg, "encoding", Encoding(cfg.encoding))
     for name in positive_ints:
         v = getattr(cfg, name)
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
@@ -55,8 +73,8 @@ class TrainConfig:
     epochs: int = 3
     seed: int = 0
     delays: tuple[int, ...] | None = None  # per compute layer; None = no delays
-    encoding: str = "current"
-    max_loss: float = 1e3  # a mini-batch loss above this counts as exploding
+    encoding: Encoding = Encoding.CURRENT
+    max_loss: float = MAX_LOSS
     eval_batch: int = 256
 
     def __post_init__(self) -> None:
@@ -112,6 +130,8 @@ def train_step(net: Network, params: snn.Params, opt: SGD | Adam, line: DelayLin
 def evaluate(net: Network, params: snn.Params, x: np.ndarray, y: np.ndarray, kind: str, encoding: str,
              seed: int, batch: int = 256) -> tuple[float, float]:
     """Mean loss and accuracy over a dataset split (rate coding drawn from `default_rng([seed, 2**31, i])`)."""
+    if len(y) == 0:
+        raise ConfigError("evaluate: the split is empty")
     loss_sum, correct = 0.0, 0
     for i, start in enumerate(range(0, len(y), batch)):
         rng = np.random.default_rng([seed, 2**31, i])
@@ -150,11 +170,13 @@ def run_training(net: Network, train: ArrayDataset, test: ArrayDataset, cfg: Tra
 
     Continues from `start` if given. After every epoch hands the trainer's state to `checkpoint`
     (None: none kept) and a one-line summary to `report` (None: silent)."""
+    check_memory(net, cfg.batch, "train")
     check_compatible(net, train.sample_shape, train.kind, cfg.encoding)
     n_layers = len(net.compute_layers())
     if cfg.delays is not None and len(cfg.delays) != n_layers:
         raise ConfigError(f"delays: {len(cfg.delays)} given for the {n_layers} compute layers of {net.name}")
     steps = steps_per_epoch(len(train), cfg.batch, "train")
+    check_test_split(test, "train")
     opt = make_optimizer(cfg.optimizer, cfg.lr)
     line = DelayLine(cfg.delays) if cfg.delays is not None and any(cfg.delays) else None
     if start is None:
@@ -171,12 +193,12 @@ def run_training(net: Network, train: ArrayDataset, test: ArrayDataset, cfg: Tra
                    desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress, leave=False)
         for mb in bar:
             loss, ok = train_step(net, params, opt, line, mb.x, mb.static, mb.y)
-            if not math.isfinite(loss) or loss > cfg.max_loss:
+            what = loss_diverged(loss, cfg.max_loss)
+            if what is not None:
                 bar.close()
                 kept = ("no checkpoint is kept" if checkpoint is None else
                         f"the checkpoint after epoch {len(history)} is kept" if history else
                         "no checkpoint was written yet")
-                what = f"is {loss}" if not math.isfinite(loss) else f"exploded to {loss:.3g}"
                 raise TrainingDiverged(f"loss {what} at epoch {epoch + 1}, step {mb.step + 1}; {kept}; try a smaller --lr")
             loss_sum += loss * len(mb.y)
             correct += ok

@@ -33,7 +33,7 @@ from enum import Enum
 from math import ceil
 from typing import Iterator
 
-from workloads import ComputeLayer, ConfigError, Network
+from workloads import ComputeLayer, ConfigError, InputKind, LayerKind, Network
 
 
 class TaskKind(str, Enum):
@@ -123,6 +123,54 @@ class Gemm:
 
 
 @dataclass(frozen=True)
+class TileGrid:
+    """A GEMM's `rows x cols` outputs cut into `SR x SC` tiles (eq. 26), numbered row-major: row
+    tile outer, column tile inner. The last row and column of tiles may be partial. The one
+    place that maps tile numbers to GEMM rows and columns."""
+
+    rows: int
+    cols: int
+    sr: int
+    sc: int
+
+    @classmethod
+    def of(cls, gemm: Gemm, array: ArrayConfig) -> TileGrid:
+        return cls(gemm.rows, gemm.cols, array.rows, array.cols)
+
+    @property
+    def row_tiles(self) -> int:
+        return -(-self.rows // self.sr)
+
+    @property
+    def col_tiles(self) -> int:
+        return -(-self.cols // self.sc)
+
+    @property
+    def count(self) -> int:
+        """eq. 26: N_tiles = ceil(N_rows / SR) * ceil(N_cols / SC)."""
+        return self.row_tiles * self.col_tiles
+
+    def tile_of(self, row, col):
+        """Tile number of GEMM element (row, col); numpy arrays broadcast."""
+        return (row // self.sr) * self.col_tiles + col // self.sc
+
+    def first_tile_of_row(self, row: int) -> int:
+        """Number of the first tile in the row of tiles holding GEMM row `row`."""
+        return (row // self.sr) * self.col_tiles
+
+    def row_span(self, start: int, stop: int) -> tuple[int, int]:
+        """GEMM rows `[r0, r1)` of the rows of tiles that tiles `[start, stop)` touch."""
+        r0 = (start // self.col_tiles) * self.sr
+        return r0, min(self.rows, ((stop - 1) // self.col_tiles + 1) * self.sr)
+
+    def column_share(self, start: int, stop: int) -> float:
+        """Share of the columns tiles `[start, stop)` cover: all of them once they span two rows of tiles."""
+        if start // self.col_tiles != (stop - 1) // self.col_tiles:
+            return 1.0
+        return (stop - start) / self.col_tiles
+
+
+@dataclass(frozen=True)
 class TaskCost:
     """Cycles and bytes of one task of one layer for one mini-batch."""
 
@@ -130,17 +178,24 @@ class TaskCost:
     name: str
     kind: TaskKind
     gemm: Gemm
-    row_tiles: int
-    col_tiles: int
+    grid: TileGrid
     cycles_per_tile: int
     input_bytes: int
     weight_bytes: int
     output_bytes: int
 
     @property
+    def row_tiles(self) -> int:
+        return self.grid.row_tiles
+
+    @property
+    def col_tiles(self) -> int:
+        return self.grid.col_tiles
+
+    @property
     def tiles(self) -> int:
         """eq. 26"""
-        return self.row_tiles * self.col_tiles
+        return self.grid.count
 
     @property
     def cycles(self) -> int:
@@ -160,7 +215,7 @@ class TaskCost:
 def gemm_shape(layer: ComputeLayer, kind: TaskKind, timesteps: int, batch: int) -> Gemm:
     """Rows, columns and MACs per output of a task (Table IV conv, Table V dense)."""
     tb = timesteps * batch
-    if layer.kind == "conv":
+    if layer.kind is LayerKind.CONV:
         h, w, c = layer.in_shape
         hout, wout, f = layer.out_shape
         kkc, kkf = layer.kernel * layer.kernel * c, layer.kernel * layer.kernel * f
@@ -177,11 +232,6 @@ def gemm_shape(layer: ComputeLayer, kind: TaskKind, timesteps: int, batch: int) 
     }[kind]
 
 
-def tile_counts(gemm: Gemm, array: ArrayConfig) -> tuple[int, int]:
-    """Row tiles and column tiles (eq. 26: N_tiles = ceil(N_rows/SR) * ceil(N_cols/SC))."""
-    return -(-gemm.rows // array.rows), -(-gemm.cols // array.cols)
-
-
 def cycles_per_tile(gemm: Gemm, array: ArrayConfig) -> int:
     """eq. 27: N_MAC + (SR - 1) + (SC - 1)."""
     return gemm.macs + (array.rows - 1) + (array.cols - 1)
@@ -189,7 +239,7 @@ def cycles_per_tile(gemm: Gemm, array: ArrayConfig) -> int:
 
 def input_activation_bytes(net: Network, layer: ComputeLayer, batch: int, bm: ByteModel) -> int:
     """The layer's input as stored: the dataset input for layer 0, else spikes."""
-    if layer.index == 0 and net.input_kind == "current":
+    if layer.index == 0 and net.input_kind is InputKind.CURRENT:
         return bm.values(layer.in_size * batch)  # constant current, stored once per sample
     return bm.spikes(layer.in_size * net.timesteps * batch)
 
@@ -198,7 +248,6 @@ def task_cost(net: Network, layer: ComputeLayer, kind: TaskKind, array: ArrayCon
               bm: ByteModel = HARDWARE_BYTES) -> TaskCost:
     """Cycles (eq. 26-29) and bytes read and written by one task for one mini-batch."""
     gemm = gemm_shape(layer, kind, net.timesteps, batch)
-    row_tiles, col_tiles = tile_counts(gemm, array)
     tb = net.timesteps * batch
     act_in = input_activation_bytes(net, layer, batch, bm)
     weights = bm.values(layer.params)
@@ -210,8 +259,7 @@ def task_cost(net: Network, layer: ComputeLayer, kind: TaskKind, array: ArrayCon
         io = (act_in + grad_current, 0, weights)
     else:
         io = (grad_current, bm.values(layer.weight_count), bm.values(layer.in_size * tb))
-    return TaskCost(layer.index, layer.name, kind, gemm, row_tiles, col_tiles,
-                    cycles_per_tile(gemm, array), *io)
+    return TaskCost(layer.index, layer.name, kind, gemm, TileGrid.of(gemm, array), cycles_per_tile(gemm, array), *io)
 
 
 @dataclass(frozen=True)
@@ -228,6 +276,10 @@ class NetworkCost:
     array: ArrayConfig
     batch: int
     include_first_ig: bool
+
+    def __repr__(self) -> str:
+        return (f"NetworkCost({self.network.name}, array {self.array}, batch {self.batch}, "
+                f"{len(self.tasks)} tasks, {self.total:,} cycles per update)")
     tasks: tuple[TaskCost, ...]
     first_ig: TaskCost
     bytes_model: ByteModel

@@ -22,9 +22,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from simulator.cost import ArrayConfig, NetworkCost, TaskCost, TaskKind, cycles_per_tile, tile_counts
+from simulator.cost import ArrayConfig, NetworkCost, TaskCost, TaskKind, TileGrid, cycles_per_tile
 from simulator.machine import EnergyTable
-from workloads import ConfigError
+from workloads import ConfigError, InputKind
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,7 @@ def task_energy(cost: NetworkCost, task: TaskCost, table: EnergyTable,
     if activity is not None and len(activity.densities) != len(layers):
         raise ConfigError(f"activity: {len(activity.densities)} densities for the "
                           f"{len(layers)} compute layers of network {cost.network.name!r}")
-    real_input = task.layer == 0 and cost.network.input_kind == "current"
+    real_input = task.layer == 0 and cost.network.input_kind is InputKind.CURRENT
     gated = task.kind is not TaskKind.IG and not real_input
     density = activity.densities[task.layer] if gated and activity is not None else 1.0
     compute = task.macs * (density * table.accumulate_pj if gated else table.mac_pj)
@@ -109,7 +109,7 @@ def static_energy(seconds: float, procs: int, table: EnergyTable) -> float:
 
 
 def _check_array(task: TaskCost, array: ArrayConfig) -> None:
-    if (task.row_tiles, task.col_tiles) != tile_counts(task.gemm, array) or \
+    if task.grid != TileGrid.of(task.gemm, array) or \
             task.cycles_per_tile != cycles_per_tile(task.gemm, array):
         raise ConfigError(f"utilization: task {task.label} was not costed on a {array} array")
 

@@ -3,12 +3,13 @@ from __future__ import annotations
 
 from math import ceil
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from simulator.cost import FLOAT32_BYTES, ArrayConfig, TaskKind, TileGrid, network_cost
 from simulator.paper import TABLE_VI, TABLE_VI_TOTAL
-from simulator.cost import FLOAT32_BYTES, ArrayConfig, TaskKind, network_cost
 from tests.conftest import random_networks
 from workloads import MNIST, ConfigError
 
@@ -107,3 +108,18 @@ def test_public_functions_take_an_array_config_or_its_text() -> None:
     for bad in (None, 3.5, [32, 32], "32y32", "0x4"):
         with pytest.raises(ConfigError, match="array"):
             network_cost(MNIST, bad)
+
+
+@given(st.integers(1, 300), st.integers(1, 300), st.integers(1, 40), st.integers(1, 40), st.data())
+def test_tile_grid_numbers_every_element_once(rows, cols, sr, sc, data) -> None:
+    grid = TileGrid(rows, cols, sr, sc)
+    r, c = np.meshgrid(np.arange(rows), np.arange(cols), indexing="ij")
+    tiles = grid.tile_of(r, c)
+    assert set(np.unique(tiles)) == set(range(grid.count))  # every tile holds an element, partial edges too
+    start = data.draw(st.integers(0, grid.count - 1))
+    stop = data.draw(st.integers(start + 1, grid.count))
+    owned = (tiles >= start) & (tiles < stop)
+    r0, r1 = grid.row_span(start, stop)
+    assert owned.any(axis=1).nonzero()[0].min() >= r0 and owned.any(axis=1).nonzero()[0].max() < r1
+    assert grid.first_tile_of_row(r0) == (start // grid.col_tiles) * grid.col_tiles
+    assert owned.any(axis=0).sum() / cols <= grid.column_share(start, stop) + 1 / grid.col_tiles

@@ -12,17 +12,13 @@ from hypothesis import strategies as st
 
 from simulator.cli import main
 from simulator.cost import ArrayConfig, TaskKind, input_activation_bytes, network_cost
+from simulator.des import link_machine as bus
 from simulator.des import simulate
-from simulator.machine import Interconnect, Machine, Topology
+from simulator.machine import Interconnect
 from simulator.schedule import SCHEDULERS, make_schedule
 from simulator.schedule.types import Schedule
 from tests.conftest import random_networks
 from workloads import BUILTIN, MNIST, NMNIST, ConfigError
-
-
-def bus(bandwidth: float = math.inf, latency: int = 0, shared: bool = False) -> Machine:
-    """The paper's machine with links of `bandwidth` bytes per cycle and `latency` cycles (one shared bus)."""
-    return Machine(interconnect=Interconnect(Topology.SHARED if shared else Topology.CHAIN, bandwidth, latency))
 
 
 def enough(procs: int) -> int:
@@ -223,3 +219,8 @@ def test_cli_json_has_the_promised_fields(capsys) -> None:
                 "fill_latency", "utilization", "bus_bytes"} <= set(r)
         assert r["procs"] == 2 and len(r["utilization"]) == 2
         assert r["simulated_cycles_per_update"] == r["analytic_cycles_per_update"]
+
+
+def test_result_repr_is_short() -> None:
+    r = simulate(make_schedule("optimal", network_cost(MNIST, "32x32"), 4), 16, trace=True)
+    assert len(repr(r)) < 200 and f"{r.analytic_cycles_per_update:,}" in repr(r)

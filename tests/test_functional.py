@@ -148,7 +148,7 @@ def test_split_slices_join_to_the_unsplit_task(layer_index, kind, cuts, array, s
     if kind is TaskKind.FP:
         x, static = _layer_inputs(layer, t, batch, rng)
         for s0, s1 in zip(bounds, bounds[1:]):
-            geo = S.geometry(layer, task, t, batch, array[0], array[1], s0, s1)
+            geo = S.geometry(layer, task, t, batch, s0, s1)
             b0, b1 = geo.samples
             cur = S.fp_currents(layer, w, b, x[b0:b1] if static else x[:, b0:b1], t, static)
             shares.append(S.fp_share(layer, geo, cur, n))
@@ -160,7 +160,7 @@ def test_split_slices_join_to_the_unsplit_task(layer_index, kind, cuts, array, s
     else:
         g = rng.standard_normal((t, batch, *layer.out_shape)).astype(np.float32)
         for s0, s1 in zip(bounds, bounds[1:]):
-            geo = S.geometry(layer, task, t, batch, array[0], array[1], s0, s1)
+            geo = S.geometry(layer, task, t, batch, s0, s1)
             shares.append(S.ig_share(layer, geo, w, g))
         assert np.array_equal(S.join_ig(layer, shares, t, batch), snn.ig_gemm(layer, w, g))
 
@@ -172,7 +172,7 @@ def test_owned_masks_partition_the_task():
     total = np.zeros((MNIST.timesteps, 2, *layer.out_shape), int)
     cut = []
     for s0, s1 in [(0, 7), (7, 100), (100, task.tiles)]:
-        geo = S.geometry(layer, task, MNIST.timesteps, 2, 5, 3, s0, s1)
+        geo = S.geometry(layer, task, MNIST.timesteps, 2, s0, s1)
         b0, b1 = geo.samples
         total[:, b0:b1] += geo.owned
         f0, f1 = geo.whole_samples

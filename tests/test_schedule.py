@@ -40,12 +40,14 @@ def test_delays_follow_the_weight_gradient() -> None:
     assert s.delays == (2, 0, 0, 0)  # conv1 on P0 of 2, the rest on P1
     for name in SCHEDULERS:
         s = make_schedule(name, MNIST_COST, 5)
+        n = s.procs_used  # idle processors are no pipeline stages
         for layer, d in enumerate(s.delays):
             (q,) = s.holders(layer, TaskKind.WG)
             p = s.holders(layer, TaskKind.FP)[0]
+            q, p = s.stages[q], s.stages[p]
             # the paper's 2 (P - 1 - q) when FP does not start before WG's processor, else enough
             # for the updated weights to reach FP in time
-            assert d == (2 * (5 - 1 - q) if p >= q else 2 * 5 - 2 - p - q)
+            assert d == (2 * (n - 1 - q) if p >= q else 2 * n - 2 - p - q)
     pipedream = make_schedule("pipedream", MNIST_COST, 4)  # FP0 on P0, WG0 on P1 (Fig. 13)
     assert pipedream.holders(0, TaskKind.FP) == (0,) and pipedream.holders(0, TaskKind.WG) == (1,)
     assert pipedream.delays[0] == 5
@@ -189,3 +191,30 @@ def test_schedule_properties(net, size, batch, procs) -> None:
     best = schedules["optimal"].cycles_per_update
     assert all(best <= s.cycles_per_update for s in schedules.values())
     assert best >= -(-cost.total // procs)
+
+
+def test_reprs_are_short_and_say_what_matters() -> None:
+    s = make_schedule("optimal", MNIST_COST, 4)
+    assert len(repr(s)) < 200 and "optimal" in repr(s) and f"{s.cycles_per_update:,}" in repr(s)
+    assert len(repr(MNIST_COST)) < 120 and f"{TABLE_VI_TOTAL:,}" in repr(MNIST_COST)
+
+
+def test_idle_processors_are_not_pipeline_stages() -> None:
+    """Layer-wise puts MNIST's layers on three processors from P = 3 on: the same pipeline at P = 3, 4 and 8."""
+    three, four, eight = (make_schedule("layerwise", MNIST_COST, p) for p in (3, 4, 8))
+    assert three.procs_used == four.procs_used == eight.procs_used == 3 and eight.procs == 8
+    assert three.delays == four.delays == eight.delays == (4, 2, 0, 0)
+
+
+@settings(max_examples=25, deadline=None)
+@given(random_networks(), st.integers(1, 6), st.integers(1, 3), st.sampled_from(sorted(SCHEDULERS)))
+def test_padding_with_empty_processors_changes_nothing(net, procs, pad, name) -> None:
+    from simulator.des import simulate
+    cost = network_cost(net, ArrayConfig(8, 8))
+    s = make_schedule(name, cost, min(procs, max_slices(cost)))
+    padded = Schedule(s.scheduler, s.cost, s.processors + ((),) * pad, s.bound)
+    assert padded.delays == s.delays and padded.procs_used == s.procs_used
+    a, b = simulate(s, 12), simulate(padded, 12)
+    assert a.simulated_cycles_per_update == b.simulated_cycles_per_update
+    assert a.fill_latency == b.fill_latency
+    assert [p.peak_sram for p in a.processors] == [p.peak_sram for p in b.processors][:s.procs]

@@ -114,3 +114,9 @@ def test_plots_return_figures_and_leave_the_backend_alone() -> None:
         buf = io.BytesIO()
         fig.savefig(buf, format="png")
         assert buf.getvalue()[:4] == b"\x89PNG" and fig.axes
+
+
+def test_schedule_json_reports_procs_used(capsys) -> None:
+    assert main(["schedule", "--network", "mnist", "--procs", "8", "--scheduler", "layerwise", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["procs"] == 8 and doc["procs_used"] == 3 and doc["delays"] == [4, 2, 0, 0]

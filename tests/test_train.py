@@ -133,7 +133,7 @@ def test_checkpoint_sink_receives_values_and_training_continues_exactly():
 
 def test_resume_refuses_another_configuration(tmp_path):
     _run(tmp_path, 1)
-    with pytest.raises(ConfigError, match="different configuration"):
+    with pytest.raises(ConfigError, match="was made with seed=3, this run has seed=4"):
         RF.train_in_folder(NET, _data(40, 5), _data(16, 6), T.TrainConfig(batch=8, epochs=2, seed=4, lr=0.01),
                            tmp_path, resume=True, progress=False)
 
@@ -182,8 +182,8 @@ def test_cli_train_and_resume(tmp_path, monkeypatch, capsys):
     args = ["train", "--network", str(net_file), "--dataset", "toy", "--epochs", "1", "--batch", "8",
             "--delays", "1,1,0", "--out", str(tmp_path / "run"), "--no-progress", "--json"]
     assert main(args) == 0
-    out = capsys.readouterr().out
-    assert "synthetic" in out and json.loads(out[out.index("{"):])["history"][0]["epoch"] == 1
+    captured = capsys.readouterr()  # --json: stdout is the one JSON document, the human lines on stderr
+    assert "synthetic" in captured.err and json.loads(captured.out)["history"][0]["epoch"] == 1
     assert main(args) == 2  # exists without --resume
     args[args.index("1")] = "2"  # --epochs 2
     assert main(args + ["--resume"]) == 0

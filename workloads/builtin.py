@@ -6,13 +6,13 @@ output layer here has 128 x 11 + 11 = 1,419 parameters (a typo in the table).
 """
 from __future__ import annotations
 
-from .network import Conv, Dense, MaxPool, Network, Output
+from .network import Conv, Dense, InputKind, MaxPool, Network, Output
 
 MNIST = Network(
     name="mnist",
     input_shape=(28, 28, 1),
     timesteps=8,
-    input_kind="current",
+    input_kind=InputKind.CURRENT,
     layers=(
         Conv(8, name="conv1", delay=6), MaxPool(),
         Conv(8, name="conv2", delay=4), MaxPool(),
@@ -25,7 +25,7 @@ NMNIST = Network(
     name="nmnist",
     input_shape=(34, 34, 2),
     timesteps=30,
-    input_kind="spikes",
+    input_kind=InputKind.SPIKES,
     layers=(
         Conv(8, padding=0, name="conv1", delay=6), MaxPool(),
         Conv(8, name="conv2", delay=4), MaxPool(),
@@ -38,7 +38,7 @@ DVS128 = Network(
     name="dvs128",
     input_shape=(64, 64, 2),
     timesteps=40,
-    input_kind="spikes",
+    input_kind=InputKind.SPIKES,
     layers=(
         Conv(32, name="conv1", delay=14), MaxPool(),
         Conv(64, name="conv2", delay=14), MaxPool(),

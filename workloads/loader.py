@@ -25,18 +25,22 @@ File format (TOML shown; JSON has the same keys)::
     units = 10
 
 Every error names the file, the layer and the field.
+
+Two interchange formats load by suffix as well: `.nir` (a NIR graph, `workloads.nir_io`,
+needs the timestep `dt` and the number of timesteps unless its metadata holds them) and
+`.csv` (a SCALE-Sim convolution topology, `workloads.scalesim`, needs the number of timesteps).
 """
 from __future__ import annotations
 
 import json
 import tomllib
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
 from .builtin import BUILTIN
-from .errors import ConfigError
-from .network import Conv, Dense, LayerSpec, MaxPool, Network, Neuron, Output
+from .errors import ConfigError, path_error
+from .network import MAX_LAYERS, Conv, Dense, InputKind, LayerSpec, MaxPool, Network, Neuron, Output
 
 _LAYER_TYPES: dict[str, tuple[type, tuple[str, ...], tuple[str, ...]]] = {
     # type: (class, required fields, optional fields)
@@ -49,22 +53,53 @@ _TOP_FIELDS = {"name", "timesteps", "input", "input_kind", "neuron", "layers"}
 _NEURON_FIELDS = tuple(f.name for f in fields(Neuron))
 
 
-def load_network(name_or_path: str | Path) -> Network:
-    """A built-in network by name (`mnist`, `nmnist`, `dvs128`) or one read from a file."""
+def load_network(name_or_path: str | Path, *, timesteps: int | None = None, dt: float | None = None) -> Network:
+    """A built-in network by name (`mnist`, `nmnist`, `dvs128`) or one read from a file
+    (.toml, .json, .nir or a SCALE-Sim .csv topology).
+
+    `timesteps` replaces the network's T (a SCALE-Sim topology, and a NIR file without
+    it in its metadata, need it); `dt` (seconds) discretises a NIR file's neurons."""
     key = str(name_or_path)
+    suffix = Path(key).suffix.lower()
+    if dt is not None and suffix != ".nir":
+        raise ConfigError(f"network {key}: --dt applies to .nir networks only")
+    if timesteps is not None and (isinstance(timesteps, bool) or not isinstance(timesteps, int) or timesteps < 1):
+        raise ConfigError(f"--timesteps must be a positive integer, got {timesteps!r}")
+    if suffix in (".nir", ".csv"):
+        if not Path(key).is_file():
+            raise ConfigError(f"network file {key}: not found")
+        if suffix == ".nir":
+            from .nir_io import read_nir
+            return read_nir(key, dt=dt, timesteps=timesteps)
+        from .scalesim import read_topology
+        return read_topology(key, timesteps)
+    net = _load_named_or_file(key)
+    return net if timesteps is None else replace(net, timesteps=timesteps)
+
+
+def _load_named_or_file(key: str) -> Network:
     if key.lower() in BUILTIN:
         return BUILTIN[key.lower()]
     path = Path(key)
     if path.suffix.lower() not in (".toml", ".json"):
         raise ConfigError(
-            f"unknown network {key!r}: use one of {', '.join(BUILTIN)} or a .toml/.json file"
+            f"unknown network {key!r}: use one of {', '.join(BUILTIN)} or a .toml/.json/.nir/.csv file"
         )
-    if not path.is_file():
+    if path.is_dir():
+        raise ConfigError(f"network file {key}: is a directory; give a .toml or .json file")
+    if not path.exists():
         raise ConfigError(f"network file {key}: not found")
     try:
         text = path.read_text()
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"network file {key}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise path_error(exc, "read", key) from None
+    try:
         data = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except RecursionError:
+        raise ConfigError(f"network file {key}: nested too deeply to be a network") from None
+    except ValueError as exc:  # TOMLDecodeError, JSONDecodeError, an integer of thousands of digits
         raise ConfigError(f"network file {key}: not valid {path.suffix[1:].upper()}: {exc}") from None
     try:
         return network_from_dict(data, default_name=path.stem)
@@ -86,17 +121,22 @@ def network_from_dict(data: Any, default_name: str = "custom") -> Network:
         raise ConfigError(f"field 'input' must be a list of integers [H, W, C] or [Q], got {data['input']!r}")
     if not isinstance(data["layers"], list) or not data["layers"]:
         raise ConfigError("field 'layers' must be a non-empty list of tables")
+    if len(data["layers"]) > MAX_LAYERS:
+        raise ConfigError(f"field 'layers' holds {len(data['layers'])} layers, at most {MAX_LAYERS:,} are allowed")
     neuron_data = data.get("neuron", {})
     if not isinstance(neuron_data, dict) or set(neuron_data) - set(_NEURON_FIELDS):
         raise ConfigError(f"field 'neuron' may only hold {', '.join(repr(f) for f in _NEURON_FIELDS)}")
+    name = data.get("name", default_name)
+    if not isinstance(name, str):
+        raise ConfigError(f"field 'name' must be a string, got {name!r}")
     layers = tuple(_layer(pos, item) for pos, item in enumerate(data["layers"]))
     return Network(
-        name=str(data.get("name", default_name)),
+        name=name,
         input_shape=tuple(data["input"]),
         layers=layers,
         timesteps=data["timesteps"],
         neuron=Neuron(**neuron_data),
-        input_kind=data.get("input_kind", "current"),
+        input_kind=data.get("input_kind", InputKind.CURRENT),
     )
 
 
@@ -104,10 +144,10 @@ def _layer(pos: int, item: Any) -> LayerSpec:
     if not isinstance(item, dict):
         raise ConfigError(f"layer {pos}: must be a table/object, got {item!r}")
     kind = item.get("type")
-    label = f"layer {pos}" + (f" ({item['name']})" if "name" in item else "")
+    label = f"layer {pos}" + (f" ({item['name']})" if isinstance(item.get("name"), str) else "")
     if kind is None:
         raise ConfigError(f"{label}: missing field 'type'")
-    if kind not in _LAYER_TYPES:
+    if not isinstance(kind, str) or kind not in _LAYER_TYPES:
         raise ConfigError(f"{label}: unknown layer type {kind!r}; allowed: {', '.join(_LAYER_TYPES)}")
     cls, required, optional = _LAYER_TYPES[kind]
     for name in required:
@@ -117,6 +157,8 @@ def _layer(pos: int, item: Any) -> LayerSpec:
     if extra:
         raise ConfigError(f"{label}: unknown field(s) {sorted(extra)} for a {kind} layer")
     for name, value in item.items():
+        if name == "name" and not isinstance(value, str):
+            raise ConfigError(f"{label}: field 'name' must be a string, got {value!r}")
         if name not in ("type", "name") and (isinstance(value, bool) or not isinstance(value, int)):
             raise ConfigError(f"{label}: field '{name}' must be an integer, got {value!r}")
     return cls(**{k: v for k, v in item.items() if k != "type"})

@@ -16,14 +16,39 @@ that one resolved view.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from enum import StrEnum
 from math import isfinite, prod
 from numbers import Real
-from typing import Literal, Union
+from typing import Union
 
 from .errors import ConfigError
 
 Shape = tuple[int, ...]
-InputKind = Literal["current", "spikes"]
+
+
+class InputKind(StrEnum):
+    """What the first layer receives at each timestep."""
+
+    CURRENT = "current"  # an image, as a constant input current (a real-valued GEMM)
+    SPIKES = "spikes"  # event frames: binary spikes
+
+
+class LayerKind(StrEnum):
+    """What a compute layer does on the array."""
+
+    CONV = "conv"  # KxK convolution into LIF neurons
+    DENSE = "dense"  # fully connected into LIF neurons
+    OUTPUT = "output"  # fully connected into non-leaky accumulators (eq. 18)
+
+
+# Limits far above any network of the paper (Table I) that keep every figure the cycle model,
+# the schedulers and the trainer compute finite and quick: a size outside them is a typo.
+MAX_SIZE = 1 << 16  # an input dimension, filters, units, kernel, padding, pool size
+MAX_TIMESTEPS = 10_000
+MAX_DELAY = 10_000  # gradient delay in mini-batches
+MAX_LAYERS = 1_000
+MAX_NEURONS = 1 << 28  # neurons of one layer's input or output (H * W * C or Q)
+MAX_WEIGHTS = 1 << 32  # weights of one layer
 
 
 @dataclass(frozen=True)
@@ -99,7 +124,6 @@ class Output:
 
 
 LayerSpec = Union[Conv, MaxPool, Dense, Output]
-LayerKind = Literal["conv", "dense", "output"]
 
 
 @dataclass(frozen=True)
@@ -145,7 +169,7 @@ class ComputeLayer:
     @property
     def weight_count(self) -> int:
         """Weights without biases: `K*K*C*F` or `Q_in*Q_out`."""
-        if self.kind == "conv":
+        if self.kind is LayerKind.CONV:
             return self.kernel * self.kernel * self.in_channels * self.out_channels
         return self.in_size * self.out_size
 
@@ -157,7 +181,7 @@ class ComputeLayer:
     @property
     def spiking(self) -> bool:
         """True for LIF layers; the output layer is a non-spiking accumulator."""
-        return self.kind != "output"
+        return self.kind is not LayerKind.OUTPUT
 
 
 @dataclass(frozen=True)
@@ -169,22 +193,29 @@ class Network:
     layers: tuple[LayerSpec, ...]
     timesteps: int
     neuron: Neuron = field(default_factory=Neuron)
-    input_kind: InputKind = "current"
+    input_kind: InputKind = InputKind.CURRENT
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "input_shape", tuple(self.input_shape))
         object.__setattr__(self, "layers", tuple(self.layers))
-        _positive("network", "timesteps", self.timesteps)
-        if self.input_kind not in ("current", "spikes"):
+        _positive("network", "timesteps", self.timesteps, MAX_TIMESTEPS)
+        if not isinstance(self.name, str):
+            raise ConfigError(f"network: field 'name' must be a string, got {self.name!r}")
+        if self.input_kind not in tuple(InputKind):
             raise ConfigError(
                 f"network: field 'input_kind' must be 'current' or 'spikes', got {self.input_kind!r}"
             )
+        object.__setattr__(self, "input_kind", InputKind(self.input_kind))
         if len(self.input_shape) not in (1, 3):
             raise ConfigError(
                 f"network: field 'input' must be [H, W, C] or [Q], got {list(self.input_shape)}"
             )
-        for size in self.input_shape:
-            _positive("network", "input", size)
+        for size in self.input_shape:  # a flat input [Q] may be as large as a layer
+            _positive("network", "input", size, MAX_SIZE if len(self.input_shape) == 3 else MAX_NEURONS)
+        _within("network", "field 'input' neurons", prod(self.input_shape), MAX_NEURONS)
+        if len(self.layers) > MAX_LAYERS:
+            raise ConfigError(f"network {self.name}: field 'layers' holds {len(self.layers)} layers, "
+                              f"at most {MAX_LAYERS:,} are allowed")
         object.__setattr__(self, "_resolved", _resolve(self))
 
     def compute_layers(self) -> tuple[ComputeLayer, ...]:
@@ -215,17 +246,24 @@ class Network:
         return Network(self.name, self.input_shape, layers, self.timesteps, self.neuron, self.input_kind)
 
 
-def _positive(where: str, name: str, value: object) -> None:
+def _positive(where: str, name: str, value: object, limit: int = MAX_SIZE) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ConfigError(f"{where}: field '{name}' must be a positive integer, got {value!r}")
+    if value > limit:
+        raise ConfigError(f"{where}: field '{name}' must be at most {limit:,}, got {value:,}")
+
+
+def _within(where: str, what: str, value: int, limit: int) -> None:
+    if value > limit:
+        raise ConfigError(f"{where}: {what} {value:,} exceeds the limit of {limit:,}; is a size mistyped?")
 
 
 def _resolve(net: Network) -> tuple[ComputeLayer, ...]:
     """Shape inference over the layer list; raises ConfigError naming the layer and field."""
     shape: Shape = net.input_shape
     out: list[ComputeLayer] = []
-    kinds = {Conv: "conv", Dense: "dense", Output: "output"}
-    counters = {"conv": 0, "dense": 0, "output": 0, "maxpool": 0}
+    kinds = {Conv: LayerKind.CONV, Dense: LayerKind.DENSE, Output: LayerKind.OUTPUT}
+    counters = dict.fromkeys(["maxpool", *LayerKind], 0)
     if not net.layers:
         raise ConfigError(f"network {net.name}: field 'layers' is empty")
     for pos, spec in enumerate(net.layers):
@@ -233,7 +271,9 @@ def _resolve(net: Network) -> tuple[ComputeLayer, ...]:
             counters["maxpool"] += 1
             where = f"layer {pos} ({spec.name or 'maxpool' + str(counters['maxpool'])})"
             _positive(where, "size", spec.size)
-            if not out or out[-1].kind != "conv" or out[-1].pool != 1:
+            if not isinstance(spec.name, str):
+                raise ConfigError(f"{where}: field 'name' must be a string, got {spec.name!r}")
+            if not out or out[-1].kind is not LayerKind.CONV or out[-1].pool != 1:
                 raise ConfigError(f"{where}: a max-pool must follow a convolution (one pool per convolution)")
             prev = out[-1]
             h, w, c = shape
@@ -251,18 +291,21 @@ def _resolve(net: Network) -> tuple[ComputeLayer, ...]:
         if kind is None:
             raise ConfigError(f"layer {pos}: unknown layer type {type(spec).__name__}")
         counters[kind] += 1
-        default = {"conv": "conv", "dense": "fc", "output": "output"}[kind]
-        name = spec.name or (f"{default}{counters[kind]}" if kind != "output" else "output")
+        default = {LayerKind.CONV: "conv", LayerKind.DENSE: "fc"}.get(kind)
+        name = spec.name or (f"{default}{counters[kind]}" if default else "output")
         where = f"layer {pos} ({name})"
-        if out and out[-1].kind == "output":
+        if out and out[-1].kind is LayerKind.OUTPUT:
             raise ConfigError(f"{where}: the output layer must be the last layer")
-        if not isinstance(spec.delay, int) or isinstance(spec.delay, bool) or spec.delay < 0:
-            raise ConfigError(f"{where}: field 'delay' must be a non-negative integer, got {spec.delay!r}")
+        if not isinstance(spec.name, str):
+            raise ConfigError(f"{where}: field 'name' must be a string, got {spec.name!r}")
+        if not isinstance(spec.delay, int) or isinstance(spec.delay, bool) or not 0 <= spec.delay <= MAX_DELAY:
+            raise ConfigError(f"{where}: field 'delay' must be an integer from 0 to {MAX_DELAY:,}, got {spec.delay!r}")
         if isinstance(spec, Conv):
             _positive(where, "filters", spec.filters)
             _positive(where, "kernel", spec.kernel)
-            if not isinstance(spec.padding, int) or isinstance(spec.padding, bool) or spec.padding < 0:
-                raise ConfigError(f"{where}: field 'padding' must be a non-negative integer, got {spec.padding!r}")
+            if not isinstance(spec.padding, int) or isinstance(spec.padding, bool) or not 0 <= spec.padding <= MAX_SIZE:
+                raise ConfigError(f"{where}: field 'padding' must be an integer from 0 to {MAX_SIZE:,}, "
+                                  f"got {spec.padding!r}")
             if len(shape) != 3:
                 raise ConfigError(f"{where}: a convolution needs an [H, W, C] input, got a flat input of {shape[0]}")
             h, w, c = shape
@@ -276,12 +319,15 @@ def _resolve(net: Network) -> tuple[ComputeLayer, ...]:
             if spec.padding >= spec.kernel:
                 raise ConfigError(f"{where}: field 'padding' {spec.padding} must be smaller than kernel {spec.kernel}")
             new = (hout, wout, spec.filters)
-            out.append(ComputeLayer(len(out), name, "conv", shape, new, new, spec.kernel, spec.padding, 1, spec.delay))
+            _within(where, "weights (kernel^2 x channels x filters)", spec.kernel ** 2 * c * spec.filters, MAX_WEIGHTS)
+            out.append(ComputeLayer(len(out), name, LayerKind.CONV, shape, new, new, spec.kernel, spec.padding, 1, spec.delay))
         else:
             _positive(where, "units", spec.units)
             new = (spec.units,)
+            _within(where, "weights (inputs x units)", prod(shape) * spec.units, MAX_WEIGHTS)
             out.append(ComputeLayer(len(out), name, kind, (prod(shape),), new, new, 1, 0, 1, spec.delay))
+        _within(where, "neurons", prod(new), MAX_NEURONS)
         shape = new
-    if out[-1].kind != "output":
+    if out[-1].kind is not LayerKind.OUTPUT:
         raise ConfigError(f"network {net.name}: the last layer must be of type 'output'")
     return tuple(out)

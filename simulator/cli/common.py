@@ -6,7 +6,7 @@ import csv
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence, TextIO
 
 from simulator.cost import ArrayConfig
 from workloads import ConfigError, Network, load_network
@@ -15,25 +15,66 @@ from workloads.files import atomic_path
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-FIGURE_FORMATS = (".png", ".svg", ".pdf")
+NETWORK_HELP = "built-in network (mnist, nmnist, dvs128), a .toml/.json file, a NIR .nir file or a SCALE-Sim .csv topology"
 
 
 def add_network_options(parser: argparse.ArgumentParser, default: str | None = "mnist",
                         array: str | None = "32x32") -> None:
-    """--network, --array, --batch, --json: the options nearly every subcommand takes
-    (`array=None`: --array defaults to None, the machine's array)."""
-    parser.add_argument("--network", default=default, required=default is None,
-                        help="built-in network (mnist, nmnist, dvs128) or a .toml/.json file")
+    """--network (with --timesteps, --dt), --array, --batch, --json: the options nearly every subcommand
+    takes (`array=None`: --array defaults to None, the machine's array)."""
+    parser.add_argument("--network", default=default, required=default is None, help=NETWORK_HELP)
+    add_network_file_options(parser)
     parser.add_argument("--array", default=array,
                         help="systolic array ROWSxCOLS (default " + (array or "the machine's") + ")")
     parser.add_argument("--batch", type=int, default=1, help="mini-batch size (default 1)")
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of tables")
 
 
+def add_network_file_options(parser: argparse.ArgumentParser) -> None:
+    """--timesteps and --dt: what NIR and SCALE-Sim files do not say (docs/nir.md, docs/scalesim.md)."""
+    parser.add_argument("--timesteps", type=int, default=None,
+                        help="timesteps T: needed by a .csv and by a .nir without it in its metadata; "
+                             "overrides any network's T")
+    parser.add_argument("--dt", type=float, default=None,
+                        help="seconds per timestep to discretise a .nir network's neurons (default: its metadata)")
+
+
+def network_arg(args: argparse.Namespace) -> Network:
+    """The network `--network` names, read with `--timesteps` and `--dt`."""
+    return load_network(args.network, timesteps=args.timesteps, dt=args.dt)
+
+
 def network_and_array(args: argparse.Namespace) -> tuple[Network, ArrayConfig]:
     if args.batch < 1:
         raise ConfigError(f"--batch must be a positive integer, got {args.batch}")
-    return load_network(args.network), ArrayConfig.parse(args.array)
+    return network_arg(args), ArrayConfig.parse(args.array)
+
+
+def seed(text: str) -> int:
+    """argparse type of --seed: a non-negative integer (numpy's generators take no negative seed)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {value}")
+    return value
+
+
+def human_stream(args: argparse.Namespace) -> TextIO:
+    """Where a subcommand's human lines go: stderr under --json (stdout holds the one JSON document)."""
+    return sys.stderr if getattr(args, "json", False) else sys.stdout
+
+
+def output_file(text: str | Path, option: str) -> Path:
+    """An output file name, checked before any work: not an existing directory, nor below a file."""
+    path = Path(text)
+    if path.is_dir():
+        raise ConfigError(f"{option}: {str(path)!r} is a directory; give a file name")
+    parent = next((p for p in path.parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise ConfigError(f"{option}: {str(parent)!r} is a file, so {str(path)!r} cannot be written below it")
+    return path
 
 
 def positive_int_list(text: str, what: str) -> list[int]:
@@ -80,11 +121,18 @@ def megabytes(n: float) -> str:
     return f"{n / 1e6:,.3f} MB"
 
 
+def figure_formats() -> tuple[str, ...]:
+    """The suffixes matplotlib can save a figure as (.png, .svg, .pdf, ...)."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    return tuple(f".{name}" for name in sorted(FigureCanvasBase.get_supported_filetypes()))
+
+
 def figure_path(text: str | Path, option: str = "--plot") -> Path:
-    """A figure file name whose suffix says the format (.png, .svg or .pdf)."""
-    path = Path(text)
-    if path.suffix.lower() not in FIGURE_FORMATS:
-        raise ConfigError(f"{option}: {str(path)!r} must end in one of {', '.join(FIGURE_FORMATS)}")
+    """A figure file name whose suffix says the format, one matplotlib can write; checked before any work."""
+    path = output_file(text, option)
+    if path.suffix.lower() not in figure_formats():
+        raise ConfigError(f"{option}: {str(path)!r} must end in one of {', '.join(figure_formats())}")
     return path
 
 

@@ -5,7 +5,7 @@ import argparse
 
 from simulator.cli.common import print_json, table
 from workloads import ConfigError
-from workloads.datasets import NAMES, SYNTHETIC_DEFAULT_SIZES, Access, data_root, get_dataset, import_raw, mnist
+from workloads.datasets import NAMES, SYNTHETIC_DEFAULT_SIZES, Access, DatasetKind, data_root, get_dataset, import_raw, mnist
 from workloads.datasets.raw import NAMES as REAL_NAMES
 from workloads.datasets.stats import dataset_stats
 
@@ -101,7 +101,7 @@ def run_info(args: argparse.Namespace) -> int:
     rows: list[tuple] = [("samples",) + tuple(stats[s]["samples"] for s in splits),
                          ("sample shape",) + tuple("x".join(map(str, stats[s]["sample_shape"])) for s in splits),
                          ("classes",) + tuple(len(stats[s]["class_counts"]) for s in splits)]
-    if stats["train"]["kind"] == "frames":
+    if stats["train"]["kind"] == DatasetKind.FRAMES:
         rows += [("events/sample (mean)",) + tuple(stats[s]["events_per_sample_mean"] for s in splits),
                  ("events/sample (std)",) + tuple(stats[s]["events_per_sample_std"] for s in splits),
                  ("ON fraction",) + tuple(f"{stats[s]['on_fraction']:.3f}" for s in splits),
@@ -110,7 +110,7 @@ def run_info(args: argparse.Namespace) -> int:
         rows.append(("pixel mean",) + tuple(f"{stats[s]['pixel_mean']:.4f}" for s in splits))
     print(table(["", "train", "test"], rows, align="lrr"))
     if args.verify:
-        print("verified: every file matches the SHA-256 in its manifest" if stats["train"]["kind"] == "frames"
+        print("verified: every file matches the SHA-256 in its manifest" if stats["train"]["kind"] == DatasetKind.FRAMES
               else "verified: every array matches its CRC-32 in the cache")
     return 0
 

@@ -36,7 +36,8 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(schedule_dict(s))
         return 0
-    print(f"Network {net.name}, array {array}, batch {args.batch}: {args.scheduler} schedule on P = {s.procs}")
+    print(f"Network {net.name}, array {array}, batch {args.batch}: {args.scheduler} schedule on P = {s.procs}"
+          + (f" ({s.procs_used} used; idle processors are no pipeline stages)" if s.procs_used < s.procs else ""))
     rows = [(f"P{p}", load, f"{100 * idle:.1f}%", " ".join(x.label for x in slices) or "(idle)")
             for p, (load, idle, slices) in enumerate(zip(s.loads, s.idle_share, s.processors))]
     print(table(["Proc", "Load", "Idle", "Slices"], rows, align="rrrl"))

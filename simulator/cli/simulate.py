@@ -7,17 +7,19 @@ import math
 from dataclasses import asdict, replace
 from pathlib import Path
 
-from simulator.cli.common import add_network_options, figure_path, print_json, save_figure, table
+from simulator.cli.common import (add_network_options, figure_path, network_arg, output_file, print_json,
+                                  save_figure, seed, table)
 from simulator.cost import ArrayConfig, network_cost
 from simulator.des import SimResult, simulate
 from simulator.machine import DEFAULT_MACHINE, PRESETS, Interconnect, Machine, Topology, load_machine
-from models.encoding import ENCODINGS
+from models.encoding import ENCODINGS, Encoding
+from models.memory import check_memory
 from models.optim import OPTIMIZERS
 from models.threads import set_threads
 from simulator.functional import WEIGHT_POLICIES, FunctionalConfig, run_functional, run_ideal, subset
 from simulator.reports import plot_gantt, trace_events
 from simulator.schedule import SCHEDULERS, make_schedule
-from workloads import ConfigError, load_network
+from workloads import ConfigError
 from workloads.datasets import get_dataset
 from workloads.files import write_atomic
 
@@ -53,8 +55,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--epochs", type=int, default=1, help="epochs (default 1); replaces --minibatches")
     f.add_argument("--optimizer", default="adam", choices=OPTIMIZERS)
     f.add_argument("--lr", type=float, default=1e-3)
-    f.add_argument("--seed", type=int, default=0, help="seed for weights, data order and encoding (default 0)")
-    f.add_argument("--encoding", default="current", choices=ENCODINGS, help="image input encoding")
+    f.add_argument("--seed", type=seed, default=0, help="seed for weights, data order and encoding (default 0)")
+    f.add_argument("--encoding", default=Encoding.CURRENT, choices=ENCODINGS, help="image input encoding")
     f.add_argument("--train-subset", type=int, default=None, help="train on the first N samples only")
     f.add_argument("--test-subset", type=int, default=None, help="evaluate on the first N test samples only")
     f.add_argument("--weights", default="stash", choices=WEIGHT_POLICIES,
@@ -101,15 +103,18 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--batch must be a positive integer, got {args.batch}")
     if args.procs < 1:
         raise ConfigError(f"--procs must be at least 1, got {args.procs}")
-    net, machine = load_network(args.network), machine_from_args(args)
+    net, machine = network_arg(args), machine_from_args(args)
     array = machine.processors.array
     if args.functional:
         return _functional(args, net, machine)
     names = list(SCHEDULERS) if args.scheduler == "all" else [args.scheduler]
     if args.scheduler != "all" and args.scheduler not in SCHEDULERS:
         raise ConfigError(f"unknown scheduler {args.scheduler!r}; use all or one of {', '.join(SCHEDULERS)}")
-    if args.plot:
-        figure_path(args.plot)
+    for name in names:  # every output file is checked before the simulation runs
+        if args.trace:
+            output_file(_per_scheduler(args.trace, name, len(names) > 1), "--trace")
+        if args.plot:
+            figure_path(_per_scheduler(args.plot, name, len(names) > 1))
     cost = network_cost(net, array, args.batch)
     tracing = bool(args.trace or args.plot)
     results: list[SimResult] = []
@@ -130,18 +135,16 @@ def run(args: argparse.Namespace) -> int:
     print(f"One processor: {cost.total:,} cycles per weight update")
     print()
     if machine.ideal:
-        rows = [(r.scheduler, r.analytic_cycles_per_update, round(r.simulated_cycles_per_update),
-                 cost.total / r.simulated_cycles_per_update, r.fill_latency,
+        rows = [(r.scheduler, r.analytic_cycles_per_update, *_steady(r, cost.total), r.fill_latency,
                  sum(r.utilization) / len(r.utilization), r.bus_bytes / r.minibatches / 1e3)
                 for r in results]
         print(table(["scheduler", "analytic cyc/update", "simulated cyc/update", "speedup", "fill latency",
-                     "mean utilization", "bus KB/mini-batch"], rows))
+                     "mean utilization", "bus KB/mini-batch"], rows, align="lrrrrrr"))
     else:
         print(table(["scheduler", "ideal cycles/update", "physical cycles/update", "time/update µs", "samples/s",
                      "energy/sample mJ", "limited by", "peak SRAM KB", "of capacity %"],
-                    [(r.scheduler, r.analytic_cycles_per_update, round(r.simulated_cycles_per_update),
-                      r.seconds_per_update * 1e6, round(r.samples_per_second), r.energy_per_sample_j * 1e3,
-                      _limit(r), max(p.peak_sram for p in r.processors) / 1e3, _sram_use(r)) for r in results],
+                    [(r.scheduler, r.analytic_cycles_per_update, *_physical(r), _limit(r),
+                      max(p.peak_sram for p in r.processors) / 1e3, _sram_use(r)) for r in results],
                     align="lrrrrrlrr"))
     if any(not r.steady_state for r in results):
         print(f"(the run is too short for a steady state at P = {args.procs}: use at least "
@@ -167,8 +170,18 @@ def _machine_line(m: Machine) -> str:
     return f"machine {m.name} ({links}, {sram}, {dram}, {m.clock_ghz:g} GHz)"
 
 
+def _physical(r: SimResult) -> tuple:
+    """Physical cycles and time per update, samples/s, energy per sample in mJ ('not measured' if the
+    run is too short for a steady state)."""
+    if not r.steady_state:
+        return ("not measured",) * 4
+    return (round(r.simulated_cycles_per_update), r.seconds_per_update * 1e6, round(r.samples_per_second),
+            r.energy_per_sample_j * 1e3)
+
+
 def _limit(r: SimResult) -> str:
-    return f"{r.limited_by.label} ({r.limited_by.share:.0%})"
+    share = "" if r.limited_by.share is None else f" ({r.limited_by.share:.0%})"
+    return r.limited_by.label + share
 
 
 def _sram_use(r: SimResult) -> str:
@@ -182,6 +195,9 @@ def _functional(args: argparse.Namespace, net, machine: Machine) -> int:
         raise ConfigError(f"--functional runs one schedule: give --scheduler as one of {', '.join(SCHEDULERS)}")
     if not args.dataset:
         raise ConfigError("--functional needs --dataset (e.g. mnist)")
+    if args.out:
+        output_file(args.out, "--out")
+    check_memory(net, args.batch, "simulate --functional")
     if args.threads is not None:
         set_threads(args.threads, 1)
     data = get_dataset(args.dataset, args.data_dir)
@@ -212,8 +228,10 @@ def _functional(args: argparse.Namespace, net, machine: Machine) -> int:
           f"delays {schedule.delays}; {r.minibatches} mini-batches ({args.epochs} epochs of {len(train)} samples"
           f"{', synthetic data' if data.synthetic else ''}), weights {args.weights}")
     print(table(["analytic cyc/update", "simulated cyc/update", "speedup", "fill latency", "total cycles"],
-                [(r.analytic_cycles_per_update, round(r.simulated_cycles_per_update),
-                  cost.total / r.simulated_cycles_per_update, r.fill_latency, r.total_cycles)]))
+                [(r.analytic_cycles_per_update, *_steady(r, cost.total), r.fill_latency, r.total_cycles)],
+                align="rrrrr"))
+    if not r.steady_state:
+        print(f"(too few mini-batches for a steady state at P = {args.procs}: use more training samples or epochs)")
     _details(r)
     print()
     runs = [("pipelined (functional)", list(result.history))]
@@ -235,6 +253,13 @@ def _functional(args: argparse.Namespace, net, machine: Machine) -> int:
     return 0 if all(e.ok for e in result.emulated) else 1
 
 
+def _steady(r: SimResult, one_processor: int) -> tuple[int | str, float | str]:
+    """Simulated cycles per update and speedup over one processor, or 'not measured' twice."""
+    if r.simulated_cycles_per_update is None:
+        return "not measured", "not measured"
+    return round(r.simulated_cycles_per_update), one_processor / r.simulated_cycles_per_update
+
+
 def _details(r: SimResult) -> None:
     print()
     print(table(["proc", "load", "busy", "wait data", "wait weights", "wait DRAM", "wait bus", "idle", "peak SRAM KB",
@@ -248,9 +273,12 @@ def _details(r: SimResult) -> None:
     if channels:
         print()
         print(table(["channel", "occupancy", "steady share", "KB moved", "transfers"],
-                    [(c.name, f"{c.occupancy:.1%}", f"{c.steady_share:.1%}", c.nbytes / 1e3, c.transfers)
+                    [(c.name, f"{c.occupancy:.1%}", "-" if c.steady_share is None else f"{c.steady_share:.1%}",
+                      c.nbytes / 1e3, c.transfers)
                      for c in channels], align="lrrrr"))
     e = r.energy
+    if e is None:
+        return
     print()
     print(f"Per update: {r.seconds_per_update * 1e6:,.2f} µs, {r.energy_per_update_j * 1e3:,.4f} mJ "
           f"(compute {e.compute * 1e3:,.4f}, IIR {e.iir * 1e3:,.4f}, SRAM {e.sram * 1e3:,.4f}, "

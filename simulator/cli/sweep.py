@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from simulator.cli.common import positive_int_list, print_json, save_figure, table, write_csv
+from simulator.cli.common import output_file, positive_int_list, print_json, save_figure, table, write_csv
 from simulator.paper import TABLE_VII_ARRAYS, TABLE_VII_BATCHES, TABLE_VII_PROCS
 from simulator.reports import plot_sweep, sweep, table_vii
 from simulator.schedule import SCHEDULERS
@@ -44,6 +44,8 @@ def run(args: argparse.Namespace) -> int:
     procs = positive_int_list(args.procs, "--procs")
     batches = positive_int_list(args.batches, "--batches")
     arrays = positive_int_list(args.arrays, "--arrays")
+    out = Path(args.out)
+    output_file(out / "points.csv", "--out")  # a folder: not a file, nor below one
     from tqdm import tqdm
 
     def progress(grid):
@@ -52,7 +54,6 @@ def run(args: argparse.Namespace) -> int:
     points = sweep(nets, procs, batches, arrays, schedulers, progress)
     order = [net.name for net in nets]
     rows = sorted(table_vii(points), key=lambda r: (order.index(r.network), r.procs, schedulers.index(r.scheduler)))
-    out = Path(args.out)
     write_csv(out / "points.csv", ["network", "batch", "array", "procs", "scheduler", "cycles_per_update",
                                    "speedup", "bound", "overhead_bytes", "weight_overhead_bytes"],
               [(p.network, p.batch, p.array, p.procs, p.scheduler, p.cycles_per_update, f"{p.speedup:.6f}",

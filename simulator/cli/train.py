@@ -2,18 +2,22 @@
 from __future__ import annotations
 
 import argparse
+from functools import partial
 from pathlib import Path
 
 import numba
+from tqdm import tqdm
 
-from models.encoding import ENCODINGS
+from models.encoding import ENCODINGS, Encoding
 from models.optim import OPTIMIZERS
 from models.threads import keep_freed_memory, set_threads
 from models.run_folder import CHECKPOINT, train_in_folder
-from models.train import TrainConfig, TrainingDiverged
-from simulator.cli.common import print_json, table
+from models.train import TrainConfig
+from simulator.cli.common import (NETWORK_HELP, add_network_file_options, human_stream, network_arg, output_file,
+                                  print_json, seed, table)
 from simulator.schedule.delays import resolve_delays
-from workloads import load_network
+from workloads.datasets import DatasetKind
+from workloads.nir_io import nir_params
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,7 +25,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Train an SNN with the paper's LIF IIR neurons, surrogate gradient and "
                                    "per-layer delayed gradients (Section III). Images are fed as a constant "
                                    "input current at every timestep unless --encoding rate.")
-    p.add_argument("--network", default="mnist", help="built-in network (mnist, nmnist, dvs128) or a .toml/.json file")
+    p.add_argument("--network", default="mnist", help=NETWORK_HELP)
+    add_network_file_options(p)
+    p.add_argument("--init-from", metavar="FILE.nir", help="start from the weights and biases of a NIR file")
     p.add_argument("--dataset", required=True, help="dataset name, e.g. mnist (see `spikepipe data`)")
     p.add_argument("--data-dir", default=None, help="dataset cache folder")
     p.add_argument("--optimizer", default="adam", choices=OPTIMIZERS)
@@ -30,8 +36,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--encoding", default="current", choices=ENCODINGS,
+    p.add_argument("--seed", type=seed, default=0)
+    p.add_argument("--encoding", default=Encoding.CURRENT, choices=ENCODINGS,
                    help="images: constant input current (default) or rate-coded spikes")
     p.add_argument("--out", default=None, help="output folder (default results/train/<run>)")
     p.add_argument("--resume", action="store_true", help="continue the run saved in --out")
@@ -40,7 +46,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--blas-threads", type=int, default=1,
                    help="threads for the float32 GEMMs (default 1; 2 pays for DVS128's large layers)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--json", action="store_true", help="print the per-epoch history as JSON")
+    p.add_argument("--json", action="store_true",
+                   help="print the per-epoch history as one JSON document (other lines go to stderr)")
     p.set_defaults(func=run)
 
 
@@ -49,25 +56,25 @@ def run(args: argparse.Namespace) -> int:
 
     set_threads(args.threads or numba.config.NUMBA_NUM_THREADS, args.blas_threads)
     keep_freed_memory()
-    net = load_network(args.network)
+    net = network_arg(args)
+    init = nir_params(args.init_from, net) if args.init_from else None
     delays = resolve_delays(args.delays, net, args.batch)
     cfg = TrainConfig(optimizer=args.optimizer, lr=args.lr, batch=args.batch, epochs=args.epochs,
                       seed=args.seed, delays=delays, encoding=args.encoding)
     splits = get_dataset(args.dataset, args.data_dir, args.seed)
     tag = "none" if delays is None else "-".join(map(str, delays))
     out = Path(args.out or f"results/train/{net.name}-{args.dataset}-{args.optimizer}-d{tag}-s{args.seed}")
+    output_file(out / CHECKPOINT, "--out")  # --out is a folder: not a file, nor below one
+    say = human_stream(args)
     if splits.synthetic:
-        print(f"note: {args.dataset} is synthetic: {splits.description}")
+        print(f"note: {args.dataset} is synthetic: {splits.description}", file=say)
     print(f"training {net.name} on {args.dataset} ({len(splits.train):,} train, {len(splits.test):,} test), "
           f"{args.optimizer} lr {args.lr}, batch {args.batch}, delays {delays or 'none'}, "
-          f"input {'event frames' if splits.train.kind == 'frames' else args.encoding} -> {out}")
-    try:
-        history = train_in_folder(net, splits.train, splits.test, cfg, out, resume=args.resume,
-                                  progress=not args.no_progress,
-                                  describe={"dataset": args.dataset, "synthetic": splits.synthetic}).history
-    except TrainingDiverged as exc:
-        print(f"spikepipe train: stopped: {exc}")
-        return 3
+          f"input {'event frames' if splits.train.kind is DatasetKind.FRAMES else args.encoding} -> {out}", file=say)
+    history = train_in_folder(net, splits.train, splits.test, cfg, out, resume=args.resume,
+                              progress=not args.no_progress, report=partial(tqdm.write, file=say),
+                              describe={"dataset": args.dataset, "synthetic": splits.synthetic,
+                                        **({"init_from": args.init_from} if init else {})}, init=init).history
     if args.json:
         print_json({"out": str(out), "config": vars(cfg) | {"network": net.name, "dataset": args.dataset},
                     "history": history})

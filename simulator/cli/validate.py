@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import argparse
 
-from simulator.cli.common import add_network_options, network_and_array, print_json, table
+from models.memory import check_memory
+from simulator.cli.common import add_network_options, network_and_array, print_json, seed, table
 from simulator.emulator import emulate_step
 
 
@@ -19,12 +20,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "compare cycles with the analytic model and values with numpy.")
     add_network_options(p)
     p.add_argument("--include-first-ig", action="store_true", help="also run the first layer's input gradient")
-    p.add_argument("--seed", type=int, default=0, help="seed for weights, labels and random inputs (default 0)")
+    p.add_argument("--seed", type=seed, default=0, help="seed for weights, labels and random inputs (default 0)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     net, array = network_and_array(args)
+    check_memory(net, args.batch, "validate")
     step = emulate_step(net, array, args.batch, args.include_first_ig, args.seed, progress=not args.json)
     if args.json:
         print_json(step.as_dict())

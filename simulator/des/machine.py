@@ -11,17 +11,59 @@ Time is in integer cycles. A transfer crosses the channels of its route in turn 
 forward): hop i is booked when hop i - 1 ends and starts when the channel is free, occupying it
 for `Machine.link_cycles(bytes)`. A channel serves bookings in the order they are made, which
 is the order in time (FIFO); booking is arithmetic on the channel's next free cycle, and a
-later hop is a deferred call run in time order (`run._Clock.defer`), not a SimPy event.
+later hop is a deferred call run in time order (`Clock.defer`), not a SimPy event.
 """
 from __future__ import annotations
 
+import heapq
+import itertools
 import math
-from heapq import heappush
 from dataclasses import dataclass
 from typing import Callable, NamedTuple
 
+import simpy
+
 from simulator.cost import ArrayConfig
-from simulator.machine import BUS, LinkId, Machine
+from simulator.machine import BUS, Interconnect, LinkId, Machine, Processors, Topology
+
+class Clock(simpy.Environment):
+    """A SimPy environment that counts the events it schedules (for the benchmark's events/s) and
+    runs deferred calls (`defer`: a transfer's next hop) in time order, each before any event of
+    its time or later, without making them SimPy events."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scheduled = 0
+        self.deferred: list = []
+        self.order = itertools.count()
+
+    def schedule(self, event, priority=simpy.core.NORMAL, delay=0) -> None:
+        self.scheduled += 1
+        heapq.heappush(self._queue, (self._now + delay, priority, next(self._eid), event))
+
+    def defer(self, time: int, call: Callable, *args) -> None:
+        """Run `call(*args)` at cycle `time` (>= now)."""
+        heapq.heappush(self.deferred, (time, next(self.order), call, args))
+
+    def step(self) -> None:
+        deferred = self.deferred
+        if deferred:
+            queue = self._queue
+            while deferred and (not queue or deferred[0][0] <= queue[0][0]):
+                self._now, _, call, args = heapq.heappop(deferred)
+                call(*args)
+        super().step()
+
+
+def link_machine(bandwidth: float = math.inf, latency: int = 0, shared: bool = False,
+                 array: ArrayConfig | str = ArrayConfig(32, 32)) -> Machine:
+    """The paper's machine (unbounded SRAM, no DRAM) of `array` processors with links of `bandwidth`
+    bytes per cycle and `latency` cycles per hop between neighbours in a chain, or one bus all
+    transfers share."""
+    return Machine(name="links", description="the ideal machine with finite links",
+                   processors=Processors(ArrayConfig.of(array)),
+                   interconnect=Interconnect(Topology.SHARED if shared else Topology.CHAIN, bandwidth, latency))
+
 
 DRAM_END = -1
 """`TransferRecord.src` of a DRAM read and `.dst` of a DRAM write: the memory side."""
@@ -103,7 +145,7 @@ class Fabric:
     `deliver(item, batch, dst, time, nbytes, payload)` is called once the arrival time is known.
     """
 
-    def __init__(self, machine: Machine, clock, deliver: Callable, names: list[tuple[str, int]],
+    def __init__(self, machine: Machine, clock: Clock, deliver: Callable, names: list[tuple[str, int]],
                  trace: list | None = None) -> None:
         procs = machine.count
         self.links = [Link(link_name(l, machine)) for l in machine.links()]
@@ -141,6 +183,6 @@ class Fabric:
         if i + 1 == len(path):
             self.deliver(item, batch, dst, end, nbytes, payload)
         else:
-            heappush(self.clock.deferred, (end, next(self.clock.order), self._hop,
-                                           (path, i + 1, src, dst, nbytes, item, batch, payload)))  # clock.defer
+            heapq.heappush(self.clock.deferred, (end, next(self.clock.order), self._hop,
+                                                 (path, i + 1, src, dst, nbytes, item, batch, payload)))  # Clock.defer
         return end

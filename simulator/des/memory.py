@@ -75,9 +75,8 @@ class DramChannel(Link):
 class Memory:
     """SRAM occupancy of every processor, spills (furthest next use first) and the DRAM channels.
 
-    Items are known by their index in `items`. A write of bytes that are not there yet (a
-    transfer still on its way) is booked when they arrive (`clock.defer`); a read is booked when
-    the reader starts, once the write has ended.
+    Items are known by their index in `items`. A write is posted on the processor's channel once
+    its bytes are there; a read is booked when its reader starts.
     """
 
     def __init__(self, machine: Machine, schedule: Schedule, steps: Programs, procs: list[Processor],

@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 from simulator.cost import ArrayConfig
 from simulator.machine import Machine
 
-from .machine import TransferRecord
+from .machine import Link, TransferRecord
 
 
 def _finite(x: float) -> float | None:
@@ -64,8 +64,9 @@ class ProcessorStats:
 
 @dataclass(frozen=True)
 class LinkStats:
-    """One channel (a link direction, the shared bus, or a DRAM channel): cycles busy, bytes and
-    transfers over the run; busy cycles per update in the steady state and their share of it."""
+    """One channel (a link direction, the shared bus, or a DRAM channel): cycles busy within the
+    run's `total` cycles, bytes and transfers over the run; busy cycles per update in the steady
+    state and their share of an update (None: the steady state was not measured)."""
 
     name: str
     busy: int
@@ -73,10 +74,20 @@ class LinkStats:
     transfers: int
     total: int
     busy_per_update: float = 0.0
-    steady_share: float = 0.0
+    steady_share: float | None = None
+
+    @classmethod
+    def within(cls, link: Link, total: int, busy_per_update: float = 0.0, cycles: float | None = None) -> LinkStats:
+        """`link`'s statistics over the window [0, total]. A transfer nobody waits for (the last weight
+        versions, say) can still be on the wire when the last processor finishes; its cycles past
+        `total` are not counted. Bookings are FIFO and made by `total`, so whatever lies past it is
+        one contiguous stretch ending at `link.free`. With `cycles` per update, the steady share."""
+        return cls(link.name, link.busy - max(0, link.free - total), link.nbytes, link.transfers, total,
+                   busy_per_update, None if cycles is None else busy_per_update / cycles)
 
     @property
     def occupancy(self) -> float:
+        """Share of the window the link was busy, in [0, 1]."""
         return self.busy / self.total if self.total else 0.0
 
 
@@ -89,12 +100,13 @@ class Resource(str, Enum):
 
 
 class Limit(NamedTuple):
-    """The resource with the most busy cycles per update in the steady state, and their share of an update."""
+    """The resource with the most busy cycles per update in the steady state, and their share of
+    an update (None: the steady state was not measured)."""
 
     resource: Resource
     name: str
     busy_per_update: float
-    share: float
+    share: float | None
 
     @property
     def label(self) -> str:
@@ -125,9 +137,11 @@ class SimResult:
     `simulated_cycles_per_update` is the steady state: every processor handles one
     mini-batch per step, so the long-run cycles per update are those of the slowest
     processor's steps, measured over the steps in which it has all its work (see
-    `run.step_period`; `steady_state` is False when the run is too short for that), and never
-    fewer than the busy cycles per update of any processor, link or DRAM channel (a run too
-    short to saturate a resource, thanks to gradient-delay slack, is held to that bound).
+    `run.step_period`), and never fewer than the busy cycles per update of any processor, link
+    or DRAM channel (a run too short to saturate a resource, thanks to gradient-delay slack, is
+    held to that bound). It is None (not measured; `steady_state` False) when the run is too
+    short for that: a figure from the fill alone could exceed what the schedule allows; so are
+    then the figures that divide by it (time, throughput, energy, power, shares).
     Update intervals within a finite run can be shorter: a processor with gradient-delay
     slack can run ahead of the rest for many mini-batches before it sets the pace.
     `fill_latency` is the cycle at which the first mini-batch's update completes.
@@ -143,8 +157,7 @@ class SimResult:
     overlap: bool
     delays: tuple[int, ...]
     analytic_cycles_per_update: int
-    simulated_cycles_per_update: float
-    steady_state: bool
+    simulated_cycles_per_update: float | None
     events: int = field(compare=False)  # SimPy events scheduled: a cost of the run, not part of its outcome
     fill_latency: int
     total_cycles: int
@@ -154,10 +167,22 @@ class SimResult:
     dram: tuple[LinkStats, ...]  # the DRAM channels (none without DRAM)
     dram_bytes_per_update: float
     processors_used: int  # processors with slices (the others are off: no static power)
-    energy: EnergyBreakdown  # per update
+    energy: EnergyBreakdown | None  # per update (None: not measured)
     limited_by: Limit
     slices: tuple[SliceRecord, ...] | None = None
     transfers: tuple[TransferRecord, ...] | None = None  # link hops and DRAM accesses
+
+    def __repr__(self) -> str:
+        cycles = "not measured" if self.simulated_cycles_per_update is None else \
+            f"{self.simulated_cycles_per_update:,.0f} simulated"
+        return (f"SimResult({self.scheduler} on {self.network}, machine {self.machine.name}, P = {self.procs}, "
+                f"{self.minibatches} mini-batches: {cycles} vs {self.analytic_cycles_per_update:,} analytic "
+                f"cycles per update, fill latency {self.fill_latency:,})")
+
+    @property
+    def steady_state(self) -> bool:
+        """Whether the run was long enough to measure the steady state."""
+        return self.simulated_cycles_per_update is not None
 
     @property
     def utilization(self) -> list[float]:
@@ -168,54 +193,62 @@ class SimResult:
         return sum(l.nbytes for l in self.links)
 
     @property
-    def slowdown(self) -> float:
-        """Simulated over analytic cycles per update (1.0: the schedule's throughput holds)."""
+    def slowdown(self) -> float | None:
+        """Simulated over analytic cycles per update (1.0: the schedule's throughput holds); None if
+        the steady state was not measured."""
+        if self.simulated_cycles_per_update is None:
+            return None
         return self.simulated_cycles_per_update / self.analytic_cycles_per_update
 
     @property
-    def seconds_per_update(self) -> float:
-        return self.machine.seconds(self.simulated_cycles_per_update)
+    def seconds_per_update(self) -> float | None:
+        cycles = self.simulated_cycles_per_update
+        return None if cycles is None else self.machine.seconds(cycles)
 
     @property
-    def samples_per_second(self) -> float:
-        return self.batch / self.seconds_per_update
+    def samples_per_second(self) -> float | None:
+        return None if self.seconds_per_update is None else self.batch / self.seconds_per_update
 
     @property
-    def energy_per_update_j(self) -> float:
-        return self.energy.total
+    def energy_per_update_j(self) -> float | None:
+        return None if self.energy is None else self.energy.total
 
     @property
-    def energy_per_sample_j(self) -> float:
-        return self.energy.total / self.batch
+    def energy_per_sample_j(self) -> float | None:
+        return None if self.energy is None else self.energy.total / self.batch
 
     @property
-    def power_per_processor_w(self) -> float:
+    def power_per_processor_w(self) -> float | None:
         """Average power of a processor in use: energy per update / time per update / processors used."""
+        if self.energy is None:
+            return None
         return self.energy.total / self.seconds_per_update / self.processors_used
 
     @property
-    def dram_busy_share(self) -> float:
+    def dram_busy_share(self) -> float | None:
         """Share of the steady state the busiest DRAM channel is busy (0 without DRAM)."""
+        if not self.steady_state:
+            return None
         return max((c.steady_share for c in self.dram), default=0.0)
 
     @property
     def bottleneck(self) -> str:
         """Which resource limits throughput, and what the others wait for."""
         limit, per_batch = self.limited_by, max(1, self.minibatches)
+        busy = "" if limit.share is None else f", busy {limit.share:.0%}"
         if limit.resource is Resource.PROCESSOR:
             proc = self.processors[int(limit.name[1:])]
-            what = f"processor {limit.name} (compute, {proc.work:,} cycles per update, busy {limit.share:.0%})"
+            what = f"processor {limit.name} (compute, {proc.work:,} cycles per update{busy})"
         else:
             channel = next(c for c in self.links + self.dram if c.name == limit.name)
             kind = "link" if limit.resource is Resource.LINK else "DRAM channel"
-            what = (f"{kind} {limit.name} (busy {limit.share:.0%} of the time, {channel.nbytes // per_batch:,} B "
-                    f"per mini-batch)")
+            what = f"{kind} {limit.name} ({channel.nbytes // per_batch:,} B per mini-batch{busy})"
         waits = [(p.wait_data, "data", p) for p in self.processors] + \
                 [(p.wait_weights, "weights", p) for p in self.processors] + \
                 [(p.wait_memory, "DRAM reads", p) for p in self.processors] + \
                 [(p.wait_bus, "the bus", p) for p in self.processors]
         cycles, kind, proc = max(waits, key=lambda w: w[0])
-        if cycles > 0 and self.slowdown > 1.0:
+        if cycles > 0 and (self.slowdown is None or self.slowdown > 1.0):
             what += f"; largest wait: p{proc.index} waits for {kind} {proc.share(cycles):.0%} of the time"
         return what
 
@@ -236,7 +269,8 @@ class SimResult:
             "steady_state": self.steady_state,
             "seconds_per_update": self.seconds_per_update, "samples_per_second": self.samples_per_second,
             "energy_per_update_j": self.energy_per_update_j, "energy_per_sample_j": self.energy_per_sample_j,
-            "energy_breakdown_j": self.energy._asdict(), "power_per_processor_w": self.power_per_processor_w,
+            "energy_breakdown_j": None if self.energy is None else self.energy._asdict(),
+            "power_per_processor_w": self.power_per_processor_w,
             "processors_used": self.processors_used,
             "peak_sram_bytes": [p.peak_sram for p in self.processors],
             "sram_capacity_bytes": [_finite(p.sram_bytes) for p in self.processors],

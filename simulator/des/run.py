@@ -11,12 +11,8 @@ per waiting slice; cost grows with slices and transfers, never with cycles.
 """
 from __future__ import annotations
 
-import heapq
-import itertools
 import math
 from typing import Callable, NamedTuple, Protocol
-
-import simpy
 
 from simulator.cost import TaskKind
 from simulator.energy import dram_energy, link_energy, static_energy, task_energy
@@ -25,41 +21,12 @@ from simulator.schedule import Schedule
 from simulator.schedule.dataflow import Item, ItemKind
 from workloads import ConfigError, Network
 
-from .machine import Fabric, Processor
+from .machine import Clock, Fabric, Processor
 from .memory import PINNED, Buffer, Memory
 from .result import EnergyBreakdown, Limit, LinkStats, ProcessorStats, Resource, SimResult, SliceRecord
 from .steps import SliceStep, build_programs
 
 WEIGHTS = ItemKind.WEIGHTS
-
-
-class _Clock(simpy.Environment):
-    """A SimPy environment that counts the events it schedules (for the benchmark's events/s) and
-    runs deferred calls (`defer`: a transfer's next hop, a DRAM write of data still on its way) in
-    time order, each before any event of its time or later, without making them SimPy events."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.scheduled = 0
-        self.deferred: list = []
-        self.order = itertools.count()
-
-    def schedule(self, event, priority=simpy.core.NORMAL, delay=0) -> None:
-        self.scheduled += 1
-        heapq.heappush(self._queue, (self._now + delay, priority, next(self._eid), event))
-
-    def defer(self, time: int, call: Callable, *args) -> None:
-        """Run `call(*args)` at cycle `time` (>= now)."""
-        heapq.heappush(self.deferred, (time, next(self.order), call, args))
-
-    def step(self) -> None:
-        deferred = self.deferred
-        if deferred:
-            queue = self._queue
-            while deferred and (not queue or deferred[0][0] <= queue[0][0]):
-                self._now, _, call, args = heapq.heappop(deferred)
-                call(*args)
-        super().step()
 
 
 def simulate(schedule: Schedule, minibatches: int = 64, machine: Machine | None = None, overlap: bool = True,
@@ -98,20 +65,20 @@ def simulate(schedule: Schedule, minibatches: int = 64, machine: Machine | None 
     return _Simulation(schedule, machine, minibatches, overlap, trace, executor).run()
 
 
-def step_period(ends: list[int], offsets: list[int], minibatches: int) -> tuple[float, bool]:
-    """Cycles per step of one processor in its steady state, and whether it reached one.
+def step_period(ends: list[int], offsets: list[int], minibatches: int) -> float | None:
+    """Cycles per step of one processor in its steady state; None if it never reached one.
 
     `ends[i]` is when the processor finished step `min(offsets) + i`. Full steps (every
     slice has a mini-batch) are `max(offsets) .. min(offsets) + N - 1`; the second half of
     them is measured, away from the fill and from the drain at the end of the run.
-    Too short a run (no two full steps) measures all its steps and says so.
+    Too short a run (no two full steps) has no steady state to measure.
     """
     first = min(offsets)
     full = (max(offsets) - first, min(offsets) + minibatches - 1 - first)
     if full[1] - full[0] >= 2:
         a, b = full[0] + (full[1] - full[0]) // 2, full[1]
-        return (ends[b] - ends[a]) / (b - a), True
-    return ends[-1] / len(ends), False
+        return (ends[b] - ends[a]) / (b - a)
+    return None
 
 
 class Executor(Protocol):
@@ -155,7 +122,7 @@ class _Simulation:
         self.steps = steps = build_programs(schedule, None if set(arrays) == {schedule.cost.array} else arrays)
         self.items = tuple(Item(kind, layer) for layer in range(len(steps.delays)) for kind in ItemKind)
         self.ids = ids = {item: i for i, item in enumerate(self.items)}
-        self.env = _Clock()
+        self.env = Clock()
         self.trace: list | None = [] if trace else None
         self.records: list[SliceRecord] | None = [] if trace else None
         self.procs = [Processor(p, s.array, s.sram_bytes) for p, s in enumerate(specs)]
@@ -350,6 +317,7 @@ class _Simulation:
             return buf.payloads[0]
 
         return self.executor.run(st, batch, inputs, weights)
+
     # -- result --------------------------------------------------------------------------
     def _result(self) -> SimResult:
         machine, n, programs = self.machine, self.n, self.steps.programs
@@ -357,49 +325,52 @@ class _Simulation:
         self.memory.flush()
         periods = [step_period(self.step_ends[p], [st.offset for st in program], n)
                    for p, program in enumerate(programs) if program]
-        measured, reached = max(periods)
         used = sum(1 for program in programs if program)
         work = [sum(st.cycles for st in program) for program in programs]  # per update, on its array
         # DRAM traffic changes with what is resident: average it over the mini-batches that run
-        # entirely in full steps (away from the fill and the drain); every mini-batch moves the
-        # same bytes over the links
+        # entirely in full steps (away from the fill and the drain, after the first stashed weight
+        # version is read); every mini-batch moves the same bytes over the links
         offsets = [st.offset for program in programs for st in program]
         fill = max(offsets) - min(offsets)
-        steady = range(fill, n - fill) if n > 2 * fill else range(n)
+        steady = range(fill + 1, n - fill) if n - fill > fill + 1 else range(n)
         links = [(l, l.busy / n) for l in self.fabric.links]
         dram = [(c, sum(c.busy_by_batch[b] for b in steady) / len(steady)) for c in self.memory.channels]
         dram_bytes = sum(sum(c.bytes_by_batch[b] for b in steady) for c in self.memory.channels) / len(steady)
-        # a resource cannot do more than one update's work per update: a run too short to
-        # saturate it (gradient-delay slack) is held to that bound
-        cycles = max([measured] + work + [busy for _, busy in links + dram])
-        limits = [Limit(Resource.PROCESSOR, f"p{p}", w, w / cycles) for p, w in enumerate(work)]
-        limits += [Limit(Resource.LINK, l.name, busy, busy / cycles) for l, busy in links]
-        limits += [Limit(Resource.DRAM, c.name, busy, busy / cycles) for c, busy in dram]
-        limited_by = max(limits, key=lambda l: l.busy_per_update)  # the first of equals: a processor
-        table, cost = machine.energy, self.schedule.cost
-        per_task = {(t.layer, t.kind): task_energy(cost, t, table) for t in cost.tasks}
-        shares = [per_task[s.layer, s.kind].share(s.tiles) for slices in self.schedule.processors for s in slices]
-        seconds = machine.seconds(cycles)
-        energy = EnergyBreakdown(
-            compute=sum(e.compute_pj for e in shares) * 1e-12, iir=sum(e.iir_pj for e in shares) * 1e-12,
-            sram=sum(e.sram_pj for e in shares) * 1e-12, dram=dram_energy(dram_bytes, table) * 1e-12,
-            link=link_energy(sum(l.nbytes for l in self.fabric.links) / n, 1, table) * 1e-12,
-            static=static_energy(seconds, used, table) * 1e-12)
+        # every processor's steady state, or none; a resource cannot do more than one update's
+        # work per update: a run too short to saturate it (gradient-delay slack) is held to that bound
+        cycles = None if None in periods else max(periods + work + [busy for _, busy in links + dram])
+        limits = [(Resource.PROCESSOR, f"p{p}", w) for p, w in enumerate(work)]
+        limits += [(Resource.LINK, l.name, busy) for l, busy in links]
+        limits += [(Resource.DRAM, c.name, busy) for c, busy in dram]
+        kind, name, busy = max(limits, key=lambda l: l[2])  # the first of equals: a processor
+        limited_by = Limit(kind, name, busy, None if cycles is None else busy / cycles)
         loads = self.schedule.loads
         procs = tuple(ProcessorStats(
             index=p.index, load=loads[p.index], work=work[p.index], busy=p.busy, wait_data=p.wait_data,
             wait_weights=p.wait_weights, wait_memory=p.wait_memory, wait_bus=p.wait_bus, total=total,
             peak_sram=p.peak_sram, sram_bytes=p.capacity) for p in self.procs)
+        cost = self.schedule.cost
         return SimResult(
             scheduler=self.schedule.scheduler, network=cost.network.name, array=cost.array, batch=cost.batch,
             procs=self.steps.procs, minibatches=n, machine=machine, overlap=self.overlap, delays=self.steps.delays,
             analytic_cycles_per_update=self.schedule.cycles_per_update, simulated_cycles_per_update=cycles,
-            fill_latency=self.updates[0], total_cycles=total, steady_state=reached, events=self.env.scheduled,
+            fill_latency=self.updates[0], total_cycles=total, events=self.env.scheduled,
             update_times=tuple(self.updates), processors=procs,
-            links=tuple(LinkStats(l.name, l.busy, l.nbytes, l.transfers, total, busy, busy / cycles)
-                        for l, busy in links),
-            dram=tuple(LinkStats(c.name, c.busy, c.nbytes, c.transfers, total, busy, busy / cycles)
-                       for c, busy in dram),
-            dram_bytes_per_update=dram_bytes, processors_used=used, energy=energy, limited_by=limited_by,
+            links=tuple(LinkStats.within(l, total, busy, cycles) for l, busy in links),
+            dram=tuple(LinkStats.within(c, total, busy, cycles) for c, busy in dram),
+            dram_bytes_per_update=dram_bytes, processors_used=used, limited_by=limited_by,
+            energy=None if cycles is None else self._energy(cycles, used, dram_bytes),
             slices=tuple(self.records) if self.records is not None else None,
             transfers=tuple(self.trace) if self.trace is not None else None)
+
+    def _energy(self, cycles: float, used: int, dram_bytes: float) -> EnergyBreakdown:
+        """Joules per update: every slice's share of its task's dynamic energy, the link bytes times
+        the hops they cross, the DRAM bytes, and the leakage of the processors used."""
+        table, cost = self.machine.energy, self.schedule.cost
+        per_task = {(t.layer, t.kind): task_energy(cost, t, table) for t in cost.tasks}
+        shares = [per_task[s.layer, s.kind].share(s.tiles) for slices in self.schedule.processors for s in slices]
+        return EnergyBreakdown(
+            compute=sum(e.compute_pj for e in shares) * 1e-12, iir=sum(e.iir_pj for e in shares) * 1e-12,
+            sram=sum(e.sram_pj for e in shares) * 1e-12, dram=dram_energy(dram_bytes, table) * 1e-12,
+            link=link_energy(sum(l.nbytes for l in self.fabric.links) / self.n, 1, table) * 1e-12,
+            static=static_energy(self.machine.seconds(cycles), used, table) * 1e-12)

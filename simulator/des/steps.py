@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from simulator.cost import ArrayConfig, NetworkCost, TaskKind, network_cost
 from simulator.schedule import Schedule, TaskSlice
 from simulator.schedule.dataflow import Item, Output, needs, weights_read
-from simulator.schedule.types import step_offset
 
 FP, WG = TaskKind.FP, TaskKind.WG
 
@@ -85,7 +84,7 @@ def build_programs(schedule: Schedule, arrays: tuple[ArrayConfig, ...] | None = 
         programs.append(tuple(SliceStep(
             proc=p, label=sl.label, layer=sl.layer, kind=sl.kind,
             cycles=sl.cycles if arrays is None else slice_cycles(sl, cost, arrays[p], costs),
-            offset=step_offset(sl.kind, p, procs), needs=needs(sl.layer, sl.kind, last),
+            offset=schedule.offset(sl.kind, p), needs=needs(sl.layer, sl.kind, last),
             weights=weights_read(sl.layer, sl.kind), outputs=outs)
             for sl, outs in fwd + bwd))
     weight_bytes = tuple(cost.task(l.index, FP).weight_bytes for l in layers)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from simulator.cost import ArrayConfig
+from simulator.cost import ArrayConfig, TileGrid
 from workloads import ConfigError
 
 _EMPTY, _BUBBLE, _DATA = 0, 1, 3  # register flags; a MAC needs _DATA & _DATA == _DATA
@@ -186,7 +186,7 @@ def emulate_gemm(a: np.ndarray, b: np.ndarray, array: ArrayConfig | str) -> Gemm
     if 0 in a.shape or 0 in b.shape:
         raise ConfigError(f"gemm: operand shapes {a.shape} and {b.shape} must be non-empty")
     m, n = a.shape[0], b.shape[1]
-    tiles = -(-m // array.rows) * -(-n // array.cols)
+    tiles = TileGrid(m, n, array.rows, array.cols).count
     out = np.empty((m, n), np.float32)
     ready = np.empty((m, n), np.int64)
     stats = np.empty((tiles, 3), np.int64)

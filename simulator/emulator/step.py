@@ -15,12 +15,13 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from tqdm import tqdm
 
-from models.encoding import check_compatible, encode
+from models.encoding import Encoding, check_compatible, encode
 from models.layers import maxpool_fp, maxpool_ig, softmax_cross_entropy
 from models.neuron import accumulator_backward
 from models.snn import init_params
 from simulator.cost import ArrayConfig, TaskKind, network_cost
-from workloads import ComputeLayer, ConfigError, Network
+from workloads import ComputeLayer, ConfigError, InputKind, Network
+from workloads.datasets import DatasetKind
 from workloads.datasets import get_dataset
 
 from .array import GemmRun, emulate_gemm, float32_bound
@@ -128,7 +129,7 @@ def step_input(net: Network, batch: int, seed: int) -> tuple[np.ndarray, np.ndar
     classes = net.compute_layers()[-1].out_size
     try:
         split = get_dataset(net.name).train
-        check_compatible(net, split.sample_shape, split.kind, "current")
+        check_compatible(net, split.sample_shape, split.kind, Encoding.CURRENT)
     except ConfigError:  # no dataset of that name, not fetched, or not this network's input
         split = None
     if split is not None and len(split) >= batch:
@@ -136,13 +137,13 @@ def step_input(net: Network, batch: int, seed: int) -> tuple[np.ndarray, np.ndar
         source = f"dataset {net.name} (first {batch})"
     else:
         rng = np.random.default_rng(seed)
-        if net.input_kind == "current":
-            x, kind = rng.random((batch, *net.input_shape), dtype=np.float32), "image"
+        if net.input_kind is InputKind.CURRENT:
+            x, kind = rng.random((batch, *net.input_shape), dtype=np.float32), DatasetKind.IMAGE
         else:  # event frames, (B, T, ...) like a frame dataset's samples
-            x, kind = np.swapaxes(rng.random((t, batch, *net.input_shape)) < 0.2, 0, 1), "frames"
+            x, kind = np.swapaxes(rng.random((t, batch, *net.input_shape)) < 0.2, 0, 1), DatasetKind.FRAMES
         labels = rng.integers(0, classes, batch)
         source = f"seeded random data (seed {seed})"
-    encoded, static = encode(x, kind, t, "current", None)
+    encoded, static = encode(x, kind, t, Encoding.CURRENT, None)
     if static:  # the same current at every timestep
         encoded = np.broadcast_to(encoded[None], (t, *encoded.shape))
     return np.ascontiguousarray(encoded, np.float32), labels, source

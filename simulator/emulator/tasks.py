@@ -26,7 +26,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from simulator.cost import TaskKind
-from workloads import ComputeLayer, ConfigError
+from workloads import ComputeLayer, ConfigError, LayerKind
 
 
 def _im2col(x: np.ndarray, kernel: int, pad: int) -> np.ndarray:
@@ -72,7 +72,7 @@ def operands(layer: ComputeLayer, kind: TaskKind, timesteps: int, batch: int,
     for name in need:
         if given[name] is None:
             raise ConfigError(f"task operands: {kind.value} of {layer.name} needs '{name}'")
-    if layer.kind == "conv":
+    if layer.kind is LayerKind.CONV:
         k, p = layer.kernel, layer.padding
         shapes = {"x": (t, b, *layer.in_shape), "g": (t, b, *layer.out_shape),
                   "w": (k, k, layer.in_channels, layer.out_channels)}
@@ -97,11 +97,11 @@ def output_tensor(layer: ComputeLayer, kind: TaskKind, timesteps: int, batch: in
     """A task's GEMM output as a tensor: FP currents `(T, B, *out)`, WG weights, IG `(T, B, *in)`."""
     t, b = timesteps, batch
     if kind is TaskKind.WG:
-        if layer.kind == "conv":
+        if layer.kind is LayerKind.CONV:
             return rows.reshape(layer.kernel, layer.kernel, layer.in_channels, layer.out_channels)
         return rows
     shape = layer.out_shape if kind is TaskKind.FP else layer.in_shape
-    if layer.kind != "conv":
+    if layer.kind is not LayerKind.CONV:
         shape = (int(np.prod(shape)),)
     return from_rows(rows, (t, b, *shape))
 
@@ -109,7 +109,7 @@ def output_tensor(layer: ComputeLayer, kind: TaskKind, timesteps: int, batch: in
 def reference(layer: ComputeLayer, kind: TaskKind, x: np.ndarray | None = None,
               w: np.ndarray | None = None, g: np.ndarray | None = None) -> np.ndarray:
     """The task's output tensor computed directly in float64 (einsum over the convolution), no GEMM mapping."""
-    if layer.kind != "conv":
+    if layer.kind is not LayerKind.CONV:
         if kind is TaskKind.FP:
             return np.einsum("tbi,io->tbo", x.astype(np.float64), w.astype(np.float64))
         if kind is TaskKind.WG:

@@ -15,7 +15,7 @@ import numpy as np
 
 from simulator.cost import ArrayConfig, TaskKind
 from simulator.emulator import bank_forward, emulate_gemm, float32_bound, from_rows, operands, to_rows
-from workloads import ComputeLayer, Neuron
+from workloads import ComputeLayer, LayerKind, Neuron
 
 from .shares import FPShare, Geometry, IGShare, fp_share
 
@@ -47,7 +47,7 @@ def _run(a: np.ndarray, b: np.ndarray, geo: Geometry, array: ArrayConfig) -> tup
     off = geo.samples[0] * geo.per_sample
     a_sl = a[r0 - off:r1 - off]
     run = emulate_gemm(a_sl, b, array)
-    first = (r0 // geo.sr) * geo.col_tiles  # task tile of the first emulated tile
+    first = geo.grid.first_tile_of_row(r0)  # task tile of the first emulated tile
     cycles = int(run.tile_cycles[geo.tile_start - first:geo.tile_stop - first].sum())
     return run.out, cycles, float32_bound(a_sl, b)
 
@@ -69,7 +69,7 @@ def emulate_fp(layer: ComputeLayer, geo: Geometry, sl, batch: int, array: ArrayC
     fast = rows[r0 - off:r1 - off].copy()
     rows[r0 - off:r1 - off] = out + bias[None, :]  # the bias joins each column on its way into the filter
     err = float(np.abs(rows[r0 - off:r1 - off] - fast).max())
-    spiking = layer.kind != "output"
+    spiking = layer.kind is not LayerKind.OUTPUT
     v_rows, s_rows, _ = bank_forward(rows, t, array, neuron if spiking else None)  # None: eq. 18
     shape = (t, b1 - b0) + tuple(layer.out_shape)
     v_m = from_rows(v_rows, shape)

@@ -29,6 +29,7 @@ from models import snn
 from models.layers import softmax_cross_entropy
 from models.neuron import accumulator_backward
 from models.optim import Adam, SGD, update_layer
+from models.train import MAX_LOSS, TrainingDiverged, loss_diverged
 from simulator.cost import TaskKind
 from simulator.des.steps import SliceStep
 from simulator.schedule import Schedule
@@ -59,6 +60,7 @@ class PipelineExecutor:
     snapshots: tuple[frozenset[int], ...] = ()
     emulate: frozenset[str] = frozenset()
     emulate_batches: int = 2
+    max_loss: float = MAX_LOSS
     losses: dict[int, tuple[float, int]] = field(default_factory=dict)
     kept: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     emulated: list[EmulationRecord] = field(default_factory=list)
@@ -120,9 +122,8 @@ class PipelineExecutor:
     def _geo(self, step: SliceStep, start: int, stop: int) -> S.Geometry:
         key = (step.layer, step.kind, start)
         if key not in self._geometry:
-            cost = self.schedule.cost
-            self._geometry[key] = S.geometry(self.layers[step.layer], cost.task(step.layer, step.kind),
-                                             self.net.timesteps, self.batch, cost.array.rows, cost.array.cols,
+            task = self.schedule.cost.task(step.layer, step.kind)
+            self._geometry[key] = S.geometry(self.layers[step.layer], task, self.net.timesteps, self.batch,
                                              start, stop)
         return self._geometry[key]
 
@@ -159,6 +160,10 @@ class PipelineExecutor:
             y = self._input(batch)[2]
             loss, g_logits = softmax_cross_entropy(logits, y)  # eq. 7, 20
             self.losses[batch] = (loss, int((logits.argmax(1) == y).sum()))
+            what = loss_diverged(loss, self.max_loss)
+            if what is not None:  # stop as the trainer does (`models.train`)
+                raise TrainingDiverged(f"loss {what} at mini-batch {batch + 1} of the functional simulation; "
+                                       "try a smaller --lr")
             return accumulator_backward(g_logits.reshape(-1), t).reshape((t, self.batch) + tuple(lay.out_shape))  # eq. 19
         state = self._join_fp(Item(STATE, layer), batch, inputs)
         g_sent = S.join_ig(self.layers[layer + 1], inputs[Item(GRAD, layer)], t, self.batch)

@@ -32,8 +32,8 @@ import numpy as np
 from models import layers as L
 from models.neuron import accumulator_forward, lif_forward_packed
 from models.snn import LayerState, ig_gemm
-from simulator.cost import TaskCost, TaskKind
-from workloads import ComputeLayer, ConfigError, Neuron
+from simulator.cost import TaskCost, TaskKind, TileGrid
+from workloads import ComputeLayer, ConfigError, LayerKind, Neuron
 
 
 @dataclass(frozen=True)
@@ -44,9 +44,7 @@ class Geometry:
     batch: int
     positions: tuple[int, ...]  # spatial shape of one sample's neurons, () for dense layers
     channels: int
-    sr: int
-    sc: int
-    col_tiles: int
+    grid: TileGrid  # the task's GEMM tiles
     tile_start: int
     tile_stop: int
 
@@ -58,10 +56,7 @@ class Geometry:
     @property
     def rows(self) -> tuple[int, int]:
         """GEMM rows of the row tiles the slice touches."""
-        total = self.per_sample * self.batch
-        r0 = (self.tile_start // self.col_tiles) * self.sr
-        r1 = min(total, ((self.tile_stop - 1) // self.col_tiles + 1) * self.sr)
-        return r0, r1
+        return self.grid.row_span(self.tile_start, self.tile_stop)
 
     @property
     def samples(self) -> tuple[int, int]:
@@ -78,7 +73,7 @@ class Geometry:
         b = np.arange(b0, b1, dtype=np.int64)[None, :, None]
         pos = np.arange(npos, dtype=np.int64)[None, None, :]
         r = (b * npos + pos) * t + np.arange(t, dtype=np.int64)[:, None, None]  # rows (b, h, w, t)
-        tile = (r // self.sr)[..., None] * self.col_tiles + (np.arange(self.channels) // self.sc)
+        tile = self.grid.tile_of(r[..., None], np.arange(self.channels))
         mask = (tile >= self.tile_start) & (tile < self.tile_stop)
         mask = mask.reshape((t, b1 - b0) + self.positions + (self.channels,))
         mask.flags.writeable = False
@@ -111,13 +106,13 @@ class Geometry:
         return local, t * (self.batch * per) + b0 * per + rest, neurons
 
 
-def geometry(layer: ComputeLayer, task: TaskCost, timesteps: int, batch: int, sr: int, sc: int,
-             tile_start: int, tile_stop: int) -> Geometry:
+def geometry(layer: ComputeLayer, task: TaskCost, timesteps: int, batch: int, tile_start: int,
+             tile_stop: int) -> Geometry:
     """The geometry of tiles `[tile_start, tile_stop)` of an FP or IG task (checked against `cost`)."""
     shape = layer.out_shape if task.kind is TaskKind.FP else layer.in_shape
-    positions = tuple(shape[:-1]) if layer.kind == "conv" else ()
-    channels = shape[-1] if layer.kind == "conv" else int(np.prod(shape))
-    geo = Geometry(timesteps, batch, positions, channels, sr, sc, task.col_tiles, tile_start, tile_stop)
+    positions = tuple(shape[:-1]) if layer.kind is LayerKind.CONV else ()
+    channels = shape[-1] if layer.kind is LayerKind.CONV else int(np.prod(shape))
+    geo = Geometry(timesteps, batch, positions, channels, task.grid, tile_start, tile_stop)
     if geo.per_sample * batch != task.gemm.rows or channels != task.gemm.cols:
         raise ConfigError(f"functional: {task.label} GEMM is {task.gemm.rows}x{task.gemm.cols}, the layer's "
                           f"tensors give {geo.per_sample * batch}x{channels}")
@@ -146,7 +141,7 @@ def fp_currents(layer: ComputeLayer, w: np.ndarray, b: np.ndarray, x: np.ndarray
     """The FP GEMM + bias (eq. 8-9) for inputs `x` (T, bb, *in) or static (bb, *in) -> (T, bb, *out) float32."""
     bb = x.shape[0] if static else x.shape[1]
     rows = x.reshape((-1,) + tuple(layer.in_shape))
-    cur = L.conv_fp(rows, w, b, layer.padding) if layer.kind == "conv" else L.dense_fp(rows, w, b)
+    cur = L.conv_fp(rows, w, b, layer.padding) if layer.kind is LayerKind.CONV else L.dense_fp(rows, w, b)
     cur = cur.reshape((1 if static else timesteps, bb) + tuple(layer.out_shape))
     return np.broadcast_to(cur, (timesteps,) + cur.shape[1:]) if static else cur
 
@@ -156,7 +151,7 @@ def neuron_filter(layer: ComputeLayer, current: np.ndarray, neuron: Neuron) -> n
     output layer, the accumulator's potentials float32 (eq. 18)."""
     t = current.shape[0]
     cur = np.ascontiguousarray(current, np.float32).reshape(t, -1)
-    if layer.kind == "output":
+    if layer.kind is LayerKind.OUTPUT:
         return accumulator_forward(cur).reshape(current.shape)  # eq. 18
     state = np.empty(cur.shape, np.uint8)
     lif_forward_packed(cur, np.zeros(cur.shape[1], np.float32), neuron.c, neuron.lam, neuron.threshold,
@@ -166,7 +161,7 @@ def neuron_filter(layer: ComputeLayer, current: np.ndarray, neuron: Neuron) -> n
 
 def layer_state(layer: ComputeLayer, values: np.ndarray) -> LayerState:
     """What `models.snn.layer_fp` returns, from the filter results of the whole batch (T, B, *out)."""
-    if layer.kind == "output":
+    if layer.kind is LayerKind.OUTPUT:
         return LayerState(values, None, values, None)
     spikes = values & np.uint8(1)
     if layer.pool == 1:
@@ -200,7 +195,7 @@ def join_fp(layer: ComputeLayer, shares: list, timesteps: int, batch: int, neuro
     if len(shares) == 1 and isinstance(shares[0], LayerState):
         return shares[0]
     shape = (timesteps, batch) + tuple(layer.out_shape)
-    values = np.zeros(shape, np.float32 if layer.kind == "output" else np.uint8)
+    values = np.zeros(shape, np.float32 if layer.kind is LayerKind.OUTPUT else np.uint8)
     current = np.zeros(int(np.prod(shape)), np.float32)
     cut = []
     for sh in shares:

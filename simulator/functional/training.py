@@ -21,9 +21,9 @@ import numpy as np
 from tqdm import tqdm
 
 from models import snn
-from models.encoding import check_compatible
+from models.encoding import Encoding, check_compatible
 from models.optim import make_optimizer
-from models.train import TrainConfig, check_training_fields, evaluate, minibatches, run_training, steps_per_epoch
+from models.train import TrainConfig, check_test_split, check_training_fields, evaluate, minibatches, run_training, steps_per_epoch
 from simulator.des import SimResult, simulate
 from simulator.machine import Machine
 from simulator.schedule import Schedule
@@ -42,7 +42,7 @@ class FunctionalConfig:
     lr: float = 1e-3
     epochs: int = 1
     seed: int = 0
-    encoding: str = "current"
+    encoding: Encoding = Encoding.CURRENT
     weights: str = "stash"
     emulate: tuple[str, ...] = ()
     emulate_batches: int = 2
@@ -96,6 +96,7 @@ def run_functional(schedule: Schedule, train: ArrayDataset, test: ArrayDataset, 
     net, batch = schedule.cost.network, schedule.cost.batch
     check_compatible(net, train.sample_shape, train.kind, cfg.encoding)
     steps = steps_per_epoch(len(train), batch, "functional")
+    check_test_split(test, "functional")
     total = cfg.epochs * steps
     delays = schedule.delays
     bar = tqdm(total=total, desc="functional simulation", unit="mini-batch", disable=not progress, leave=False)

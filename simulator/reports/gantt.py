@@ -38,6 +38,7 @@ def plot_gantt(result: SimResult, first: int | None = None, count: int = 4) -> F
     ax.invert_yaxis()
     ax.set_xlabel("cycle")
     ax.set_title(f"{result.network}, {result.scheduler}, P = {result.procs}: "
-                 f"{result.simulated_cycles_per_update:,.0f} cycles per update (labels: mini-batch:slice)")
+                 + ("steady state not measured" if result.simulated_cycles_per_update is None else
+                    f"{result.simulated_cycles_per_update:,.0f} cycles per update") + " (labels: mini-batch:slice)")
     ax.legend(handles=[Patch(color=c, label=k) for k, c in KIND_COLORS.items()], loc="upper right", fontsize=7)
     return fig

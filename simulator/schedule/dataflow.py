@@ -112,12 +112,6 @@ class Flow:
         return sum(n for (it, _), n in self.readers.items() if it == item)
 
 
-def column_share(s: TaskSlice, col_tiles: int) -> float:
-    """Share of the task's columns a slice covers: all of them once it spans a row of tiles."""
-    first_row, last_row = s.tile_start // col_tiles, (s.tile_stop - 1) // col_tiles
-    return 1.0 if first_row != last_row else s.tiles / col_tiles
-
-
 def build_flow(cost: NetworkCost, processors: tuple[tuple[TaskSlice, ...], ...]) -> Flow:
     """Who reads and makes what, and per slice the outputs it sends and keeps."""
     last = len(cost.network.compute_layers()) - 1
@@ -135,7 +129,7 @@ def build_flow(cost: NetworkCost, processors: tuple[tuple[TaskSlice, ...], ...])
             if weights is not None:
                 shares = weight_share.setdefault((s.layer, p), [0.0, 0.0])
                 k = 0 if s.kind is FP else 1
-                shares[k] = min(1.0, shares[k] + column_share(s, tasks[s.layer, s.kind].col_tiles))
+                shares[k] = min(1.0, shares[k] + tasks[s.layer, s.kind].grid.column_share(s.tile_start, s.tile_stop))
 
     def size(item: Item) -> int:
         if item.kind is ACT:

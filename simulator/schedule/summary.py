@@ -10,7 +10,7 @@ def schedule_dict(s: Schedule) -> dict:
     cost = s.cost
     return {
         "scheduler": s.scheduler, "network": cost.network.name, "array": [cost.array.rows, cost.array.cols],
-        "batch": cost.batch, "procs": s.procs, "total_cycles": cost.total,
+        "batch": cost.batch, "procs": s.procs, "procs_used": s.procs_used, "total_cycles": cost.total,
         "cycles_per_update": s.cycles_per_update, "speedup": s.speedup, "bound": s.bound,
         "delays": list(s.delays), "overhead_bytes": s.overhead_bytes,
         "weight_overhead_bytes": s.weight_overhead_bytes,

@@ -10,8 +10,10 @@ WG, IG); the order of slices on a processor is that chain order, not an
 execution order (the DES decides when each slice runs).
 
 Speedup is `cost.total / cycles_per_update` (Section V), `cycles_per_update`
-the load of the most loaded processor. Idle processors (empty tuples) count
-among the `P` processors (they set the delays) but not in the maximum.
+the load of the most loaded processor. Idle processors (empty tuples) are not
+pipeline stages: the delays and step offsets follow the pipeline of the
+`procs_used` processors that hold work, in their order (a schedule padded with
+empty processors has the same delays and the same simulated throughput).
 """
 from __future__ import annotations
 
@@ -48,9 +50,30 @@ class Schedule:
             raise ConfigError(f"schedule {self.scheduler}: needs at least one processor")
         _validate_chain(self)
 
+    def __repr__(self) -> str:
+        return (f"Schedule({self.scheduler}, {self.cost.network.name} on {self.procs} x {self.cost.array} "
+                f"batch {self.cost.batch}, {self.cycles_per_update:,} cycles per update, "
+                f"speedup {self.speedup:.2f} of bound {self.bound:.2f}, delays {self.delays})")
+
     @property
     def procs(self) -> int:
+        """Processors of the machine, idle ones included."""
         return len(self.processors)
+
+    @cached_property
+    def stages(self) -> tuple[int | None, ...]:
+        """Per processor, its stage in the pipeline of used processors (None when idle)."""
+        ranks = iter(range(self.procs))
+        return tuple(next(ranks) if slices else None for slices in self.processors)
+
+    @property
+    def procs_used(self) -> int:
+        """Processors holding work: the pipeline's depth."""
+        return sum(1 for slices in self.processors if slices)
+
+    def offset(self, kind: TaskKind, proc: int) -> int:
+        """The step offset of a `kind` slice on `proc` (`step_offset` over the used processors)."""
+        return step_offset(kind, self.stages[proc], self.procs_used)
 
     @cached_property
     def loads(self) -> tuple[int, ...]:
@@ -103,10 +126,9 @@ class Schedule:
         the delay is at least 2P - 2 - p - q; schedules that put FP on an earlier processor
         than WG (PipeDream-based, split-backward) need that larger delay, else every FP
         stalls (see docs/simulation.md). Both are the WG's step offset less FP's, FP taken on
-        q or p, whichever is lower.
+        q or p, whichever is lower; P, p and q count used processors only (`stages`).
         """
-        return tuple(step_offset(TaskKind.WG, q, self.procs)
-                     - step_offset(TaskKind.FP, min(q, self.holders(layer, TaskKind.FP)[0]), self.procs)
+        return tuple(self.offset(TaskKind.WG, q) - self.offset(TaskKind.FP, min(q, self.holders(layer, TaskKind.FP)[0]))
                      for layer, q in enumerate(self.homes))
 
     @cached_property

@@ -12,7 +12,7 @@ from . import gesture, mnist, nmnist
 from .framesets import Access
 from .raw import import_raw
 from .store import ENV_VAR, data_root
-from .types import ArrayDataset, DatasetSplits
+from .types import ArrayDataset, DatasetKind, DatasetSplits
 
 
 def _mnist(data_dir: str | Path | None, seed: int, sizes: tuple[int, int] | None, access: Access,
@@ -55,5 +55,5 @@ def get_dataset(name: str, data_dir: str | Path | None = None, seed: int = 0, *,
     return _LOADERS[name](data_dir, seed, sizes, access, verify)
 
 
-__all__ = ["Access", "ArrayDataset", "DatasetSplits", "ENV_VAR", "NAMES", "SYNTHETIC_DEFAULT_SIZES", "data_root",
+__all__ = ["Access", "ArrayDataset", "DatasetKind", "DatasetSplits", "ENV_VAR", "NAMES", "SYNTHETIC_DEFAULT_SIZES", "data_root",
            "get_dataset", "import_raw"]

@@ -21,7 +21,7 @@ from ..errors import ConfigError
 from . import manifest
 from .store import (allocated_bytes, build_frames, data_root, discard, first_missing, free_bytes, load_npy,
                     no_space_message, raw_dir, save_npy, write_error)
-from .types import ArrayDataset, DatasetSplits
+from .types import ArrayDataset, DatasetKind, DatasetSplits
 
 SPLITS = ("train", "test")
 Source = tuple[np.ndarray, Callable[[int], np.ndarray]]  # labels, produce(i) -> frames of sample i
@@ -136,7 +136,7 @@ def load(directory: Path, make: str, verify: bool = False) -> DatasetSplits | No
                               f"run `{rebuild}` to rebuild it")
         for path in (yp, xp):
             manifest.check_content(path, m.files[path.name], rebuild, full=verify)
-        parts[split] = ArrayDataset(m.name, x, y.astype(np.int64), "frames")
+        parts[split] = ArrayDataset(m.name, x, y.astype(np.int64), DatasetKind.FRAMES)
     return DatasetSplits(parts["train"], parts["test"], m.synthetic, m.description)
 
 

