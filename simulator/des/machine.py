@@ -113,7 +113,6 @@ class Processor:
     index: int
     array: ArrayConfig
     capacity: float = math.inf
-    static_sram: int = 0
     sram: int = 0
     peak_sram: int = 0
     busy: int = 0

@@ -36,7 +36,7 @@ from simulator.schedule import Schedule
 from simulator.schedule.dataflow import Item, ItemKind
 from workloads import ConfigError
 
-from .machine import DRAM_END, Link, Processor, TransferRecord
+from .machine import DRAM_END, Clock, Link, Processor, TransferRecord
 from .steps import Programs, SliceStep
 
 
@@ -80,7 +80,7 @@ class Memory:
     """
 
     def __init__(self, machine: Machine, schedule: Schedule, steps: Programs, procs: list[Processor],
-                 items: tuple[Item, ...], minibatches: int, clock, trace: list | None) -> None:
+                 items: tuple[Item, ...], minibatches: int, clock: Clock, trace: list | None) -> None:
         self.procs, self.clock, self.trace, self.dram = procs, clock, trace, machine.dram
         self.spills = any(p.capacity < math.inf for p in procs)
         self.delays = steps.delays
@@ -142,7 +142,7 @@ class Memory:
                                   f"{sum(full[l] for l in outside):,} bytes of weights beyond its {proc.capacity:,} "
                                   f"bytes of SRAM and the machine has no DRAM: add a [dram] section or raise "
                                   f"processors.sram_bytes")
-            proc.static_sram = proc.sram = proc.peak_sram = resident
+            proc.sram = proc.peak_sram = resident
             self.dram_layers.append(frozenset(outside))
         # stashed weight versions per processor and layer it reads: unconsumed versions, oldest first
         # (None: the initial weights, used by mini-batches 0..D)

@@ -140,6 +140,7 @@ class _Simulation:
             for p, program in enumerate(steps.programs)]
         self.weights_id = [ids[Item(ItemKind.WEIGHTS, layer)] for layer in range(len(steps.delays))]
         self.is_weights = [item.kind is ItemKind.WEIGHTS for item in self.items]
+        self.n_items, self.n_procs = len(self.items), len(self.procs)  # buffer slots: (batch, item, proc)
         self.arrivals: dict[int, Buffer] = {}
         self.step_ends: list[list[int]] = [[] for _ in steps.programs]
         self.wg_done = [0] * minibatches
@@ -155,7 +156,7 @@ class _Simulation:
     # -- items ---------------------------------------------------------------------------
     def _deliver(self, item: int, batch: int, dest: int, time: int, nbytes: int, payload: object = None) -> None:
         """A share of `item` reaches `dest` at `time`."""
-        slot = (batch * len(self.items) + item) * len(self.procs) + dest
+        slot = (batch * self.n_items + item) * self.n_procs + dest
         buf = self.arrivals.get(slot)
         if buf is None:
             buf = self.arrivals[slot] = self.memory.new_buffer(dest, item, batch, slot)
