@@ -343,7 +343,8 @@ def _resolve(net: Network) -> tuple[ComputeLayer, ...]:
                     f"{where}: input {h}x{w}x{c} is not divisible by pool field 'size' {spec.size}"
                 )
             shape = (h // spec.size, w // spec.size, c)
-            out[-1] = replace(out[-1], sent_shape=shape, pool=spec.size, pool_kind=spec.kind)
+            pool_kind = spec.kind if spec.size > 1 else PoolKind.MAX  # a 1x1 window sends its spike, whatever the kind
+            out[-1] = replace(out[-1], sent_shape=shape, pool=spec.size, pool_kind=pool_kind)
             continue
         kind = kinds.get(type(spec))
         if kind is None:
