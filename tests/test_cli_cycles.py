@@ -35,3 +35,8 @@ def test_cycles_errors_are_one_line(tmp_path) -> None:
         assert run.returncode == 2, args
         assert run.stderr.count("\n") == 1 and run.stderr.startswith("spikepipe cycles: error: "), run.stderr
         assert "Traceback" not in run.stderr
+
+
+def test_version(capsys) -> None:
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.startswith("spikepipe ")

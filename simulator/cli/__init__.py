@@ -12,9 +12,19 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from importlib import metadata
+
 from simulator.exits import Exit, OneLineParser, run_guarded
 
 SUBCOMMANDS = ("cycles", "schedule", "sweep", "simulate", "validate", "train", "data", "machine", "export")
+
+
+def _version() -> str:
+    """The installed distribution's version (setup.cfg), or 'unknown' when run from a bare checkout."""
+    try:
+        return metadata.version("spikepipe")
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="spikepipe",
         description="Cycle-accurate simulator for pipelined SNN training on systolic-array multiprocessors.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in SUBCOMMANDS:
         importlib.import_module(f"simulator.cli.{name}").register(sub)
