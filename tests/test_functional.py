@@ -116,6 +116,10 @@ def test_pipelined_strided_and_pooled_network_equals_delayed_trainer():
     assert _same(res.epoch_params[-1], params)
     assert res.history[-1]["test_acc"] == hist[-1]["test_acc"]
     assert not _same(params, snn.init_params(STRIDED, cfg.seed))  # it trained
+    emulated = FunctionalConfig(epochs=1, lr=2e-3, emulate=("FP0", "IG1"), emulate_batches=1)
+    res = run_functional(schedule, _data(16, 5), TEST, emulated, progress=False)
+    assert {r.slice.split("[")[0] for r in res.emulated} == {"FP0", "IG1"} and all(r.ok for r in res.emulated)
+    assert sum(r.emulated_cycles for r in res.emulated if r.slice.startswith("IG1")) == cost.task(1, TaskKind.IG).cycles
 
 
 def test_latest_weights_differ_from_stashing_only_with_delays():
