@@ -1,4 +1,4 @@
-"""numba kernels for stride-1 convolutions in NHWC layout, parallel over rows.
+"""numba kernels for convolutions in NHWC layout, parallel over rows (the spike kernels: stride 1).
 
 They use what spikes give. With a binary input the forward pass is event driven: each
 input spike adds the weight vector `w[ky, kx, c, :]` to the K*K outputs it reaches (no
@@ -110,19 +110,19 @@ def spike_conv_wg(x, g, kernel, padding, nthreads):
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def col2im_add(cols, padding, out):
-    """out[r, yo+ky-p, xo+kx-p, :] += cols[r, yo, xo, ky, kx, :] for every tap that lands inside `out`."""
+def col2im_add(cols, padding, stride, out):
+    """out[r, yo*s+ky-p, xo*s+kx-p, :] += cols[r, yo, xo, ky, kx, :] for every tap that lands inside `out`."""
     rows, ho, wo, k, _, c = cols.shape
     h, wd = out.shape[1], out.shape[2]
     for r in prange(rows):
         for yo in range(ho):
             for ky in range(k):
-                yi = yo + ky - padding
+                yi = yo * stride + ky - padding
                 if yi < 0 or yi >= h:
                     continue
                 for xo in range(wo):
                     for kx in range(k):
-                        xi = xo + kx - padding
+                        xi = xo * stride + kx - padding
                         if xi < 0 or xi >= wd:
                             continue
                         for ch in range(c):

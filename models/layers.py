@@ -3,17 +3,21 @@
 Every function works on *rows*: the leading axis folds timesteps and batch (Table IV's
 `H_out * W_out * T` rows per sample), so a caller may pass any subset of rows. Spatial
 tensors are `(rows, H, W, C)`, weights `(K, K, C, F)` for convolutions and
-`(Q_in, Q_out)` for dense layers. Inputs may be uint8 spikes (0/1) or float32 currents;
-all results are float32.
+`(Q_in, Q_out)` for dense layers. Inputs may be uint8 spikes (0/1) or float32 values
+(an image's current, a sum or average pool's window counts); all results are float32.
+Convolutions take a zero padding `p` and a stride `s`: `H_out = (H + 2p - K) // s + 1`.
 
 eq. 8-9 (FP), eq. 13 (WG, summed over timesteps and batch), eq. 12 (IG).
-Spike inputs (uint8) run through event-driven numba kernels (`models.conv_kernels`);
-float operands through float32 GEMMs whose unfolded buffers stay under `_CHUNK_BYTES`.
+Spike inputs (uint8) of stride-1 convolutions run through event-driven numba kernels
+(`models.conv_kernels`); float operands and strided convolutions through float32 GEMMs
+whose unfolded buffers stay under `_CHUNK_BYTES`.
 """
 from __future__ import annotations
 
 import numpy as np
 from numba import get_num_threads, njit, prange
+
+from workloads.network import PoolKind, conv_output_size
 
 from .conv_kernels import col2im_add, spike_conv_fp, spike_conv_wg
 
@@ -33,65 +37,71 @@ def _pad(x: np.ndarray, padding: int) -> np.ndarray:
     return np.pad(x, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
 
 
-def _im2col(xp: np.ndarray, kernel: int) -> np.ndarray:
-    """(R, Hp, Wp, C) -> (R * Ho * Wo, K * K * C) float32, columns ordered (ky, kx, c) like the weights."""
-    win = np.lib.stride_tricks.sliding_window_view(xp, (kernel, kernel), axis=(1, 2))  # R, Ho, Wo, C, K, K
+def _im2col(xp: np.ndarray, kernel: int, stride: int) -> np.ndarray:
+    """(R, Hp, Wp, C) -> (R * Ho * Wo, K * K * C) float32: the windows at every `stride`-th position,
+    columns ordered (ky, kx, c) like the weights."""
+    win = np.lib.stride_tricks.sliding_window_view(xp, (kernel, kernel), axis=(1, 2))
+    win = win[:, ::stride, ::stride]  # R, Ho, Wo, C, K, K
     r, ho, wo, c = win.shape[:4]
     cols = np.empty((r, ho, wo, kernel, kernel, c), np.float32)
     cols[...] = win.transpose(0, 1, 2, 4, 5, 3)
     return cols.reshape(r * ho * wo, kernel * kernel * c)
 
 
-def _is_spikes(x: np.ndarray) -> bool:
-    return x.dtype == np.uint8
+def _event_driven(x: np.ndarray, stride: int) -> bool:
+    """Whether a convolution input takes the event-driven spike kernels: binary spikes (uint8 0/1; a sum
+    or average pool sends float32 counts) into a stride-1 convolution (the kernels' taps are contiguous)."""
+    return x.dtype == np.uint8 and stride == 1
 
 
-def conv_fp(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, padding: int) -> np.ndarray:
-    """Stride-1 convolution (correlation) + bias: (R, H, W, C) -> (R, Ho, Wo, F) float32 (eq. 8-9).
+def conv_fp(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, padding: int, stride: int = 1) -> np.ndarray:
+    """Convolution (correlation) + bias: (R, H, W, C) -> (R, Ho, Wo, F) float32 (eq. 8-9).
 
-    uint8 spikes run event driven; float inputs as im2col + GEMM in row chunks."""
+    Spikes into a stride-1 convolution run event driven; anything else as im2col + GEMM in row chunks."""
     k, _, c, f = w.shape
     rows, h, wd, _ = x.shape
-    ho, wo = h + 2 * padding - k + 1, wd + 2 * padding - k + 1
+    ho, wo = conv_output_size(h, k, padding, stride), conv_output_size(wd, k, padding, stride)
     out = np.empty((rows, ho, wo, f), np.float32)
     bias = np.zeros(f, np.float32) if b is None else np.asarray(b, np.float32)
     wf = np.ascontiguousarray(w, np.float32)
-    if _is_spikes(x):
+    if _event_driven(x, stride):
         spike_conv_fp(np.ascontiguousarray(x), wf, bias, padding, out)
         return out
     xp = _pad(x, padding)
     wm = wf.reshape(k * k * c, f)
     for sl in _chunks(rows, ho * wo * k * k * c * 4):
-        out[sl] = (_im2col(xp[sl], k) @ wm + bias).reshape(-1, ho, wo, f)
+        out[sl] = (_im2col(xp[sl], k, stride) @ wm + bias).reshape(-1, ho, wo, f)
     return out
 
 
-def conv_wg(x: np.ndarray, g: np.ndarray, kernel: int, padding: int) -> tuple[np.ndarray, np.ndarray]:
+def conv_wg(x: np.ndarray, g: np.ndarray, kernel: int, padding: int,
+            stride: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """dL/dW (K, K, C, F) and dL/db (F,) from inputs (R, H, W, C) and dL/di (R, Ho, Wo, F) (eq. 13)."""
     g = np.ascontiguousarray(g, np.float32)
     rows, ho, wo, f = g.shape
     c = x.shape[-1]
     g2 = g.reshape(-1, f)
     gb = np.ones(g2.shape[0], np.float32) @ g2  # a GEMV: numpy's column sums are slow for small F
-    if _is_spikes(x):
+    if _event_driven(x, stride):
         return spike_conv_wg(np.ascontiguousarray(x), g, kernel, padding, get_num_threads()), gb
     xp = _pad(x, padding)
     gw = np.zeros((kernel * kernel * c, f), np.float32)
     for sl in _chunks(rows, ho * wo * kernel * kernel * c * 4):
-        gw += _im2col(xp[sl], kernel).T @ g[sl].reshape(-1, f)
+        gw += _im2col(xp[sl], kernel, stride).T @ g[sl].reshape(-1, f)
     return gw.reshape(kernel, kernel, c, f), gb
 
 
-def conv_ig(g: np.ndarray, w: np.ndarray, padding: int, in_hw: tuple[int, int]) -> np.ndarray:
+def conv_ig(g: np.ndarray, w: np.ndarray, padding: int, in_hw: tuple[int, int], stride: int = 1) -> np.ndarray:
     """dL/dx (R, H, W, C) from dL/di (R, Ho, Wo, F) (eq. 12): a GEMM with the transposed
-    weights gives every tap's contribution, `col2im_add` sums them onto the input grid."""
+    weights gives every tap's contribution, `col2im_add` sums them onto the input grid
+    (output (yo, xo) tap (ky, kx) lands on input (yo s + ky - p, xo s + kx - p))."""
     k, _, c, f = w.shape
     rows, ho, wo, _ = g.shape
     out = np.zeros((rows,) + tuple(in_hw) + (c,), np.float32)
     wt = np.ascontiguousarray(w, np.float32).reshape(k * k * c, f).T
     for sl in _chunks(rows, ho * wo * k * k * c * 4):
         cols = np.ascontiguousarray(g[sl], np.float32).reshape(-1, f) @ wt
-        col2im_add(cols.reshape(-1, ho, wo, k, k, c), padding, out[sl])
+        col2im_add(cols.reshape(-1, ho, wo, k, k, c), padding, stride, out[sl])
     return out
 
 
@@ -159,6 +169,29 @@ def maxpool_fp(x: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
 def maxpool_ig(g: np.ndarray, idx: np.ndarray, size: int) -> np.ndarray:
     """Route dL/d(pooled) to the winning position of each window; zero elsewhere."""
     return _pool_ig(np.ascontiguousarray(g, np.float32), idx, size)
+
+
+def pool_fp(x: np.ndarray, size: int, kind: PoolKind) -> tuple[np.ndarray, np.ndarray | None]:
+    """Non-overlapping size x size pooling (R, H, W, C) -> (pooled, the max-pool's winners or None).
+
+    MAX: `maxpool_fp`, same dtype. SUM: each window's sum, AVG: that sum / size^2, both float32
+    (of spikes: the window's spike count, exact, and the count / size^2)."""
+    if kind is PoolKind.MAX:
+        return maxpool_fp(x, size)
+    r, h, w, c = x.shape
+    sums = x.reshape(r, h // size, size, w // size, size, c).sum(axis=(2, 4), dtype=np.float32)
+    return (sums if kind is PoolKind.SUM else sums / np.float32(size * size)), None
+
+
+def pool_ig(g: np.ndarray, idx: np.ndarray | None, size: int, kind: PoolKind) -> np.ndarray:
+    """dL/d(input) (R, H, W, C) float32 from dL/d(pooled) (R, H/size, W/size, C): MAX routes it to each
+    window's winner (`idx`); SUM copies it to every element of the window; AVG copies it / size^2."""
+    if kind is PoolKind.MAX:
+        return maxpool_ig(g, idx, size)
+    g = np.asarray(g, np.float32)
+    if kind is PoolKind.AVG:
+        g = g / np.float32(size * size)
+    return np.repeat(np.repeat(g, size, axis=1), size, axis=2)
 
 
 def softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:

@@ -3,7 +3,7 @@
 The unit of work is the hardware's (Section IV): for compute layer `l`
 
 * `layer_fp`  - GEMM (eq. 8-9) + bias, then the IIR filter bank (LIF eq. 4-5, or the
-  accumulator eq. 18 for the output layer), then the layer's max-pool.
+  accumulator eq. 18 for the output layer), then the layer's pool (max, sum or average).
 * `layer_wg`  - dL/dW and dL/db from the layer's input and dL/di_in (eq. 13).
 * `layer_ig`  - the transposed GEMM (eq. 12), un-pooling, and the *previous* layer's
   gradient filter run in reverse time (eq. 17, 22, 23, Fig. 8): it turns dL/di_in of
@@ -34,10 +34,11 @@ Params = list[tuple[np.ndarray, np.ndarray]]  # per compute layer: (weights, bia
 class LayerState:
     """What a layer's FP keeps for its backward.
 
-    `sent`: what goes to the next layer, (T, B, *sent_shape) uint8 spikes (after the pool);
+    `sent`: what goes to the next layer, (T, B, *sent_shape): uint8 spikes (after a max-pool, if
+    any) or float32 window counts / averages after a sum / average pool;
     `state`: (T, B, *out_shape) uint8, bit 0 spike, bit 1 inside the surrogate window
     (`models.neuron`), None for the output layer; `v_m`: the output layer's potentials
-    (T, B, classes), None elsewhere; `pool_idx`: (T*B, *sent_shape) winners when pooling."""
+    (T, B, classes), None elsewhere; `pool_idx`: (T*B, *sent_shape) winners of a max-pool."""
 
     sent: np.ndarray
     state: np.ndarray | None
@@ -73,7 +74,7 @@ def init_params(net: Network, seed: int) -> Params:
 
 def _gemm_fp(layer: ComputeLayer, w: np.ndarray, b: np.ndarray, rows: np.ndarray) -> np.ndarray:
     if layer.kind is LayerKind.CONV:
-        return L.conv_fp(rows, w, b, layer.padding)
+        return L.conv_fp(rows, w, b, layer.padding, layer.stride)
     return L.dense_fp(rows, w, b)
 
 
@@ -111,7 +112,7 @@ def layer_fp(layer: ComputeLayer, w: np.ndarray, b: np.ndarray, x: np.ndarray, t
     spikes = state & SPIKE_BIT
     if layer.pool == 1:
         return LayerState(spikes, state, None, None)
-    pooled, idx = L.maxpool_fp(spikes.reshape((t * batch,) + tuple(layer.out_shape)), layer.pool)
+    pooled, idx = L.pool_fp(spikes.reshape((t * batch,) + tuple(layer.out_shape)), layer.pool, layer.pool_kind)
     return LayerState(pooled.reshape((t, batch) + tuple(layer.sent_shape)), state, None, idx)
 
 
@@ -122,7 +123,7 @@ def layer_wg(layer: ComputeLayer, x: np.ndarray, g_current: np.ndarray,
     g = g.reshape((-1,) + tuple(layer.out_shape))
     rows = x.reshape((g.shape[0],) + tuple(layer.in_shape))
     if layer.kind is LayerKind.CONV:
-        return L.conv_wg(rows, g, layer.kernel, layer.padding)
+        return L.conv_wg(rows, g, layer.kernel, layer.padding, layer.stride)
     return L.dense_wg(rows, g)
 
 
@@ -138,7 +139,7 @@ def ig_gemm(layer: ComputeLayer, w: np.ndarray, g_current: np.ndarray) -> np.nda
     t, batch = g_current.shape[:2]
     g = g_current.reshape((t * batch,) + tuple(layer.out_shape))
     if layer.kind is LayerKind.CONV:
-        g_in = L.conv_ig(g, w, layer.padding, layer.in_shape[:2])  # eq. 12
+        g_in = L.conv_ig(g, w, layer.padding, layer.in_shape[:2], layer.stride)  # eq. 12
     else:
         g_in = L.dense_ig(g, w)
     return np.ascontiguousarray(g_in, np.float32).reshape((t, batch) + tuple(layer.in_shape))
@@ -152,7 +153,9 @@ def grad_filter(prev: ComputeLayer, prev_state: LayerState, g_sent: np.ndarray, 
     t, batch = g_sent.shape[:2]
     c, lam, alpha = neuron.c, neuron.lam, neuron.alpha
     g_in = np.ascontiguousarray(g_sent, np.float32)
-    if prev.pool != 1:  # un-pooling fused into the gradient filter (eq. 17, 22, 23)
+    if prev.sends_counts:  # a sum / average pool spreads each window's gradient over the window
+        g_in = L.pool_ig(g_in.reshape((t * batch,) + tuple(prev.sent_shape)), None, prev.pool, prev.pool_kind)
+    elif prev.pool != 1:  # max-pool: un-pooling fused into the gradient filter (eq. 17, 22, 23)
         out = np.empty((t, batch) + tuple(prev.out_shape), np.float32)
         lif_backward_pooled(g_in.reshape((t, batch) + tuple(prev.sent_shape)),
                             prev_state.pool_idx.reshape((t, batch) + tuple(prev.sent_shape)),

@@ -8,11 +8,21 @@ gradient (WG) and input gradient (IG). A task is a GEMM mapped onto an
 per output (Tables IV and V); it is tiled over the array (eq. 26) and each tile
 costs its MACs plus the input and output skew (eq. 27); the task costs
 tiles x cycles per tile (eq. 28, 29). The batch size `B` multiplies the
-streamed dimension: FP rows, WG MACs, IG rows. Max-pool layers cost no array
-cycles. Convolution IG rows use the unpadded input (Table VI's 26,264).
+streamed dimension: FP rows, WG MACs, IG rows. Pools (max, sum, average) cost no
+array cycles. Convolution IG rows use the unpadded input (Table VI's 26,264).
+
+A convolution of stride `s` (Table IV generalised, docs/cost-model.md): FP and WG
+keep their GEMMs over the `H_out x W_out` output positions. IG stays one output per
+input position and channel, `H*W*T*B x C`, with `K*K*F` MACs each: it is the stride-1
+correlation of the rotated kernel over dL/di dilated by `s - 1` zeros between its
+elements, which is what an output-stationary array without zero skipping computes
+(only about `1/s^2` of those MACs meet a non-zero).
 
 Bytes (per mini-batch), as the hardware stores them (`ByteModel`):
-- spikes are binary: 1 bit per neuron per timestep, packed;
+- spikes are binary: 1 bit per neuron per timestep, packed; what a sum or
+  average pool sends is each window's spike count, 0..size^2, in
+  `(size^2).bit_length()` bits (the average is that count times the constant
+  1/size^2, which the receiving layer applies);
 - weights, weight gradients, currents, potentials and gradients: float32;
 - the first layer's input is the dataset's: an image is a constant input
   current (float32 per pixel, the same at every timestep, stored once), event
@@ -21,7 +31,7 @@ Bytes (per mini-batch), as the hardware stores them (`ByteModel`):
   neuron per timestep: its spike (the reset gate of eq. 15-17, 23) and whether
   `|v_m - V_th| <= alpha` (the surrogate of eq. 22 is 1/(2 alpha) there, else
   0), not the float membrane potential;
-- between layer l and l+1 travel the spikes layer l sends (after its max-pool)
+- between layer l and l+1 travel the spikes layer l sends (after its pool)
   and the gradient dL/dv_sp of those same elements (float32). The gradient
   filter of eq. 17/23 that turns it into dL/di_in runs on the processor that
   holds layer l's state.
@@ -96,8 +106,10 @@ class ByteModel:
     value_bytes: int = 4
     state_bits: int = 2
 
-    def spikes(self, count: int) -> int:
-        return ceil(count * self.spike_bits / 8)
+    def activations(self, count: int, levels: int = 2) -> int:
+        """`count` elements of `levels` values each: spikes (2 levels) at `spike_bits`, a pool's window
+        counts (`size^2 + 1` levels) in as many bits as the largest count needs, at least `spike_bits`."""
+        return ceil(count * max(self.spike_bits, (levels - 1).bit_length()) / 8)
 
     def values(self, count: int) -> int:
         return count * self.value_bytes
@@ -213,7 +225,10 @@ class TaskCost:
 
 
 def gemm_shape(layer: ComputeLayer, kind: TaskKind, timesteps: int, batch: int) -> Gemm:
-    """Rows, columns and MACs per output of a task (Table IV conv, Table V dense)."""
+    """Rows, columns and MACs per output of a task (Table IV conv, Table V dense).
+
+    Convolution IG is the dense transposed convolution whatever the stride: every input
+    position takes all `K*K*F` taps of the dL/di dilated by the stride (module docstring)."""
     tb = timesteps * batch
     if layer.kind is LayerKind.CONV:
         h, w, c = layer.in_shape
@@ -238,10 +253,17 @@ def cycles_per_tile(gemm: Gemm, array: ArrayConfig) -> int:
 
 
 def input_activation_bytes(net: Network, layer: ComputeLayer, batch: int, bm: ByteModel) -> int:
-    """The layer's input as stored: the dataset input for layer 0, else spikes."""
-    if layer.index == 0 and net.input_kind is InputKind.CURRENT:
-        return bm.values(layer.in_size * batch)  # constant current, stored once per sample
-    return bm.spikes(layer.in_size * net.timesteps * batch)
+    """The layer's input as stored: the dataset input for layer 0, else what the layer before sends."""
+    if layer.index == 0:
+        if net.input_kind is InputKind.CURRENT:
+            return bm.values(layer.in_size * batch)  # constant current, stored once per sample
+        return bm.activations(layer.in_size * net.timesteps * batch)
+    return sent_bytes(net.compute_layers()[layer.index - 1], net.timesteps * batch, bm)
+
+
+def sent_bytes(layer: ComputeLayer, samples: int, bm: ByteModel) -> int:
+    """What a spiking layer sends for `samples` timesteps x samples: spikes, or a sum / average pool's counts."""
+    return bm.activations(layer.sent_size * samples, layer.sent_levels)
 
 
 def task_cost(net: Network, layer: ComputeLayer, kind: TaskKind, array: ArrayConfig, batch: int,
@@ -253,7 +275,7 @@ def task_cost(net: Network, layer: ComputeLayer, kind: TaskKind, array: ArrayCon
     weights = bm.values(layer.params)
     grad_current = bm.values(layer.out_size * tb)  # dL/di_in of this layer
     if kind is TaskKind.FP:
-        out = bm.spikes(layer.sent_size * tb) if layer.spiking else bm.values(layer.out_size * batch)
+        out = sent_bytes(layer, tb, bm) if layer.spiking else bm.values(layer.out_size * batch)
         io = (act_in, weights, out)
     elif kind is TaskKind.WG:
         io = (act_in + grad_current, 0, weights)
@@ -338,11 +360,11 @@ class NetworkCost:
         return grad, bm.values(cl.out_size * tb)
 
     def boundary_bytes(self) -> tuple[int, ...]:
-        """Bytes crossing each layer boundary l|l+1 per mini-batch: spikes forward, dL/dv_sp back."""
+        """Bytes crossing each layer boundary l|l+1 per mini-batch: spikes (or pooled counts) forward, dL/dv_sp back."""
         layers = self.network.compute_layers()
         tb = self.network.timesteps * self.batch
         bm = self.bytes_model
-        return tuple(bm.spikes(l.sent_size * tb) + bm.values(l.sent_size * tb) for l in layers[:-1])
+        return tuple(sent_bytes(l, tb, bm) + bm.values(l.sent_size * tb) for l in layers[:-1])
 
     @property
     def communication_bytes(self) -> int:

@@ -6,9 +6,9 @@ prices from a machine's `EnergyTable`. A task's dynamic energy has three parts:
 - `compute`: FP and WG multiply a binary spike by a value, so each of their MACs is a
   spike-gated accumulate (an add, done only for a 1): MACs x density x `accumulate_pj`, with
   the density of the spikes the layer reads (dense, 1.0, unless an `Activity` is given).
-  A layer fed with input currents (layer 0 on images) and every IG (dL/di_in x weight)
-  multiply two reals: MACs x `mac_pj`. Idle PEs of partial tiles and skew cycles do no
-  operation (they cost static power only).
+  A layer fed with input currents (layer 0 on images) or with the window counts of a sum or
+  average pool, and every IG (dL/di_in x weight), multiply two reals: MACs x `mac_pj`. Idle
+  PEs of partial tiles and skew cycles do no operation (they cost static power only).
 - `iir`: filter steps x `iir_forward_pj` (FP, eq. 4-5, 18) or `iir_backward_pj` (WG's
   gradient filter, eq. 17, 23, 19).
 - `sram`: every byte the task reads (inputs, weights) or writes (outputs), as
@@ -75,7 +75,8 @@ def task_energy(cost: NetworkCost, task: TaskCost, table: EnergyTable,
     if activity is not None and len(activity.densities) != len(layers):
         raise ConfigError(f"activity: {len(activity.densities)} densities for the "
                           f"{len(layers)} compute layers of network {cost.network.name!r}")
-    real_input = task.layer == 0 and cost.network.input_kind is InputKind.CURRENT
+    real_input = (layers[task.layer - 1].sends_counts if task.layer
+                  else cost.network.input_kind is InputKind.CURRENT)
     gated = task.kind is not TaskKind.IG and not real_input
     density = activity.densities[task.layer] if gated and activity is not None else 1.0
     compute = task.macs * (density * table.accumulate_pj if gated else table.mac_pj)

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from simulator.cost import FLOAT32_BYTES, ArrayConfig, TaskKind, TileGrid, network_cost
 from simulator.paper import TABLE_VI, TABLE_VI_TOTAL
 from tests.conftest import random_networks
-from workloads import MNIST, ConfigError
+from workloads import MNIST, AvgPool, ConfigError, Conv, MaxPool, Network, Output, SumPool
 
 FP, WG, IG = TaskKind.FP, TaskKind.WG, TaskKind.IG
 
@@ -88,6 +88,40 @@ def test_bytes_of_the_mnist_tasks() -> None:
     assert cost.boundary_bytes() == tuple(n * 16 // 8 + n * 16 * 4 for n in (1568, 392, 128))
     assert network_cost(MNIST, ArrayConfig(32, 32), 32, bytes_model=FLOAT32_BYTES).memory_bytes > \
         network_cost(MNIST, ArrayConfig(32, 32), 32).memory_bytes
+
+
+def test_strided_convolution_gemms() -> None:
+    """Stride 2 (Table IV generalised): FP and WG over the 14x14 output positions; IG one output per
+    input position and channel with all K*K*F taps (the dense transposed convolution over dL/di
+    dilated by the stride, docs/cost-model.md)."""
+    net = Network("s", (28, 28, 3), (Conv(8, stride=2), Conv(4, kernel=5, padding=2, stride=3), Output(10)), 8)
+    cost = network_cost(net, ArrayConfig(16, 16), batch=2, include_first_ig=True)
+    tb = 8 * 2
+    gemms = [(t.gemm.rows, t.gemm.cols, t.gemm.macs) for t in cost.tasks[:6]]
+    assert gemms == [(14 * 14 * tb, 8, 9 * 3), (9 * 3, 8, 14 * 14 * tb), (28 * 28 * tb, 3, 9 * 8),
+                     (5 * 5 * tb, 4, 25 * 8), (25 * 8, 4, 5 * 5 * tb), (14 * 14 * tb, 8, 25 * 4)]
+    # stride 1 is Table VI's: the paper's networks keep their cycles (test_table_6_to_the_cycle)
+    assert network_cost(MNIST, ArrayConfig(32, 32)).task(1, IG).gemm.macs == 9 * 8
+
+
+@pytest.mark.parametrize("pool, bits", [(MaxPool(2), 1), (SumPool(2), 3), (AvgPool(2), 3), (AvgPool(4), 5),
+                                        (SumPool(3), 4)])
+def test_pooled_counts_are_stored_in_enough_bits(pool, bits: int) -> None:
+    """What a sum or average pool sends is each window's spike count, 0..size^2: (size^2).bit_length() bits
+    per element and timestep (1 for a max-pool's spikes), in FP's output, the next layer's input (FP and WG),
+    the boundary and the memory; float32 in the software layout."""
+    net = Network("p", (12, 12, 2), (Conv(3), pool, Output(5)), 4)
+    conv, out = net.compute_layers()
+    tb, n = 4 * 2, conv.sent_size
+    cost = network_cost(net, ArrayConfig(8, 8), batch=2)
+    sent = ceil(n * tb * bits / 8)
+    assert cost.task(0, FP).output_bytes == sent
+    assert cost.task(1, FP).input_bytes == sent
+    assert cost.task(1, WG).input_bytes == sent + out.out_size * tb * 4
+    assert cost.boundary_bytes() == (sent + n * tb * 4,)
+    assert cost.memory_bytes == 12 * 12 * 2 * 2 * 4 + ceil(conv.out_size * tb * 2 / 8) + sent + out.out_size * 2 * 4
+    f32 = network_cost(net, ArrayConfig(8, 8), batch=2, bytes_model=FLOAT32_BYTES)
+    assert f32.task(0, FP).output_bytes == n * tb * 4
 
 
 @pytest.mark.parametrize("text", ["0x0", "0x32", "-1x4", "axb", "1x2x3", ""])

@@ -5,8 +5,9 @@ import json
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import example, given, settings, strategies as st
 
+from models import layers as L
 from models import snn
 from simulator.cost import ArrayConfig, TaskKind, network_cost
 from simulator.des import simulate
@@ -17,7 +18,7 @@ from simulator.schedule import make_schedule
 from workloads import ConfigError
 from workloads.builtin import MNIST
 from workloads.datasets.types import ArrayDataset
-from workloads.network import Conv, Dense, MaxPool, Network, Output
+from workloads.network import AvgPool, Conv, Dense, MaxPool, Network, Output, SumPool
 
 
 def _data(n: int, seed: int) -> ArrayDataset:
@@ -32,6 +33,9 @@ def _data(n: int, seed: int) -> ArrayDataset:
 
 TRAIN, TEST = _data(96, 1), _data(32, 2)
 CFG = FunctionalConfig(epochs=1)
+# strided convolutions followed by an average and a sum pool, on the same MNIST-shaped data
+STRIDED = Network("strided", (28, 28, 1), (Conv(4, stride=2), AvgPool(),
+                                           Conv(5, stride=2), SumPool(), Dense(16), Output(10)), 4)
 
 
 def _same(a: snn.Params, b: snn.Params) -> bool:
@@ -100,6 +104,25 @@ def test_pipelined_equals_delayed_trainer_where_semantics_agree(scheduler, procs
         assert np.array_equal(res.params[layer][0], params[layer][0]) == (d == 0)
 
 
+def test_pipelined_strided_and_pooled_network_equals_delayed_trainer():
+    """The co-simulation of split slices of strided convolutions and of layers before an average and a
+    sum pool trains the idealised delayed trainer's weights bit for bit (weight stashing)."""
+    cost = network_cost(STRIDED, ArrayConfig(8, 8), 16)
+    schedule = make_schedule("finegrained", cost, 3)
+    split = {(sl.layer, sl.kind) for p in schedule.processors for sl in p if not sl.whole}
+    assert {(0, TaskKind.FP), (1, TaskKind.IG)} <= split  # a strided FP before a pool, a strided IG
+    cfg = FunctionalConfig(epochs=1, lr=2e-3)
+    res = run_functional(schedule, _data(48, 5), TEST, cfg, progress=False)
+    hist, params = run_ideal(schedule, _data(48, 5), TEST, cfg, progress=False)
+    assert _same(res.epoch_params[-1], params)
+    assert res.history[-1]["test_acc"] == hist[-1]["test_acc"]
+    assert not _same(params, snn.init_params(STRIDED, cfg.seed))  # it trained
+    emulated = FunctionalConfig(epochs=1, lr=2e-3, emulate=("FP0", "IG1"), emulate_batches=1)
+    res = run_functional(schedule, _data(16, 5), TEST, emulated, progress=False)
+    assert {r.slice.split("[")[0] for r in res.emulated} == {"FP0", "IG1"} and all(r.ok for r in res.emulated)
+    assert sum(r.emulated_cycles for r in res.emulated if r.slice.startswith("IG1")) == cost.task(1, TaskKind.IG).cycles
+
+
 def test_latest_weights_differ_from_stashing_only_with_delays():
     cost = network_cost(MNIST, ArrayConfig(32, 32), 32)
     p4 = make_schedule("finegrained", cost, 4)
@@ -122,21 +145,29 @@ def test_functional_cycles_equal_timing_only(machine):
     assert res.sim == timing
 
 
-def _layer_inputs(layer, t: int, batch: int, rng) -> tuple[np.ndarray, bool]:
+def _layer_inputs(net, layer, t: int, batch: int, rng) -> tuple[np.ndarray, bool]:
     if layer.index == 0:
         return rng.random((batch, *layer.in_shape), dtype=np.float32), True
+    prev = net.compute_layers()[layer.index - 1]
+    if prev.sends_counts:  # float32 window counts (sum) or their averages
+        spikes = (rng.random((t * batch, *prev.out_shape)) < 0.3).astype(np.uint8)
+        return L.pool_fp(spikes, prev.pool, prev.pool_kind)[0].reshape((t, batch, *layer.in_shape)), False
     return (rng.random((t, batch, *layer.in_shape)) < 0.3).astype(np.uint8), False
 
 
-@settings(max_examples=12, deadline=None)
-@given(layer_index=st.integers(0, 3), kind=st.sampled_from([TaskKind.FP, TaskKind.IG]),
-       cuts=st.lists(st.floats(0, 1), min_size=1, max_size=3), array=st.sampled_from([(8, 4), (32, 32), (5, 3)]),
-       seed=st.integers(0, 2**16))
-def test_split_slices_join_to_the_unsplit_task(layer_index, kind, cuts, array, seed):
-    """Any tile split of an FP or IG task joins to exactly the unsplit task's values (cut neurons included)."""
+@settings(max_examples=20, deadline=None)
+@given(net=st.sampled_from([MNIST, STRIDED]), layer_index=st.integers(0, 3),
+       kind=st.sampled_from([TaskKind.FP, TaskKind.IG]), cuts=st.lists(st.floats(0, 1), min_size=1, max_size=3),
+       array=st.sampled_from([(8, 4), (32, 32), (5, 3)]), seed=st.integers(0, 2**16))
+@example(net=STRIDED, layer_index=1, kind=TaskKind.FP, cuts=[0.3, 0.6], array=(5, 3), seed=1)
+@example(net=STRIDED, layer_index=1, kind=TaskKind.IG, cuts=[0.3, 0.6], array=(5, 3), seed=1)
+@example(net=STRIDED, layer_index=0, kind=TaskKind.FP, cuts=[0.5], array=(8, 4), seed=2)
+def test_split_slices_join_to_the_unsplit_task(net, layer_index, kind, cuts, array, seed):
+    """Any tile split of an FP or IG task joins to exactly the unsplit task's values (cut neurons included),
+    also for strided convolutions and layers followed by (or fed by) a sum or average pool."""
     if kind is TaskKind.IG and layer_index == 0:
         layer_index = 1
-    net, batch, t = MNIST, 3, MNIST.timesteps
+    batch, t = 3, net.timesteps
     layer = net.compute_layers()[layer_index]
     cost = network_cost(net, ArrayConfig(*array), batch, include_first_ig=True)
     task = cost.task(layer_index, kind)
@@ -146,7 +177,7 @@ def test_split_slices_join_to_the_unsplit_task(layer_index, kind, cuts, array, s
     n = net.neuron
     shares = []
     if kind is TaskKind.FP:
-        x, static = _layer_inputs(layer, t, batch, rng)
+        x, static = _layer_inputs(net, layer, t, batch, rng)
         for s0, s1 in zip(bounds, bounds[1:]):
             geo = S.geometry(layer, task, t, batch, s0, s1)
             b0, b1 = geo.samples

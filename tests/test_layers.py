@@ -3,71 +3,76 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 from scipy.signal import correlate
 from scipy.special import log_softmax
 
 from models import layers as L
 from models import snn
-from workloads.network import Conv, Dense, MaxPool, Network, Output
+from workloads.network import AvgPool, Conv, Dense, MaxPool, Network, Output, PoolKind, SumPool
 
 C, LAM, TH, ALPHA = 4.0, 0.25, 0.5, 0.5
 
 
-def _conv_ref(x: np.ndarray, w: np.ndarray, padding: int) -> np.ndarray:
-    """float64 correlation with scipy, one (sample, filter) at a time."""
+def _conv_ref(x: np.ndarray, w: np.ndarray, padding: int, stride: int = 1) -> np.ndarray:
+    """float64 correlation with scipy, one (sample, filter) at a time; a stride keeps every s-th output."""
     xp = np.pad(x.astype(np.float64), ((0, 0), (padding,) * 2, (padding,) * 2, (0, 0)))
     out = [[correlate(xp[r], w[..., f].astype(np.float64), mode="valid")[..., 0] for f in range(w.shape[-1])]
            for r in range(x.shape[0])]
-    return np.moveaxis(np.array(out), 1, -1)
+    return np.moveaxis(np.array(out), 1, -1)[:, ::stride, ::stride]
 
 
 conv_case = st.tuples(st.integers(1, 3), st.integers(3, 7), st.integers(3, 7), st.integers(1, 3),
-                      st.integers(1, 4), st.sampled_from([0, 1]), st.booleans(), st.integers(0, 2**31 - 1))
+                      st.integers(1, 4), st.sampled_from([0, 1, 2]), st.sampled_from([1, 1, 2, 3]), st.booleans(),
+                      st.integers(0, 2**31 - 1))
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(conv_case)
+@example((2, 7, 6, 2, 3, 1, 2, True, 0))  # stride 2 on spikes (the GEMM path) and on a 6-wide input
 def test_conv_fp_wg_ig(case):
-    r, h, w_, c, f, pad, binary, seed = case
+    r, h, w_, c, f, pad, stride, binary, seed = case
     rng = np.random.default_rng(seed)
-    # uint8 spikes take the event-driven kernels, float inputs the GEMM path
+    # uint8 spikes into a stride-1 convolution take the event-driven kernels, the rest the GEMM path
     x = (rng.random((r, h, w_, c)) < 0.4).astype(np.uint8) if binary else rng.random((r, h, w_, c)).astype(np.float32)
     w = rng.normal(size=(3, 3, c, f)).astype(np.float32)
     b = rng.normal(size=f).astype(np.float32)
-    out = L.conv_fp(x, w, b, pad)
-    np.testing.assert_allclose(out, _conv_ref(x, w, pad) + b, rtol=1e-5, atol=1e-5)
+    out = L.conv_fp(x, w, b, pad, stride)
+    assert out.shape == (r, (h + 2 * pad - 3) // stride + 1, (w_ + 2 * pad - 3) // stride + 1, f)
+    np.testing.assert_allclose(out, _conv_ref(x, w, pad, stride) + b, rtol=1e-5, atol=1e-5)
     g = rng.normal(size=out.shape).astype(np.float32)
-    gw, gb = L.conv_wg(x, g, 3, pad)
+    gw, gb = L.conv_wg(x, g, 3, pad, stride)
     # the layer is linear in w and x: WG and IG are its exact adjoints, built here from the scipy reference
     gw_ref = np.zeros(w.shape)
     for idx in np.ndindex(*w.shape):
         e = np.zeros(w.shape)
         e[idx] = 1.0
-        gw_ref[idx] = np.sum(g * _conv_ref(x, e, pad))
+        gw_ref[idx] = np.sum(g * _conv_ref(x, e, pad, stride))
     np.testing.assert_allclose(gw, gw_ref, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(gb, g.astype(np.float64).sum((0, 1, 2)), rtol=1e-4, atol=1e-4)
-    gx = L.conv_ig(g, w, pad, (h, w_))
+    gx = L.conv_ig(g, w, pad, (h, w_), stride)
     gx_ref = np.zeros(x.shape)
     for idx in np.ndindex(*x.shape[1:]):
         e = np.zeros((1,) + x.shape[1:])
         e[(0,) + idx] = 1.0
-        resp = _conv_ref(e, w, pad)[0]
+        resp = _conv_ref(e, w, pad, stride)[0]
         gx_ref[(slice(None),) + idx] = np.einsum("rhwf,hwf->r", g, resp)
     np.testing.assert_allclose(gx, gx_ref, rtol=1e-4, atol=1e-4)
 
 
-def test_conv_chunking_is_invisible(monkeypatch):
+@pytest.mark.parametrize("stride", [1, 2])
+def test_conv_chunking_is_invisible(monkeypatch, stride):
     rng = np.random.default_rng(1)
     x = rng.random((9, 6, 6, 2)).astype(np.float32)
     w = rng.normal(size=(3, 3, 2, 3)).astype(np.float32)
-    g = rng.normal(size=(9, 6, 6, 3)).astype(np.float32)
-    whole = L.conv_fp(x, w, None, 1), L.conv_wg(x, g, 3, 1)[0], L.conv_ig(g, w, 1, (6, 6))
+    ho = (6 + 2 - 3) // stride + 1
+    g = rng.normal(size=(9, ho, ho, 3)).astype(np.float32)
+    whole = L.conv_fp(x, w, None, 1, stride), L.conv_wg(x, g, 3, 1, stride)[0], L.conv_ig(g, w, 1, (6, 6), stride)
     monkeypatch.setattr(L, "_CHUNK_BYTES", 1)  # one row per chunk
-    np.testing.assert_allclose(L.conv_fp(x, w, None, 1), whole[0], rtol=1e-6)
-    np.testing.assert_allclose(L.conv_wg(x, g, 3, 1)[0], whole[1], rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(L.conv_ig(g, w, 1, (6, 6)), whole[2], rtol=1e-6)
+    np.testing.assert_allclose(L.conv_fp(x, w, None, 1, stride), whole[0], rtol=1e-6)
+    np.testing.assert_allclose(L.conv_wg(x, g, 3, 1, stride)[0], whole[1], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(L.conv_ig(g, w, 1, (6, 6), stride), whole[2], rtol=1e-6)
 
 
 @settings(max_examples=30, deadline=None)
@@ -103,6 +108,30 @@ def test_maxpool_fp_ig(r, ho, wo, c, binary, seed):
     np.testing.assert_array_equal(gx, ref)
 
 
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 3), st.integers(1, 4), st.integers(1, 4), st.integers(1, 3), st.integers(1, 3),
+       st.sampled_from([PoolKind.SUM, PoolKind.AVG]), st.booleans(), st.integers(0, 2**31 - 1))
+def test_sum_and_average_pool_fp_ig(r, ho, wo, c, size, kind, binary, seed):
+    rng = np.random.default_rng(seed)
+    shape = (r, size * ho, size * wo, c)
+    x = (rng.random(shape) < 0.5).astype(np.uint8) if binary else rng.normal(size=shape).astype(np.float32)
+    out, idx = L.pool_fp(x, size, kind)
+    scale = 1.0 if kind is PoolKind.SUM else 1.0 / size**2
+    ref = np.zeros((r, ho, wo, c))
+    for dy in range(size):
+        for dx in range(size):
+            ref += x[:, dy::size, dx::size].astype(np.float64)
+    assert idx is None and out.dtype == np.float32
+    np.testing.assert_allclose(out, ref * scale, rtol=1e-6, atol=1e-6)
+    if binary and kind is PoolKind.SUM:
+        np.testing.assert_array_equal(out, ref)  # spike counts are exact
+    g = rng.normal(size=out.shape).astype(np.float32)
+    gx = L.pool_ig(g, idx, size, kind)
+    np.testing.assert_allclose(gx, np.kron(g, np.ones((1, size, size, 1))) * scale, rtol=1e-6)
+    # the pool is linear: its input gradient is its adjoint, <g, pool(x)> = <pool_ig(g), x>
+    assert np.sum(g * out, dtype=np.float64) == pytest.approx(np.sum(gx * x, dtype=np.float64), rel=1e-5, abs=1e-5)
+
+
 def test_softmax_cross_entropy():
     rng = np.random.default_rng(3)
     z = rng.normal(size=(5, 7)).astype(np.float32) * 3
@@ -135,7 +164,7 @@ def _ref_forward(net, params, x, static, frozen, potentials=None):
         batch = h.shape[1]
         rows = h.reshape((t * batch,) + tuple(layer.in_shape))
         if layer.kind == "conv":
-            cur = _conv_ref(rows, w, layer.padding) + b
+            cur = _conv_ref(rows, w, layer.padding, layer.stride) + b
         else:
             cur = rows @ w.astype(np.float64) + b
         cur = cur.reshape(t, -1)
@@ -162,7 +191,10 @@ def _ref_forward(net, params, x, static, frozen, potentials=None):
             p = layer.pool
             r, hh, ww, cc = s.shape
             win = s.reshape(r, hh // p, p, ww // p, p, cc).transpose(0, 1, 3, 5, 2, 4).reshape(r, hh // p, ww // p, cc, p * p)
-            s = np.take_along_axis(win, fr["idx"][..., None].astype(np.int64), -1)[..., 0]
+            if layer.pool_kind == "max":
+                s = np.take_along_axis(win, fr["idx"][..., None].astype(np.int64), -1)[..., 0]
+            else:
+                s = win.sum(-1) / (p * p if layer.pool_kind == "avg" else 1)
         h = s.reshape((t, batch) + tuple(layer.sent_shape))
     raise AssertionError("no output layer")
 
@@ -175,10 +207,11 @@ def small_networks(draw):
     shape = h
     for _ in range(draw(st.integers(1, 2))):
         pad = draw(st.sampled_from([0, 1])) if shape > 3 else 1
-        layers.append(Conv(draw(st.integers(1, 3)), padding=pad))
-        shape = shape if pad else shape - 2
+        stride = draw(st.sampled_from([1, 1, 2]))
+        layers.append(Conv(draw(st.integers(1, 3)), padding=pad, stride=stride))
+        shape = (shape + 2 * pad - 3) // stride + 1
         if shape % 2 == 0 and draw(st.booleans()):
-            layers.append(MaxPool())
+            layers.append(draw(st.sampled_from([MaxPool, SumPool, AvgPool]))())
             shape //= 2
     if draw(st.booleans()):
         layers.append(Dense(draw(st.integers(2, 6))))
@@ -191,7 +224,30 @@ def small_networks(draw):
 @settings(max_examples=25, deadline=None)
 @given(small_networks())
 def test_network_gradients_match_finite_differences(case):
-    net, seed = case
+    _check_network_gradients(*case, require=assume)
+
+
+STRIDED_AND_POOLED = [  # strided convolutions behind the first layer, so that their IG is on the path too
+    Network("strided-avg", (8, 8, 1), (Conv(3, padding=1, stride=2), AvgPool(), Conv(2, kernel=2, padding=1, stride=2),
+                                       SumPool(), Output(3)), 3),
+    Network("strided-sum", (10, 10, 2), (Conv(2, padding=1), Conv(3, padding=2, stride=3), SumPool(), Dense(5),
+                                         Output(3)), 3, input_kind="spikes"),
+]
+
+
+@pytest.mark.parametrize("net", STRIDED_AND_POOLED, ids=lambda n: n.name)
+def test_strided_and_pooled_network_gradients_match_finite_differences(net):
+    """The new layers every run, beside the Hypothesis draw: a stride 2 and 3, average and sum pools."""
+    def require(clear: bool) -> None:
+        assert clear, "a potential lies on the threshold or a surrogate kink: pick another seed"
+
+    grads = _check_network_gradients(net, 4, require)
+    assert all(np.abs(gw).max() > 1e-3 for gw, _ in grads)  # gradient reaches every layer through the pools
+
+
+def _check_network_gradients(net, seed, require):
+    """BPTT's weight and bias gradients against central finite differences of `_ref_forward`;
+    `require(clear)` rejects an example whose potentials sit where float32 and float64 may disagree."""
     rng = np.random.default_rng(seed)
     batch, t = 2, net.timesteps
     static = net.input_kind == "current"
@@ -210,7 +266,7 @@ def test_network_gradients_match_finite_differences(case):
     np.testing.assert_allclose(logits, ref_logits, rtol=1e-4, atol=1e-4)  # FP of every layer
     for fr, v0, st_ in zip(frozen, potentials, states):
         # stay clear of the threshold and of the ramp's kinks, where float32 and float64 may disagree
-        assume(np.all(np.abs(v0 - TH) > 1e-4) and np.all(np.abs(np.abs(v0 - TH) - ALPHA) > 1e-4))
+        require(np.all(np.abs(v0 - TH) > 1e-4) and np.all(np.abs(np.abs(v0 - TH) - ALPHA) > 1e-4))
         np.testing.assert_array_equal(st_.spikes.reshape(t, -1), v0 >= TH)  # spikes of every layer's FP
         fr["v0"] = v0
 
@@ -231,3 +287,4 @@ def test_network_gradients_match_finite_differences(case):
                 minus[k][which][idx] -= eps
                 fd = (loss_at(plus) - loss_at(minus)) / (2 * eps)
                 assert arr[idx] == pytest.approx(fd, rel=2e-3, abs=2e-5), (k, which, idx)
+    return grads

@@ -1,4 +1,5 @@
-"""Optional oracle: PyTorch autograd on the Table I MNIST and N-MNIST networks (skipped without torch).
+"""Optional oracle: PyTorch autograd on the Table I MNIST and N-MNIST networks and on networks with
+strided convolutions and sum / average pools (skipped without torch).
 
 The torch model is written from the paper's equations, independently of `models/`: eq. 4-5 with
 the reset gate detached, the spike's gradient the rectangular surrogate of eq. 22, the output
@@ -11,6 +12,7 @@ import pytest
 from models import snn
 from models.layers import softmax_cross_entropy
 from workloads.builtin import MNIST, NMNIST
+from workloads.network import AvgPool, Conv, Dense, Network, Output, SumPool
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
@@ -37,7 +39,8 @@ def _torch_loss(net, params, x, static, y):
         tb = h.shape[0] * h.shape[1]
         if layer.kind == "conv":
             inp = h.reshape((tb,) + tuple(layer.in_shape)).permute(0, 3, 1, 2)
-            cur = F.conv2d(inp, w.permute(3, 2, 0, 1), b, padding=layer.padding).permute(0, 2, 3, 1)
+            cur = F.conv2d(inp, w.permute(3, 2, 0, 1), b, padding=layer.padding, stride=layer.stride)
+            cur = cur.permute(0, 2, 3, 1)
         else:
             cur = h.reshape(tb, -1) @ w + b
         cur = cur.reshape((t_steps, -1) + tuple(layer.out_shape))
@@ -59,11 +62,21 @@ def _torch_loss(net, params, x, static, y):
             return F.cross_entropy(h[-1], torch.tensor(y))
         if layer.pool != 1:
             flat = h.reshape((-1,) + tuple(layer.out_shape)).permute(0, 3, 1, 2)
-            h = F.max_pool2d(flat, layer.pool).permute(0, 2, 3, 1).reshape((t_steps, -1) + tuple(layer.sent_shape))
+            pooled = {"max": lambda v: F.max_pool2d(v, layer.pool),
+                      "avg": lambda v: F.avg_pool2d(v, layer.pool),
+                      "sum": lambda v: F.avg_pool2d(v, layer.pool, divisor_override=1)}[layer.pool_kind](flat)
+            h = pooled.permute(0, 2, 3, 1).reshape((t_steps, -1) + tuple(layer.sent_shape))
     raise AssertionError("no output layer")
 
 
-@pytest.mark.parametrize("net", [MNIST, NMNIST], ids=lambda n: n.name)
+STRIDED = Network("strided", (28, 28, 1), (Conv(8, stride=2), AvgPool(), Conv(8, stride=2), SumPool(), Dense(32),
+                                           Output(10)), 8)
+STRIDED_SPIKES = Network("strided-spikes", (34, 34, 2), (Conv(8, kernel=5, padding=1, stride=2), SumPool(),
+                                                         Conv(8, padding=0, stride=3), AvgPool(), Output(10)),
+                         6, input_kind="spikes")
+
+
+@pytest.mark.parametrize("net", [MNIST, NMNIST, STRIDED, STRIDED_SPIKES], ids=lambda n: n.name)
 def test_table1_network_gradients_match_torch_autograd(net):
     rng = np.random.default_rng(0)
     batch = 2

@@ -19,7 +19,7 @@ from simulator.machine import (BUS, DEFAULT_MACHINE, PRESETS, Channels, Dram, En
                                Machine, ProcessorOverride, Processors, Topology, load_machine, machine_from_dict,
                                machine_to_dict, machine_to_toml, transfer_cycles)
 from tests.conftest import random_networks
-from workloads import MNIST, ConfigError, Dense, Network, Output
+from workloads import MNIST, AvgPool, ConfigError, Conv, Dense, MaxPool, Network, Output, SumPool
 
 FP, WG, IG = TaskKind.FP, TaskKind.WG, TaskKind.IG
 
@@ -380,6 +380,17 @@ def test_spike_input_layer_is_gated_by_its_event_density() -> None:
     cost = network_cost(net, ArrayConfig(2, 2))
     fp0 = task_energy(cost, cost.task(0, FP), TABLE, Activity((0.5, 1.0)))
     assert fp0.gated and fp0.compute_pj == 2 * 3 * 4 * 0.5 * 1.0
+
+
+@pytest.mark.parametrize("pool, gated", [(MaxPool(), True), (SumPool(), False), (AvgPool(), False)])
+def test_layer_after_a_sum_or_average_pool_multiplies_reals(pool, gated: bool) -> None:
+    """Window counts are no binary spikes: the next layer's FP and WG are real MACs, not gated adds."""
+    net = Network("pooled", (4, 4, 1), (Conv(2), pool, Output(3)), timesteps=2, input_kind="spikes")
+    cost = network_cost(net, ArrayConfig(2, 2))
+    for kind in (FP, WG):
+        e = task_energy(cost, cost.task(1, kind), TABLE, Activity((1.0, 0.5)))
+        assert e.gated == gated
+        assert e.compute_pj == cost.task(1, kind).macs * (0.5 * 1.0 if gated else 10.0)
 
 
 def test_activity_is_validated() -> None:

@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given, settings
 
 from tests.conftest import random_networks
-from workloads import BUILTIN, ConfigError, Neuron, load_network, network_from_dict
+from workloads import (BUILTIN, AvgPool, ConfigError, Conv, MaxPool, Neuron, PoolKind, SumPool, load_network,
+                       network_from_dict)
 
 # Table I: (output shape as printed, # params, delay) per compute layer; pools shown by sent_shape.
 TABLE_I = {
@@ -59,6 +60,25 @@ def test_json_and_toml_files_load_the_same_network(tmp_path) -> None:
     assert a.compute_layers()[1].in_shape == (64,)
 
 
+def test_strides_and_pools_load_and_resolve(tmp_path) -> None:
+    """`stride` and the sum / average pools in a file: H_out = (H + 2p - K) // s + 1, what each layer sends."""
+    data = {"timesteps": 2, "input": [12, 12, 2], "layers": [
+        {"type": "conv", "filters": 4, "stride": 2}, {"type": "avgpool"},
+        {"type": "conv", "filters": 3, "kernel": 2, "stride": 2}, {"type": "sumpool"},
+        {"type": "conv", "filters": 5, "kernel": 1, "padding": 0, "stride": 3}, {"type": "output", "units": 2}]}
+    (tmp_path / "net.json").write_text(json.dumps(data))
+    net = load_network(tmp_path / "net.json")
+    assert net.layers[:4] == (Conv(4, stride=2), AvgPool(), Conv(3, kernel=2, stride=2), SumPool())
+    assert SumPool() != MaxPool() != AvgPool() and MaxPool().kind is PoolKind.MAX
+    conv1, conv2, conv3, out = net.compute_layers()
+    # 12 + 2 - 3 = 11, 11 // 2 + 1 = 6, pooled 3; 3 + 2 - 2 = 3, 3 // 2 + 1 = 2, pooled 1; 1x1 stride 3: 1
+    assert [(l.out_shape, l.sent_shape, l.stride) for l in (conv1, conv2, conv3)] == [
+        ((6, 6, 4), (3, 3, 4), 2), ((2, 2, 3), (1, 1, 3), 2), ((1, 1, 5), (1, 1, 5), 3)]
+    assert [(l.pool_kind, l.sends_counts, l.sent_levels) for l in (conv1, conv2, conv3)] == [
+        (PoolKind.AVG, True, 5), (PoolKind.SUM, True, 5), (PoolKind.MAX, False, 2)]
+    assert net.with_delays((1, 2, 3, 0)).layers[1::2] == net.layers[1::2]  # pools carry no delay
+
+
 def _with_layer(index: int, **changes) -> dict:
     data = json.loads(json.dumps(GOOD))
     data["layers"][index] = {**data["layers"][index], **changes}
@@ -79,6 +99,17 @@ def _with_layer(index: int, **changes) -> dict:
      "layer 1 (conv1): a convolution needs an [H, W, C] input"),
     ({**GOOD, "timesteps": 0}, "field 'timesteps' must be a positive integer, got 0"),
     ({**GOOD, "input": [7, 7, 1]}, "not divisible by pool field 'size' 2"),
+    (_with_layer(0, stride=0), "layer 0 (conv1): field 'stride' must be a positive integer, got 0"),
+    (_with_layer(0, stride=2.0), "layer 0: field 'stride' must be an integer, got 2.0"),
+    (_with_layer(0, stride=70_000), "layer 0 (conv1): field 'stride' must be at most 65,536, got 70,000"),
+    (_with_layer(0, stride=3), "layer 1 (maxpool1): input 3x3x4 is not divisible by pool field 'size' 2"),
+    (_with_layer(0, padding=3), "layer 0 (conv1): field 'padding' 3 must be smaller than kernel 3"),
+    (_with_layer(1, type="avgpool", size=0), "layer 1 (avgpool1): field 'size' must be a positive integer, got 0"),
+    (_with_layer(1, type="sumpool", stride=2), "layer 1: unknown field(s) ['stride'] for a sumpool layer"),
+    ({**GOOD, "layers": [GOOD["layers"][0], GOOD["layers"][2], {"type": "avgpool"}, GOOD["layers"][3]]},
+     "layer 2 (avgpool1): an average pool must follow a convolution (one pool per convolution)"),
+    ({**GOOD, "layers": [GOOD["layers"][0], {"type": "sumpool"}, {"type": "maxpool", "size": 1}, GOOD["layers"][3]]},
+     "layer 2 (maxpool1): a max-pool must follow a convolution (one pool per convolution)"),
     ({**GOOD, "neuron": {"threshold": float("nan")}}, "neuron: field 'threshold' must be a finite number, got nan"),
     ({**GOOD, "neuron": {"c": float("inf")}}, "neuron: field 'c' must be a finite number, got inf"),
     ({**GOOD, "neuron": {"lam": True}}, "neuron: field 'lam' must be a finite number, got True"),
@@ -138,8 +169,10 @@ def test_shape_inference_rules(net) -> None:
         assert prod(layer.in_shape) == prod(shape)
         if layer.kind == "conv":
             h, w, _ = shape
-            assert layer.out_shape[:2] == (h + 2 * layer.padding - layer.kernel + 1,) * 2
+            # the valid window positions along an axis, every stride-th one kept
+            assert layer.out_shape[:2] == (len(range(0, h + 2 * layer.padding - layer.kernel + 1, layer.stride)),) * 2
             assert layer.sent_shape[:2] == (layer.out_shape[0] // layer.pool, layer.out_shape[1] // layer.pool)
+            assert layer.sends_counts == (layer.pool > 1 and layer.pool_kind != "max")
         shape = layer.sent_shape
     assert layers[-1].kind == "output" and all(l.kind != "output" for l in layers[:-1])
     assert network_from_dict({

@@ -172,3 +172,38 @@ def test_pooled_backward_equals_unpool_then_filter(t, b, hp, wp, ch, seed):
     lif_backward_pooled(g_pooled.reshape((t, b) + idx.shape[1:]), idx.reshape((t, b) + idx.shape[1:]),
                         state.reshape(shape), 2, C, LAM, ALPHA, out)
     np.testing.assert_array_equal(out.reshape(t, -1), expect)
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(1, 4), st.integers(1, 2), st.integers(1, 3), st.integers(1, 3), st.integers(2, 3),
+       st.sampled_from(["max", "sum", "avg"]), st.integers(0, 2**31 - 1))
+def test_grad_filter_through_every_pool_kind(t, b, hp, ch, size, kind, seed):
+    """`snn.grad_filter` behind a max, sum or average pool equals the float gradient filter (`lif_backward`
+    on the potentials) fed the un-pooled gradient built with numpy: dL/ds to the window's winner (max), to
+    every element (sum), or divided by size^2 to every element (average)."""
+    from models import snn
+    from workloads.network import Conv, Network, Output, POOL_SPECS, PoolKind
+    net = Network("p", (size * hp, size * hp, 1), (Conv(ch, kernel=1, padding=0), POOL_SPECS[PoolKind(kind)](size),
+                                                   Output(2)), t)
+    layer = net.compute_layers()[0]
+    rng = np.random.default_rng(seed)
+    w, bias = rng.normal(size=(1, 1, 1, ch)).astype(f32), rng.normal(0.4, 0.3, ch).astype(f32)
+    x = rng.random((t, b) + net.input_shape).astype(f32) * 2
+    st_ = snn.layer_fp(layer, w, bias, x, t, net.neuron)
+    v_m, spikes = lif_forward((x * w[0, 0, 0] + bias).reshape(t, -1), C, LAM, TH)
+    np.testing.assert_array_equal(st_.spikes.reshape(t, -1), spikes)
+    g_sent = rng.normal(size=(t, b) + layer.sent_shape).astype(f32)
+    rows = t * b * hp * hp * ch
+    win = spikes.reshape(t * b, hp, size, hp, size, ch).transpose(0, 1, 3, 5, 2, 4).reshape(rows, size * size)
+    if kind == "max":
+        spread = np.eye(size * size, dtype=f32)[win.argmax(1)]  # the first spike of the window, or its first element
+    else:
+        spread = np.full((rows, size * size), 1.0 if kind == "sum" else 1.0 / size**2, f32)
+    g_spike = (spread * g_sent.reshape(rows, 1)).reshape(t * b, hp, hp, ch, size, size)
+    g_spike = g_spike.transpose(0, 1, 4, 2, 5, 3).reshape(t, -1)
+    expect = lif_backward(g_spike, v_m, spikes, C, LAM, TH, ALPHA)
+    got = snn.grad_filter(layer, st_, g_sent, net.neuron)
+    np.testing.assert_allclose(got.reshape(t, -1), expect, rtol=1e-6, atol=1e-7)
+    if kind != "max":  # the sent window counts: exact, the average their float32 quotient
+        counts = win.sum(1).reshape((t, b) + layer.sent_shape)
+        np.testing.assert_array_equal(st_.sent, counts if kind == "sum" else counts.astype(f32) / f32(size**2))

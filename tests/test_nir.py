@@ -124,6 +124,60 @@ def test_weights_keep_their_meaning(tmp_path) -> None:
     assert all(a.dtype == np.float32 for p in nir_params(path) for a in p)
 
 
+def _nir_strided_conv(x, w, b, pad, stride):
+    """NIR/PyTorch strided convolution: every `stride`-th output of `_nir_conv`."""
+    return _nir_conv(x, w, b, pad)[:, ::stride, ::stride]
+
+
+@pytest.mark.parametrize("cls, kind", [("SumPool2d", "sum"), ("AvgPool2d", "avg")])
+def test_strided_conv_and_bare_pools_import_with_their_meaning(tmp_path, cls, kind) -> None:
+    """A Conv2d of stride 2 and a bare SumPool2d / AvgPool2d (no Threshold) are our strided convolution
+    and sum / average pool; the weights compute what the NIR nodes compute (NumPy, channels-first)."""
+    rng = np.random.default_rng(3)
+    conv = nir.Conv2d(input_shape=(11, 11), weight=rng.normal(size=(3, 2, 3, 3)).astype(np.float32), stride=2,
+                      padding=1, dilation=1, groups=1, bias=rng.normal(size=3).astype(np.float32))
+    graph = _graph(rng, conv=conv, pool=_pool(getattr(nir, cls), k=3, stride=3))
+    graph.nodes["input"] = nir.Input(input_type=np.array([2, 11, 11]))
+    graph.nodes["lif1"] = _lif((3, 6, 6))
+    del graph.nodes["spike"]
+    graph.nodes["flatten"] = nir.Flatten(input_type={"input": np.array([3, 2, 2])}, start_dim=0, end_dim=-1)
+    graph.nodes["fc"] = nir.Affine(weight=rng.normal(size=(8, 12)).astype(np.float32),
+                                   bias=rng.normal(size=8).astype(np.float32))
+    graph.edges = [e for e in graph.edges if "spike" not in e] + [("pool", "flatten")]
+    path = _write(tmp_path, graph)
+    net = load_network(path)
+    conv_layer = net.compute_layers()[0]
+    assert (conv_layer.in_shape, conv_layer.out_shape, conv_layer.sent_shape) == ((11, 11, 2), (6, 6, 3), (2, 2, 3))
+    assert (conv_layer.stride, conv_layer.padding, conv_layer.pool, conv_layer.pool_kind) == (2, 1, 3, kind)
+    (w0, b0), (w1, b1), _ = nir_params(path, net)
+    x = rng.normal(size=(2, 11, 11))
+    ref = _nir_strided_conv(x, conv.weight.astype(np.float64), conv.bias, 1, 2)
+    ours = L.conv_fp(x.transpose(1, 2, 0)[None].astype(np.float32), w0, b0, 1, 2)[0]
+    np.testing.assert_allclose(ours, ref.transpose(1, 2, 0), rtol=1e-5, atol=1e-5)
+    spikes = (rng.random((3, 6, 6)) < 0.3).astype(np.float32)
+    pooled_nir = spikes.reshape(3, 2, 3, 2, 3).sum((2, 4)) / (9 if kind == "avg" else 1)
+    pooled_ours, _ = L.pool_fp(spikes.transpose(1, 2, 0)[None].astype(np.uint8), 3, conv_layer.pool_kind)
+    np.testing.assert_allclose(pooled_ours[0], pooled_nir.transpose(1, 2, 0), rtol=1e-6)
+    fc = graph.nodes["fc"]
+    ref = fc.weight.astype(np.float64) @ pooled_nir.reshape(-1) + fc.bias
+    np.testing.assert_allclose(L.dense_fp(pooled_ours.reshape(1, -1), w1, b1)[0], ref, rtol=1e-5, atol=1e-5)
+
+
+def test_export_writes_strides_and_pools_by_kind(tmp_path) -> None:
+    """Export: Conv2d with the layer's stride; a max-pool as SumPool2d -> Threshold(0.5), a sum pool as a bare
+    SumPool2d, an average pool as a bare AvgPool2d; and back to the same network."""
+    from workloads import AvgPool, Conv, MaxPool, Network, Output, SumPool
+    net = Network("pools", (20, 20, 2), (Conv(3, stride=2), AvgPool(), Conv(4, padding=0), MaxPool(3),
+                                         Conv(2, kernel=1, padding=0), SumPool(1), Output(5)), 3)
+    graph = network_to_nir(net, init_params(net, 0))
+    kinds = [type(n).__name__ for n in graph.nodes.values()]
+    assert kinds[:4] == ["Input", "Conv2d", "LIF", "AvgPool2d"]
+    assert kinds[4:9] == ["Conv2d", "LIF", "SumPool2d", "Threshold", "Conv2d"]
+    assert [tuple(n.stride) for n in graph.nodes.values() if type(n).__name__ == "Conv2d"] == [(2, 2), (1, 1), (1, 1)]
+    back = read_nir(_write(tmp_path, graph))
+    assert back.compute_layers() == net.compute_layers()  # the 1x1 sum pool is no pool, as on import
+
+
 def _drive(t):
     """A smooth input current that starts from 0 at t = 0, as the IIR's zero initial state assumes."""
     return (1 - np.exp(-t / 5e-3)) * (1.0 + 0.8 * np.sin(2 * np.pi * 40 * t) + 0.5 * np.cos(2 * np.pi * 95 * t + 0.3))
@@ -307,20 +361,28 @@ def _without(rng, key, **kw):
 
 
 ERRORS = [
-    ("strided conv", lambda rng: _graph(rng, conv=_conv(stride=2)), "node 'conv': stride [2, 2] is not supported yet"),
+    ("asymmetric stride", lambda rng: _graph(rng, conv=_conv(stride=(2, 1))),
+     "node 'conv': stride [2, 1] is not supported (the same positive stride on both axes)"),
+    ("same padding with a stride", lambda rng: _graph(rng, conv=_conv(stride=2, padding="same")),
+     "node 'conv': padding 'same' with a 3x3 kernel at stride 2 is not supported (give the padding as an integer)"),
     ("asymmetric padding", lambda rng: _graph(rng, conv=_conv(padding=(1, 0))),
-     "node 'conv': padding [1, 0] is not supported yet"),
-    ("padding >= kernel", lambda rng: _graph(rng, conv=_conv(padding=3)), "node 'conv': padding [3, 3] is not supported yet"),
+     "node 'conv': padding [1, 0] is not supported (the same padding on both axes"),
+    ("padding >= kernel", lambda rng: _graph(rng, conv=_conv(padding=3)),
+     "node 'conv': padding [3, 3] is not supported (the same padding on both axes, smaller than the kernel 3)"),
     ("dilation", lambda rng: _graph(rng, conv=_conv(dilation=2)), "node 'conv': dilation [2, 2] is not supported"),
     ("groups", lambda rng: _graph(rng, conv=_conv(groups=3, weight=np.ones((3, 1, 3, 3), np.float32))),
      "node 'conv': groups = 3 is not supported"),
     ("non-square kernel", lambda rng: _graph(rng, conv=_conv(weight=np.ones((3, 1, 3, 2), np.float32))),
      "node 'conv': a 3x2 kernel is not supported"),
-    ("bare sum pool", lambda rng: _without(rng, "spike"), "node 'pool': sum pooling is not supported yet"),
-    ("bare average pool", lambda rng: _without(rng, "spike", pool=_pool(nir.AvgPool2d)),
-     "node 'pool': average pooling is not supported yet"),
     ("overlapping pool", lambda rng: _graph(rng, pool=_pool(stride=1)), "node 'pool': pooling with kernel [2, 2], stride "
-                                                                        "[1, 1], padding [0, 0] is not supported yet"),
+                                                                        "[1, 1], padding [0, 0] is not supported"),
+    ("padded bare pool", lambda rng: _without(rng, "spike", pool=_pool(nir.AvgPool2d, pad=1)),
+     "node 'pool': pooling with kernel [2, 2], stride [2, 2], padding [1, 1] is not supported (square, "
+     "non-overlapping, unpadded only: stride = kernel, padding 0)"),
+    ("pool that does not tile", lambda rng: _without(rng, "spike", pool=_pool(k=4, stride=4)),
+     "node 'pool': a 4x4 pool does not tile its 6x6 input"),
+    ("two pools", lambda rng: _replace(_without(rng, "spike"), "flatten", _pool(k=1, stride=1)),
+     "node 'flatten': sum pooling is only supported on a convolution's spikes, once per convolution"),
     ("threshold 1 is not a max", lambda rng: _threshold(rng, 1.0),
      "node 'spike': a max-pool on binary spikes needs one threshold in [0, 1)"),
     ("average pool threshold", lambda rng: _threshold(rng, 0.3, nir.AvgPool2d),

@@ -9,7 +9,7 @@ from scipy.signal import correlate
 
 from simulator.cost import ArrayConfig, TaskKind, network_cost
 from simulator.emulator import emulate_gemm, operands, output_tensor, reference
-from workloads import MNIST, NMNIST, ConfigError, Conv, Dense, Network, Output
+from workloads import MNIST, NMNIST, AvgPool, ConfigError, Conv, Dense, Network, Output, SumPool
 
 
 def _tol(a: np.ndarray, b: np.ndarray) -> float:
@@ -64,31 +64,37 @@ def test_bad_operands() -> None:
 
 
 def _scipy_conv_reference(layer, kind, x, w, g):
-    """Independent reference with scipy.signal.correlate/convolve, one (t, b, channel pair) at a time."""
-    k, p = layer.kernel, layer.padding
+    """Independent reference with scipy.signal.correlate/convolve, one (t, b, channel pair) at a time.
+
+    A stride s keeps every s-th output of the stride-1 correlation (FP); WG and IG use dL/di spread
+    onto that stride-1 output grid (zeros between)."""
+    k, p, s = layer.kernel, layer.padding, layer.stride
+    h, wd = layer.in_shape[:2]
     if kind is TaskKind.FP:
         xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p), (0, 0))).astype(np.float64)
-        return np.stack([np.stack([np.stack([sum(correlate(xp[t, b, :, :, c], w[:, :, c, f], "valid")
+        return np.stack([np.stack([np.stack([sum(correlate(xp[t, b, :, :, c], w[:, :, c, f], "valid")[::s, ::s]
                                                   for c in range(x.shape[-1]))
                                               for f in range(w.shape[-1])], -1)
                                     for b in range(x.shape[1])]) for t in range(x.shape[0])])
+    spread = np.zeros(g.shape[:2] + (h + 2 * p - k + 1, wd + 2 * p - k + 1) + g.shape[4:])
+    spread[:, :, ::s, ::s] = g
     if kind is TaskKind.WG:
         xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p), (0, 0))).astype(np.float64)
-        return np.stack([np.stack([sum(correlate(xp[t, b, :, :, c], g[t, b, :, :, f], "valid")
+        return np.stack([np.stack([sum(correlate(xp[t, b, :, :, c], spread[t, b, :, :, f], "valid")
                                        for t in range(x.shape[0]) for b in range(x.shape[1]))
                                    for f in range(g.shape[-1])], -1) for c in range(x.shape[-1])], -2)
-    full = np.stack([np.stack([np.stack([sum(correlate(np.pad(g[t, b, :, :, f].astype(np.float64), k - 1),
+    full = np.stack([np.stack([np.stack([sum(correlate(np.pad(spread[t, b, :, :, f], k - 1),
                                                        w[::-1, ::-1, c, f], "valid") for f in range(g.shape[-1]))
                                          for c in range(w.shape[2])], -1)
                                for b in range(g.shape[1])]) for t in range(g.shape[0])])
-    h, wd = layer.in_shape[:2]
     return full[:, :, p:p + h, p:p + wd, :]
 
 
-@pytest.mark.parametrize("kernel,padding", [(3, 1), (3, 0), (5, 2), (1, 0), (2, 1)])
-def test_conv_tasks_against_scipy(kernel: int, padding: int) -> None:
+@pytest.mark.parametrize("kernel,padding,stride", [(3, 1, 1), (3, 0, 1), (5, 2, 1), (1, 0, 1), (2, 1, 1),
+                                                   (3, 1, 2), (3, 0, 2), (5, 2, 3), (1, 0, 2), (2, 1, 3)])
+def test_conv_tasks_against_scipy(kernel: int, padding: int, stride: int) -> None:
     rng = np.random.default_rng(kernel * 10 + padding)
-    net = Network("t", (7, 6, 3), (Conv(5, kernel=kernel, padding=padding), Output(2)), timesteps=3)
+    net = Network("t", (7, 6, 3), (Conv(5, kernel=kernel, padding=padding, stride=stride), Output(2)), timesteps=3)
     layer = net.compute_layers()[0]
     t, b = 3, 2
     x = (rng.random((t, b, *layer.in_shape)) < 0.4).astype(np.float32)
@@ -126,7 +132,11 @@ def test_missing_or_misshaped_operands() -> None:
         operands(layer, TaskKind.FP, 8, 1, x=np.zeros((8, 1, 28, 28, 1)), w=np.zeros((3, 3, 1, 9)))
 
 
-@pytest.mark.parametrize("net", [MNIST, NMNIST], ids=lambda n: n.name)
+STRIDED = Network("strided", (16, 15, 2), (Conv(6, stride=2), AvgPool(), Conv(5, kernel=4, padding=2, stride=3),
+                                           SumPool(), Conv(4, kernel=1, padding=0, stride=2), Output(3)), 3)
+
+
+@pytest.mark.parametrize("net", [MNIST, NMNIST, STRIDED], ids=lambda n: n.name)
 @pytest.mark.parametrize("array", ["32x32", "16x8", "8x24", "7x5"])
 def test_every_task_matches_the_cycle_model(net: Network, array: str) -> None:
     """Every FP/WG/IG task (first IG included) on real-shaped operands: cycles equal `cost`, values numpy."""

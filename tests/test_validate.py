@@ -41,6 +41,35 @@ units = 3
 """
 
 
+STRIDED = """name = "strided"
+timesteps = 4
+input = [12, 11, 2]
+input_kind = "spikes"
+
+[[layers]]
+type = "conv"
+filters = 5
+stride = 2
+
+[[layers]]
+type = "avgpool"
+
+[[layers]]
+type = "conv"
+filters = 4
+kernel = 2
+padding = 1
+stride = 2
+
+[[layers]]
+type = "sumpool"
+
+[[layers]]
+type = "output"
+units = 3
+"""
+
+
 def _run_json(capsys, *args: str) -> dict:
     assert main(["validate", "--json", *args]) == 0
     return json.loads(capsys.readouterr().out)
@@ -74,6 +103,22 @@ def test_user_network_with_first_ig(capsys, tmp_path) -> None:
     assert doc["all_match"] and doc["all_within_bound"] and doc["emulated_total"] == cost.total
     assert len(doc["tasks"]) == 3 * len(net.compute_layers())
     assert [b["pass"] for b in doc["filter_bank"]] == ["forward"] * 4 + ["backward"] * 3
+
+
+def test_stride_two_and_pools(capsys, tmp_path) -> None:
+    """Strided convolutions (IG: the dense transposed convolution over the dilated gradient) behind an
+    average and a sum pool: every task's emulated cycles equal `cost`, its values numpy's."""
+    path = tmp_path / "strided.toml"
+    path.write_text(STRIDED)
+    net = load_network(str(path))
+    assert [(l.out_shape, l.sent_shape) for l in net.compute_layers()[:2]] == [((6, 6, 5), (3, 3, 5)),
+                                                                              ((2, 2, 4), (1, 1, 4))]
+    doc = _run_json(capsys, "--network", str(path), "--array", "4x3", "--batch", "2", "--include-first-ig")
+    cost = network_cost(net, ArrayConfig(4, 3), 2, include_first_ig=True)
+    assert doc["all_match"] and doc["all_within_bound"] and doc["emulated_total"] == cost.total
+    ig = {t["task"]: t for t in doc["tasks"]}["IG1"]
+    assert (ig["rows"], ig["cols"], ig["macs"]) == (3 * 3 * 4 * 2, 5, 2 * 2 * 4)  # every input position, K*K*F taps
+    assert [b["pass"] for b in doc["filter_bank"]] == ["forward"] * 3 + ["backward"] * 2
 
 
 def test_table_and_errors(capsys) -> None:

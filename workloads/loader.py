@@ -11,14 +11,16 @@ File format (TOML shown; JSON has the same keys)::
     c = 4.0                    # alpha = 0.5 (surrogate width, eq. 22); see `Neuron`
 
     [[layers]]
-    type = "conv"              # conv | maxpool | dense | output
+    type = "conv"              # conv | maxpool | sumpool | avgpool | dense | output
     filters = 8
     kernel = 3                 # optional, default 3
-    padding = 1                # optional, default 1
+    padding = 1                # optional, default 1; 0 <= padding < kernel
+    stride = 1                 # optional, default 1; H_out = (H + 2 padding - kernel) // stride + 1
     delay = 6                  # optional gradient delay, default 0
 
     [[layers]]
-    type = "maxpool"
+    type = "maxpool"           # or "sumpool" (window spike counts), "avgpool" (counts / size^2)
+    size = 2                   # optional, default 2: non-overlapping size x size windows
 
     [[layers]]
     type = "output"
@@ -40,12 +42,12 @@ from typing import Any
 
 from .builtin import BUILTIN
 from .errors import ConfigError, path_error
-from .network import MAX_LAYERS, Conv, Dense, InputKind, LayerSpec, MaxPool, Network, Neuron, Output
+from .network import MAX_LAYERS, POOL_SPECS, Conv, Dense, InputKind, LayerSpec, Network, Neuron, Output
 
 _LAYER_TYPES: dict[str, tuple[type, tuple[str, ...], tuple[str, ...]]] = {
     # type: (class, required fields, optional fields)
-    "conv": (Conv, ("filters",), ("kernel", "padding", "name", "delay")),
-    "maxpool": (MaxPool, (), ("size", "name")),
+    "conv": (Conv, ("filters",), ("kernel", "padding", "stride", "name", "delay")),
+    **{f"{kind}pool": (cls, (), ("size", "name")) for kind, cls in POOL_SPECS.items()},
     "dense": (Dense, ("units",), ("name", "delay")),
     "output": (Output, ("units",), ("name", "delay")),
 }

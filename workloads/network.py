@@ -1,13 +1,17 @@
 """Network specifications: typed layer specs, shape inference and validation.
 
 A `Network` is what is trained: an input shape, a list of layer specs
-(convolution, 2x2 max-pool, dense, output accumulator), the number of timesteps
-`T`, the LIF neuron parameters (`Neuron`) and the per-layer gradient delays (Table I).
+(convolution, non-overlapping max, sum or average pool, dense, output accumulator),
+the number of timesteps `T`, the LIF neuron parameters (`Neuron`) and the per-layer
+gradient delays (Table I).
 
 Shapes follow the paper's Table I: spatial tensors are `(H, W, C)`, flat ones
-`(Q,)`. Convolutions have stride 1 (Section IV-B). A max-pool belongs to the
-compute layer before it: its cost is zero in the cycle model and its output is
-what that layer sends on.
+`(Q,)`. The paper's convolutions have stride 1 (Section IV-B); a `Conv` may have a
+stride `s >= 1` and a zero padding `0 <= p < K`: `H_out = (H + 2p - K) // s + 1`
+(`conv_output_size`). A pool belongs to the compute layer before it: its cost is zero
+in the cycle model and its output is what that layer sends on. A max-pool of spikes
+sends spikes; a sum pool sends each window's spike count and an average pool that
+count divided by `size^2`, so the next layer's input is no longer binary.
 
 `Network.compute_layers()` resolves the specs into `ComputeLayer`s with every
 shape filled in; the cycle model, the schedulers and the numerics all consume
@@ -15,11 +19,11 @@ that one resolved view.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
 from math import isfinite, prod
 from numbers import Real
-from typing import Union
+from typing import ClassVar, Union
 
 from .errors import ConfigError
 
@@ -33,6 +37,14 @@ class InputKind(StrEnum):
     SPIKES = "spikes"  # event frames: binary spikes
 
 
+class PoolKind(StrEnum):
+    """How a pool combines a window of spikes."""
+
+    MAX = "max"  # a spike iff the window holds one (the paper's 2x2 max-pool)
+    SUM = "sum"  # the window's spike count, 0 .. size^2
+    AVG = "avg"  # the window's spike count / size^2
+
+
 class LayerKind(StrEnum):
     """What a compute layer does on the array."""
 
@@ -43,7 +55,7 @@ class LayerKind(StrEnum):
 
 # Limits far above any network of the paper (Table I) that keep every figure the cycle model,
 # the schedulers and the trainer compute finite and quick: a size outside them is a typo.
-MAX_SIZE = 1 << 16  # an input dimension, filters, units, kernel, padding, pool size
+MAX_SIZE = 1 << 16  # an input dimension, filters, units, kernel, padding, stride, pool size
 MAX_TIMESTEPS = 10_000
 MAX_DELAY = 10_000  # gradient delay in mini-batches
 MAX_LAYERS = 1_000
@@ -88,21 +100,45 @@ class Neuron:
 
 @dataclass(frozen=True)
 class Conv:
-    """KxK convolution, stride 1, `filters` output channels, followed by LIF neurons."""
+    """KxK convolution with zero padding `0 <= padding < kernel` and stride `stride >= 1`,
+    `filters` output channels, followed by LIF neurons."""
 
     filters: int
     kernel: int = 3
     padding: int = 1
     name: str = ""
     delay: int = 0
+    stride: int = 1
 
 
 @dataclass(frozen=True)
-class MaxPool:
-    """Non-overlapping `size` x `size` max-pool (the paper uses 2x2)."""
+class Pool:
+    """Non-overlapping `size` x `size` pooling of a convolution's spikes; `kind` is the subclass's."""
 
     size: int = 2
     name: str = ""
+    kind: ClassVar[PoolKind]
+
+
+@dataclass(frozen=True)
+class MaxPool(Pool):
+    """Max-pool: a spike iff the window holds one (the paper uses 2x2)."""
+
+    kind: ClassVar[PoolKind] = PoolKind.MAX
+
+
+@dataclass(frozen=True)
+class SumPool(Pool):
+    """Sum pool: the window's spike count."""
+
+    kind: ClassVar[PoolKind] = PoolKind.SUM
+
+
+@dataclass(frozen=True)
+class AvgPool(Pool):
+    """Average pool: the window's spike count divided by `size^2`."""
+
+    kind: ClassVar[PoolKind] = PoolKind.AVG
 
 
 @dataclass(frozen=True)
@@ -123,7 +159,13 @@ class Output:
     delay: int = 0
 
 
-LayerSpec = Union[Conv, MaxPool, Dense, Output]
+LayerSpec = Union[Conv, MaxPool, SumPool, AvgPool, Dense, Output]
+POOL_SPECS = {cls.kind: cls for cls in (MaxPool, SumPool, AvgPool)}
+
+
+def conv_output_size(size: int, kernel: int, padding: int, stride: int) -> int:
+    """Output positions along one axis: `(size + 2 padding - kernel) // stride + 1` (< 1: the kernel does not fit)."""
+    return (size + 2 * padding - kernel) // stride + 1
 
 
 @dataclass(frozen=True)
@@ -132,7 +174,8 @@ class ComputeLayer:
 
     `in_shape` is the unpadded input (what the previous layer sends),
     `out_shape` the neuron outputs before pooling, `sent_shape` what this layer
-    sends to the next one (after its max-pool, if any).
+    sends to the next one (after its pool of `pool` x `pool` windows of kind
+    `pool_kind`, if `pool > 1`).
     """
 
     index: int
@@ -145,6 +188,18 @@ class ComputeLayer:
     padding: int = 0
     pool: int = 1
     delay: int = 0
+    stride: int = 1
+    pool_kind: PoolKind = PoolKind.MAX
+
+    @property
+    def sends_counts(self) -> bool:
+        """True when the layer sends window spike counts (a sum or average pool), not binary spikes."""
+        return self.pool > 1 and self.pool_kind is not PoolKind.MAX
+
+    @property
+    def sent_levels(self) -> int:
+        """Distinct values one sent element takes per timestep: 2 for spikes, `pool^2 + 1` for counts."""
+        return self.pool * self.pool + 1 if self.sends_counts else 2
 
     @property
     def in_size(self) -> int:
@@ -233,17 +288,20 @@ class Network:
 
     def with_delays(self, delays: tuple[int, ...] | list[int]) -> Network:
         """The same network with other per-layer gradient delays."""
-        compute = [s for s in self.layers if not isinstance(s, MaxPool)]
+        compute = [s for s in self.layers if not isinstance(s, Pool)]
         if len(delays) != len(compute):
             raise ConfigError(
                 f"network {self.name}: {len(delays)} delays given for {len(compute)} compute layers"
             )
         it = iter(delays)
         layers = tuple(
-            s if isinstance(s, MaxPool) else type(s)(**{**s.__dict__, "delay": int(next(it))})
+            s if isinstance(s, Pool) else type(s)(**{**s.__dict__, "delay": int(next(it))})
             for s in self.layers
         )
         return Network(self.name, self.input_shape, layers, self.timesteps, self.neuron, self.input_kind)
+
+
+_POOL_NOUN = {PoolKind.MAX: "a max-pool", PoolKind.SUM: "a sum pool", PoolKind.AVG: "an average pool"}
 
 
 def _positive(where: str, name: str, value: object, limit: int = MAX_SIZE) -> None:
@@ -263,19 +321,20 @@ def _resolve(net: Network) -> tuple[ComputeLayer, ...]:
     shape: Shape = net.input_shape
     out: list[ComputeLayer] = []
     kinds = {Conv: LayerKind.CONV, Dense: LayerKind.DENSE, Output: LayerKind.OUTPUT}
-    counters = dict.fromkeys(["maxpool", *LayerKind], 0)
+    counters = dict.fromkeys([*(f"{k}pool" for k in PoolKind), *LayerKind], 0)
     if not net.layers:
         raise ConfigError(f"network {net.name}: field 'layers' is empty")
     for pos, spec in enumerate(net.layers):
-        if isinstance(spec, MaxPool):
-            counters["maxpool"] += 1
-            where = f"layer {pos} ({spec.name or 'maxpool' + str(counters['maxpool'])})"
+        if type(spec) in POOL_SPECS.values():
+            label = f"{spec.kind}pool"
+            counters[label] += 1
+            where = f"layer {pos} ({spec.name or label + str(counters[label])})"
             _positive(where, "size", spec.size)
             if not isinstance(spec.name, str):
                 raise ConfigError(f"{where}: field 'name' must be a string, got {spec.name!r}")
             if not out or out[-1].kind is not LayerKind.CONV or out[-1].pool != 1:
-                raise ConfigError(f"{where}: a max-pool must follow a convolution (one pool per convolution)")
-            prev = out[-1]
+                raise ConfigError(f"{where}: {_POOL_NOUN[spec.kind]} must follow a convolution "
+                                  "(one pool per convolution)")
             h, w, c = shape
             if h < spec.size or w < spec.size:
                 raise ConfigError(f"{where}: field 'size' {spec.size} does not fit input {h}x{w}x{c}")
@@ -284,8 +343,8 @@ def _resolve(net: Network) -> tuple[ComputeLayer, ...]:
                     f"{where}: input {h}x{w}x{c} is not divisible by pool field 'size' {spec.size}"
                 )
             shape = (h // spec.size, w // spec.size, c)
-            out[-1] = ComputeLayer(prev.index, prev.name, prev.kind, prev.in_shape, prev.out_shape,
-                                   shape, prev.kernel, prev.padding, spec.size, prev.delay)
+            pool_kind = spec.kind if spec.size > 1 else PoolKind.MAX  # a 1x1 window sends its spike, whatever the kind
+            out[-1] = replace(out[-1], sent_shape=shape, pool=spec.size, pool_kind=pool_kind)
             continue
         kind = kinds.get(type(spec))
         if kind is None:
@@ -306,11 +365,12 @@ def _resolve(net: Network) -> tuple[ComputeLayer, ...]:
             if not isinstance(spec.padding, int) or isinstance(spec.padding, bool) or not 0 <= spec.padding <= MAX_SIZE:
                 raise ConfigError(f"{where}: field 'padding' must be an integer from 0 to {MAX_SIZE:,}, "
                                   f"got {spec.padding!r}")
+            _positive(where, "stride", spec.stride)
             if len(shape) != 3:
                 raise ConfigError(f"{where}: a convolution needs an [H, W, C] input, got a flat input of {shape[0]}")
             h, w, c = shape
-            hout = h + 2 * spec.padding - spec.kernel + 1
-            wout = w + 2 * spec.padding - spec.kernel + 1
+            hout = conv_output_size(h, spec.kernel, spec.padding, spec.stride)
+            wout = conv_output_size(w, spec.kernel, spec.padding, spec.stride)
             if hout <= 0 or wout <= 0:
                 raise ConfigError(
                     f"{where}: field 'kernel' {spec.kernel} does not fit input {h}x{w}x{c} "
@@ -320,7 +380,8 @@ def _resolve(net: Network) -> tuple[ComputeLayer, ...]:
                 raise ConfigError(f"{where}: field 'padding' {spec.padding} must be smaller than kernel {spec.kernel}")
             new = (hout, wout, spec.filters)
             _within(where, "weights (kernel^2 x channels x filters)", spec.kernel ** 2 * c * spec.filters, MAX_WEIGHTS)
-            out.append(ComputeLayer(len(out), name, LayerKind.CONV, shape, new, new, spec.kernel, spec.padding, 1, spec.delay))
+            out.append(ComputeLayer(len(out), name, LayerKind.CONV, shape, new, new, spec.kernel, spec.padding, 1,
+                                    spec.delay, spec.stride))
         else:
             _positive(where, "units", spec.units)
             new = (spec.units,)

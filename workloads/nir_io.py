@@ -2,9 +2,11 @@
 
 Import (`read_nir`, `nir_params`) walks a chain graph from its `Input` to its `Output`:
 
-    Conv2d -> LIF | IF                       a convolution layer (stride 1, symmetric padding)
+    Conv2d -> LIF | IF                       a convolution layer (square stride and padding)
     [SumPool2d | AvgPool2d -> Threshold]     its max-pool, when the Threshold lets a window pass
                                              iff it holds a spike (max of binary spikes)
+    [SumPool2d | AvgPool2d]                  its sum or average pool (no Threshold after it);
+                                             pools are square, stride = kernel, unpadded
     Flatten                                  (C, H, W) -> flat, before the first Affine/Linear
     Affine | Linear -> LIF | IF              a dense layer (Linear: zero bias)
     Affine | Linear -> I                     the output layer: the accumulator of eq. 18
@@ -33,7 +35,8 @@ from typing import Any
 import numpy as np
 
 from .errors import ConfigError
-from .network import ComputeLayer, Conv, Dense, LayerSpec, MaxPool, Network, Neuron, Output
+from .network import (POOL_SPECS, ComputeLayer, Conv, Dense, LayerSpec, Network, Neuron, Output, PoolKind,
+                      conv_output_size)
 
 Params = list[tuple[np.ndarray, np.ndarray]]  # per compute layer (weights, bias), models.snn's layout
 EXPORT_DT = 1e-3  # seconds: the default step written into exported files
@@ -97,7 +100,9 @@ class _Layer:
     b: np.ndarray
     delay: int
     padding: int = 0
+    stride: int = 1
     pool: int = 1
+    pool_kind: PoolKind = PoolKind.MAX
     neuron: _NeuronNode | None = None
 
 
@@ -126,10 +131,10 @@ def read_nir(path: str | Path, dt: float | None = None, timesteps: int | None = 
     specs: list[LayerSpec] = []
     for lay in parsed.layers:
         if lay.kind == "conv":
-            specs.append(Conv(lay.w.shape[3], kernel=lay.w.shape[0], padding=lay.padding, name=lay.name,
-                              delay=lay.delay))
+            specs.append(Conv(lay.w.shape[3], kernel=lay.w.shape[0], padding=lay.padding, stride=lay.stride,
+                              name=lay.name, delay=lay.delay))
             if lay.pool > 1:
-                specs.append(MaxPool(lay.pool))
+                specs.append(POOL_SPECS[lay.pool_kind](lay.pool))
         else:
             specs.append((Dense if lay.kind == "dense" else Output)(lay.w.shape[1], name=lay.name, delay=lay.delay))
     try:
@@ -188,7 +193,7 @@ def network_to_nir(net: Network, params: Params, dt: float = EXPORT_DT) -> Any:
         b = np.asarray(b, np.float32)
         if layer.kind == "conv":
             add(layer.name, nir.Conv2d(input_shape=tuple(layer.in_shape[:2]), weight=conv_weights_to_nir(w),
-                                       stride=1, padding=layer.padding, dilation=1, groups=1, bias=b,
+                                       stride=layer.stride, padding=layer.padding, dilation=1, groups=1, bias=b,
                                        metadata=meta))
         else:
             prev = _previous_shape(net, layer)
@@ -203,9 +208,11 @@ def network_to_nir(net: Network, params: Params, dt: float = EXPORT_DT) -> Any:
         add(f"{layer.name}_neuron", _neuron_node(nir, net.neuron, shape, dt))
         if layer.pool > 1:
             s = layer.pool
-            add(f"{layer.name}_pool", nir.SumPool2d(kernel_size=np.array([s, s]), stride=np.array([s, s]),
-                                                    padding=np.array([0, 0])))
-            add(f"{layer.name}_pool_spike", nir.Threshold(threshold=np.full(_to_nir_shape(layer.sent_shape), 0.5)))
+            window = dict(kernel_size=np.array([s, s]), stride=np.array([s, s]), padding=np.array([0, 0]))
+            add(f"{layer.name}_pool", (nir.AvgPool2d if layer.pool_kind is PoolKind.AVG else nir.SumPool2d)(**window))
+            if layer.pool_kind is PoolKind.MAX:  # a window passes iff it holds a spike
+                add(f"{layer.name}_pool_spike",
+                    nir.Threshold(threshold=np.full(_to_nir_shape(layer.sent_shape), 0.5)))
     keys.append("output")
     nodes["output"] = nir.Output(output_type=np.array(_to_nir_shape(net.compute_layers()[-1].out_shape)))
     metadata = {"dt": float(dt), "timesteps": int(net.timesteps), "input_kind": str(net.input_kind), "name": net.name,
@@ -338,22 +345,24 @@ class _Walker:
         f, _, kh, kw = w.shape
         if kh != kw:
             raise ConfigError(f"node '{key}': a {kh}x{kw} kernel is not supported (square kernels only)")
-        if any(int(s) != 1 for s in np.ravel(node.stride)):
-            raise ConfigError(f"node '{key}': stride {_ints(node.stride)} is not supported yet (stride 1 only)")
+        stride = _ints(node.stride)
+        stride = stride * 2 if len(stride) == 1 else stride
+        if len(stride) != 2 or stride[0] != stride[1] or stride[0] < 1:
+            raise ConfigError(f"node '{key}': stride {stride} is not supported (the same positive stride on both axes)")
         if any(int(d) != 1 for d in np.ravel(node.dilation)):
             raise ConfigError(f"node '{key}': dilation {_ints(node.dilation)} is not supported")
         if int(node.groups) != 1:
             raise ConfigError(f"node '{key}': groups = {int(node.groups)} is not supported (dense convolutions only)")
-        pad = _padding(key, node.padding, kh)
+        pad = _padding(key, node.padding, kh, stride[0])
         c, h, wd = self.shape
         if node.input_shape is not None and tuple(int(v) for v in np.ravel(node.input_shape)) != (h, wd):
             raise ConfigError(f"node '{key}': input_shape {_ints(node.input_shape)} does not match its input {h}x{wd}")
-        ho, wo = h + 2 * pad - kh + 1, wd + 2 * pad - kw + 1
+        ho, wo = (conv_output_size(n, kh, pad, stride[0]) for n in (h, wd))
         if ho < 1 or wo < 1:
             raise ConfigError(f"node '{key}': a {kh}x{kw} kernel does not fit its {h}x{wd} input")
         b = _bias(key, node.bias, f)
         self.pending = _Layer(key, _layer_name(key, node), "conv", conv_weights_from_nir(w), b, _delay(key, node),
-                              padding=pad)
+                              padding=pad, stride=stride[0])
         self.shape, self.flat_of, self.pooled_now = (f, ho, wo), None, False
         return 1
 
@@ -423,15 +432,16 @@ class _Walker:
         return 1
 
     def _on_SumPool2d(self, key: str, node: Any, nxt: Any) -> int:
-        return self._pool(key, node, nxt, "sum", 1.0)
+        return self._pool(key, node, nxt, PoolKind.SUM)
 
     def _on_AvgPool2d(self, key: str, node: Any, nxt: Any) -> int:
-        k = _ints(node.kernel_size)
-        return self._pool(key, node, nxt, "average", 1.0 / max(1, prod(k)))
+        return self._pool(key, node, nxt, PoolKind.AVG)
 
-    def _pool(self, key: str, node: Any, nxt: Any, what: str, scale: float) -> int:
-        """`pool -> Threshold(th)` with 0 <= th < scale passes a window iff it holds a spike: on binary
-        spikes that is a max-pool. Anything else is sum/average pooling, which we do not model yet."""
+    def _pool(self, key: str, node: Any, nxt: Any, kind: PoolKind) -> int:
+        """A square, non-overlapping, unpadded pool on a convolution's spikes: our sum or average pool,
+        or, followed by a `Threshold(th)` with 0 <= th < 1 (sum) or 1/k^2 (average), which passes a window
+        iff it holds a spike, our max-pool of binary spikes."""
+        what = {PoolKind.SUM: "sum", PoolKind.AVG: "average"}[kind]
         self._open(key, f"a {type(node).__name__}")
         if not self.layers or self.layers[-1].kind != "conv" or self.pooled_now or len(self.shape) != 3:
             raise ConfigError(f"node '{key}': {what} pooling is only supported on a convolution's spikes, "
@@ -440,24 +450,25 @@ class _Walker:
         k = k * 2 if len(k) == 1 else k
         stride, pad = _ints(node.stride), _ints(node.padding)
         stride = stride * 2 if len(stride) == 1 else stride
-        if nxt is None or type(nxt[1]).__name__ != "Threshold":
-            raise ConfigError(f"node '{key}': {what} pooling is not supported yet (only {type(node).__name__} -> "
-                              "Threshold, a max-pool on binary spikes)")
         if len(set(k)) != 1 or stride != k or any(pad):
             raise ConfigError(f"node '{key}': pooling with kernel {k}, stride {stride}, padding {pad} is not "
-                              "supported yet (square, non-overlapping, unpadded only)")
-        tkey, thr = nxt
-        th = np.asarray(thr.threshold, np.float64)
-        if th.size == 0 or not np.all(th == th.flat[0]) or not 0 <= th.flat[0] < scale:
-            raise ConfigError(f"node '{tkey}': a max-pool on binary spikes needs one threshold in [0, {scale:g}) "
-                              f"after {what} pooling (fire iff the window holds a spike), got {_ints_or_values(th)}")
+                              "supported (square, non-overlapping, unpadded only: stride = kernel, padding 0)")
         s = k[0]
         c, h, wd = self.shape
         if h % s or wd % s:
             raise ConfigError(f"node '{key}': a {s}x{s} pool does not tile its {h}x{wd} input")
+        thresholded = nxt is not None and type(nxt[1]).__name__ == "Threshold"
+        if thresholded:
+            tkey, thr = nxt
+            scale = 1.0 if kind is PoolKind.SUM else 1.0 / (s * s)
+            th = np.asarray(thr.threshold, np.float64)
+            if th.size == 0 or not np.all(th == th.flat[0]) or not 0 <= th.flat[0] < scale:
+                raise ConfigError(f"node '{tkey}': a max-pool on binary spikes needs one threshold in [0, {scale:g}) "
+                                  f"after {what} pooling (fire iff the window holds a spike), got {_ints_or_values(th)}")
         self.layers[-1].pool = s
+        self.layers[-1].pool_kind = PoolKind.MAX if thresholded else kind
         self.shape, self.pooled_now = (c, h // s, wd // s), True
-        return 2
+        return 2 if thresholded else 1
 
     def _on_Threshold(self, key: str, node: Any, nxt: Any) -> int:
         raise ConfigError(f"node '{key}': a Threshold is only supported right after a SumPool2d/AvgPool2d "
@@ -565,19 +576,21 @@ def _ints_or_values(arr: np.ndarray) -> str:
     return f"{vals[0]:g}" if vals.size == 1 else f"{vals.size} different values"
 
 
-def _padding(key: str, padding: Any, k: int) -> int:
-    """NIR padding ('same', 'valid', int or (ph, pw)) as our symmetric padding < kernel."""
+def _padding(key: str, padding: Any, k: int, stride: int) -> int:
+    """NIR padding ('same', 'valid', int or (ph, pw)) as our symmetric padding < kernel. 'same' (output
+    size = input size) is a symmetric padding only for an odd kernel at stride 1."""
     if isinstance(padding, (str, bytes)):
         text = padding.decode() if isinstance(padding, bytes) else padding
         if text == "valid":
             return 0
-        if text == "same" and k % 2 == 1:
+        if text == "same" and k % 2 == 1 and stride == 1:
             return (k - 1) // 2
-        raise ConfigError(f"node '{key}': padding '{text}' with a {k}x{k} kernel is not supported yet")
+        raise ConfigError(f"node '{key}': padding '{text}' with a {k}x{k} kernel at stride {stride} is not "
+                          "supported (give the padding as an integer)")
     p = _ints(padding)
     p = p * 2 if len(p) == 1 else p
     if len(p) != 2 or p[0] != p[1] or not 0 <= p[0] < k:
-        raise ConfigError(f"node '{key}': padding {p} is not supported yet (the same padding on both axes, "
+        raise ConfigError(f"node '{key}': padding {p} is not supported (the same padding on both axes, "
                           f"smaller than the kernel {k})")
     return p[0]
 

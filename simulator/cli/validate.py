@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
                 align="llrrrrr"))
     print("Forward: each filter takes its column's outputs as they leave the PEs (array cycles: the FP task's); it\n"
           "finishes at most one cycle after the array. Backward: the gradient filter streams the un-pooled\n"
-          "gradient back to back (array cycles: the IG task that produced it); with a max-pool it filters pool^2\n"
+          "gradient back to back (array cycles: the IG task that produced it); behind a pool it filters pool^2\n"
           "samples per IG output and can outlast that IG ('Extra'). 'To last MAC' is below eq. 27 when edge tiles\n"
           "are partial. See docs/cycle-level.md.")
     print("All tasks match the analytic model and numpy." if step.ok else "MISMATCH: see the rows above.")

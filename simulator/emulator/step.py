@@ -2,9 +2,10 @@
 
 Every FP, WG and IG task of one weight update runs on the emulated array (`array`) with real
 operands (`tasks`): the forward pass feeds each layer's currents through the IIR filter bank
-(`iir_bank`, eq. 4-5; the output accumulator eq. 18) and its spikes (max-pooled) into the
-next layer; the backward pass starts from the loss gradient (eq. 7, 20, 19), and each IG's
-output is un-pooled and run through the previous layer's gradient filter (eq. 17, 22, 23).
+(`iir_bank`, eq. 4-5; the output accumulator eq. 18) and its spikes (pooled: max, sum or
+average) into the next layer; the backward pass starts from the loss gradient (eq. 7, 20, 19),
+and each IG's output is un-pooled and run through the previous layer's gradient filter (eq. 17,
+22, 23).
 Each task's cycles are compared with eq. 28 (`simulator.cost`) and its values with a float64
 reference of the same convolution or matrix product, within `float32_bound`.
 """
@@ -16,7 +17,7 @@ import numpy as np
 from tqdm import tqdm
 
 from models.encoding import Encoding, check_compatible, encode
-from models.layers import maxpool_fp, maxpool_ig, softmax_cross_entropy
+from models.layers import pool_fp, pool_ig, softmax_cross_entropy
 from models.neuron import accumulator_backward
 from models.snn import init_params
 from simulator.cost import ArrayConfig, TaskKind, network_cost
@@ -70,7 +71,7 @@ class BankCheck:
 
     @property
     def extra_cycles(self) -> int:
-        """Cycles the bank runs past the array (0 or 1 forward; more behind a max-pool backward)."""
+        """Cycles the bank runs past the array (0 or 1 forward; more behind a pool backward)."""
         return max(0, self.timing.finish - self.array_cycles)
 
     def as_dict(self) -> dict:
@@ -189,7 +190,7 @@ def emulate_step(net: Network, array: ArrayConfig | str, batch: int, include_fir
         states.append((v_rows, s_rows, None))
         spikes = from_rows(s_rows, (t, batch, *layer.out_shape))
         if layer.pool > 1:
-            pooled, idx = maxpool_fp(spikes.reshape(t * batch, *layer.out_shape), layer.pool)
+            pooled, idx = pool_fp(spikes.reshape(t * batch, *layer.out_shape), layer.pool, layer.pool_kind)
             spikes = pooled.reshape(t, batch, *layer.sent_shape)
             states[-1] = (v_rows, s_rows, idx)
         h = np.ascontiguousarray(spikes, np.float32)
@@ -208,7 +209,7 @@ def emulate_step(net: Network, array: ArrayConfig | str, batch: int, include_fir
         prev = layers[layer.index - 1]
         v_rows, s_rows, idx = states[prev.index]
         g_sent = g_in.reshape(t * batch, *prev.sent_shape)
-        g_spike = maxpool_ig(g_sent, idx, prev.pool) if prev.pool > 1 else g_sent
+        g_spike = pool_ig(g_sent, idx, prev.pool, prev.pool_kind) if prev.pool > 1 else g_sent
         g_rows, timing = bank_backward(to_rows(g_spike.reshape(t, batch, *prev.out_shape)), v_rows, s_rows, t,
                                        array, nrn)
         banks.append(BankCheck(prev.name, True, timing, ig.cycles))

@@ -19,8 +19,10 @@ so the result equals the unsplit filter's bit for bit. IG slices need no such ca
 gradient filter of layer `l - 1` runs where that layer's state is, at its WG and IG
 (the data-flow of `simulator.schedule.dataflow`), on the joined dL/ds.
 
-Max-pool runs where the shares of a forward task are joined (it costs no array cycles in
-the paper's model).
+The pool (max, sum or average) runs where the shares of a forward task are joined (it costs
+no array cycles in the paper's model). A strided convolution changes no geometry here: FP's
+GEMM rows are its `H_out x W_out` output positions, IG's the `H x W` input positions, and
+each slice runs the trainer's strided kernels on the samples its rows touch.
 """
 from __future__ import annotations
 
@@ -141,7 +143,8 @@ def fp_currents(layer: ComputeLayer, w: np.ndarray, b: np.ndarray, x: np.ndarray
     """The FP GEMM + bias (eq. 8-9) for inputs `x` (T, bb, *in) or static (bb, *in) -> (T, bb, *out) float32."""
     bb = x.shape[0] if static else x.shape[1]
     rows = x.reshape((-1,) + tuple(layer.in_shape))
-    cur = L.conv_fp(rows, w, b, layer.padding) if layer.kind is LayerKind.CONV else L.dense_fp(rows, w, b)
+    cur = (L.conv_fp(rows, w, b, layer.padding, layer.stride) if layer.kind is LayerKind.CONV
+           else L.dense_fp(rows, w, b))
     cur = cur.reshape((1 if static else timesteps, bb) + tuple(layer.out_shape))
     return np.broadcast_to(cur, (timesteps,) + cur.shape[1:]) if static else cur
 
@@ -167,7 +170,7 @@ def layer_state(layer: ComputeLayer, values: np.ndarray) -> LayerState:
     if layer.pool == 1:
         return LayerState(spikes, values, None, None)
     t, batch = values.shape[:2]
-    pooled, idx = L.maxpool_fp(spikes.reshape((t * batch,) + tuple(layer.out_shape)), layer.pool)
+    pooled, idx = L.pool_fp(spikes.reshape((t * batch,) + tuple(layer.out_shape)), layer.pool, layer.pool_kind)
     return LayerState(pooled.reshape((t, batch) + tuple(layer.sent_shape)), values, None, idx)
 
 
