@@ -14,12 +14,14 @@ from statistics import median
 from simulator.schedule import SCHEDULERS
 from simulator.schedule.sweep import PAPER_ARRAYS, PAPER_BATCHES, sweep
 from workloads import DVS128, MNIST, NMNIST
+from workloads.environment import environment
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
+    print(f"environment: {environment().summary()}")
     times, count = [], 0
     for _ in range(args.repeats):
         start = time.perf_counter()
