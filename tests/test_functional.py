@@ -99,7 +99,8 @@ def _layer_inputs(layer, t: int, batch: int, rng) -> tuple[np.ndarray, bool]:
        cuts=st.lists(st.floats(0, 1), min_size=1, max_size=3), array=st.sampled_from([(8, 4), (32, 32), (5, 3)]),
        seed=st.integers(0, 2**16))
 def test_split_slices_join_to_the_unsplit_task(layer_index, kind, cuts, array, seed):
-    """Any tile split of an FP or IG task joins to exactly the unsplit task's values (cut neurons included)."""
+    """Any tile split of an FP or IG task joins to exactly the unsplit task's values (cut neurons included):
+    exact on any BLAS, as every float product runs through the fixed-order `models.gemm.matmul`."""
     if kind is TaskKind.IG and layer_index == 0:
         layer_index = 1
     net, batch, t = MNIST, 3, MNIST.timesteps
