@@ -27,6 +27,7 @@ class ThreadPool:
     version: str | None
     architecture: str | None  # the CPU kernel a BLAS chose (e.g. "Haswell", "SkylakeX")
     threads: int
+    filepath: str             # the shared library loaded
 
 
 @dataclass(frozen=True)
@@ -47,8 +48,8 @@ class Environment:
 
     def summary(self) -> str:
         """One line for printed results."""
-        pools = ", ".join(f"{p.library} {p.version or '?'}" + (f" {p.architecture}" if p.architecture else "")
-                          + f" x{p.threads}" for p in self.thread_pools)
+        pools = ", ".join(" ".join(filter(None, (p.library, p.version, p.architecture))) + f" x{p.threads}"
+                          for p in self.thread_pools)
         variables = " ".join(f"{k}={v}" for k, v in self.variables.items())
         return (f"python {self.python}, numpy {self.numpy}, numba {self.numba} x{self.numba_threads}, "
                 f"{pools or 'no BLAS loaded'}; {self.cpu} ({self.cpus} CPUs), {self.platform}"
@@ -71,7 +72,8 @@ def cpu_model() -> str:
 def environment() -> Environment:
     """The environment of this process now (call it after setting the thread counts)."""
     pools = tuple(ThreadPool(p.get("user_api", "?"), p.get("internal_api", "?"), p.get("version"),
-                             p.get("architecture"), int(p.get("num_threads", 0))) for p in threadpool_info())
+                             p.get("architecture"), int(p.get("num_threads", 0)), p.get("filepath", "?"))
+                  for p in threadpool_info())
     variables = {k: os.environ[k] for k in sorted(os.environ)
                  if k in RECORDED_VARIABLES or k.endswith("_NUM_THREADS")}
     return Environment(platform.python_version(), np.__version__, numba.__version__, numba.get_num_threads(), pools,
