@@ -17,6 +17,7 @@ from simulator.cost import ArrayConfig, network_cost
 from simulator.des import BusConfig, simulate
 from simulator.schedule import make_schedule
 from workloads import DVS128
+from workloads.environment import environment
 
 
 def measure(array: ArrayConfig, minibatches: int, repeats: int, bus: BusConfig,
@@ -35,6 +36,7 @@ def main() -> None:
     parser.add_argument("--minibatches", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
+    print(f"environment: {environment().summary()}")
     print(f"DVS128, P = 16, optimal scheduler, {args.minibatches} mini-batches, median of {args.repeats}")
     print(f"{'array':>8} {'bus':>14} {'wall s':>8} {'events':>9} {'events/s':>11} {'sim. cycles':>15} {'cyc/update':>12}")
     walls = {}
