@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -25,16 +24,17 @@ from pathlib import Path
 from machine_load import busy_jiffies, foreign_load, own_jiffies
 from simulator.exits import OneLineParser, run_guarded
 from simulator.cost import ArrayConfig, network_cost
-from simulator.des import SimResult, simulate
-from simulator.machine import Interconnect, Machine, load_machine
+from simulator.des import SimResult, link_machine, simulate
+from simulator.machine import load_machine
 from simulator.schedule import make_schedule
 from workloads import DVS128
+from workloads.environment import environment
 from workloads.files import write_atomic
 
 RESULTS = Path(__file__).parent / "results" / "bench_des.json"
 MACHINES = {  # label: machine with the default 32x32 array (overridden per row)
     "ideal": load_machine("ideal"),
-    "16 B/cyc, 20": Machine(name="links", interconnect=Interconnect(bandwidth=16, latency=20)),
+    "16 B/cyc, 20": link_machine(16, 20),
     "realistic": load_machine("realistic"),
     "mesh16": load_machine("mesh16"),
 }
@@ -69,10 +69,9 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
-    env = {"python": platform.python_version(), "implementation": platform.python_implementation(),
-           "cpus": os.cpu_count(), "platform": platform.platform(), "loadavg_before": os.getloadavg()[0]}
-    print(f"DVS128, P = 16, {args.minibatches} mini-batches, median of {args.repeats}; Python {env['python']}, "
-          f"{env['cpus']} CPUs, load average {env['loadavg_before']:.2f}")
+    env, loadavg = environment(), os.getloadavg()[0]
+    print(f"environment: {env.summary()}")
+    print(f"DVS128, P = 16, {args.minibatches} mini-batches, median of {args.repeats}; load average {loadavg:.2f}")
     print(f"{'array':>8} {'machine':>13} {'wall s':>7} {'CPU s':>6} {'events':>7} {'hops':>7} {'DRAM':>7} "
           f"{'sim. cycles':>15} {'cyc/update':>12} {'limited by':>14} {'others':>6}")
     rows, walls = [], {}
@@ -101,7 +100,8 @@ def main() -> int:
     print(f"targets on 32x32: ideal under 2 s -> {ideal['wall_s']:.3f} s wall ({ideal['cpu_s']:.3f} s CPU); "
           f"realistic under 1 s -> {real['wall_s']:.3f} s wall ({real['cpu_s']:.3f} s CPU; other processes "
           f"used {real['median_foreign_load']:.0%} of the CPUs meanwhile)")
-    write_atomic(args.out, json.dumps({"command": " ".join(sys.argv), "environment": env, "rows": rows}, indent=2))
+    write_atomic(args.out, json.dumps({"command": " ".join(sys.argv), "environment": env.as_dict(),
+                                       "loadavg_before": loadavg, "rows": rows}, indent=2))
     print(f"written {args.out}")
     return 0
 

@@ -24,6 +24,7 @@ from simulator.functional import FunctionalConfig, run_functional, subset
 from simulator.schedule import make_schedule
 from workloads.builtin import MNIST
 from workloads.datasets import get_dataset
+from workloads.environment import environment
 
 
 def plain(train, batch: int, cfg: FunctionalConfig) -> float:
@@ -46,6 +47,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     set_threads(args.threads, 1)
+    print(f"environment: {environment().summary()}")
     data = get_dataset("mnist")
     train, test = subset(data.train, args.samples), subset(data.test, 32)
     schedule = make_schedule(args.scheduler, network_cost(MNIST, ArrayConfig(32, 32), args.batch), args.procs)

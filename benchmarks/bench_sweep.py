@@ -16,12 +16,14 @@ from simulator.schedule import SCHEDULERS
 from simulator.paper import TABLE_VII_ARRAYS, TABLE_VII_BATCHES
 from simulator.reports import sweep
 from workloads import DVS128, MNIST, NMNIST
+from workloads.environment import environment
 
 
 def main() -> None:
     parser = OneLineParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
+    print(f"environment: {environment().summary()}")
     times, count = [], 0
     for _ in range(args.repeats):
         start = time.perf_counter()

@@ -24,6 +24,7 @@ from simulator.exits import OneLineParser, run_guarded
 from simulator.cost import ArrayConfig, TaskKind, network_cost
 from simulator.emulator import emulate_gemm, operands
 from workloads import MNIST, LayerKind
+from workloads.environment import environment
 
 FIRST_CALL = """
 import time, numpy as np
@@ -64,6 +65,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     array = ArrayConfig.parse(args.array)
+    print(f"environment: {environment().summary()}")
     cost = network_cost(MNIST, array)
     pe_cycles = cost.total * array.rows * array.cols
 

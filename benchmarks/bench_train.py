@@ -28,6 +28,7 @@ from pathlib import Path
 from machine_load import busy_jiffies, foreign_load, own_jiffies
 from simulator.exits import OneLineParser, run_guarded
 from workloads import InputKind
+from workloads.environment import environment
 from workloads.files import write_atomic
 
 # the peer script lives in shared/ beside the repository (SPIKEPIPE_PEER overrides)
@@ -131,8 +132,8 @@ def main() -> int:
         load = f"{ours['median_foreign_load']:.2f}, " + (f"{peer['median_foreign_load']:.2f}" if peer else "-")
         print(f"{net:8} {ours['samples_per_s']:12.1f} {ours['peak_rss_MiB']:9.0f} {peer_txt}  {load:>26}"
               + ("" if peer else f"  ({row['peer_note']})"), flush=True)
-    write_atomic(args.out, json.dumps({"command": " ".join(sys.argv), "cpus": os.cpu_count(), "rows": rows},
-                                      indent=2))
+    write_atomic(args.out, json.dumps({"command": " ".join(sys.argv), "cpus": os.cpu_count(),
+                                       "environment": environment().as_dict(), "rows": rows}, indent=2))
     print(f"written {args.out}")
     return 0
 

@@ -39,6 +39,7 @@ from simulator.exits import OneLineParser, is_interrupt, run_guarded
 from simulator.paper import TABLE_II, TABLE_II_EPOCHS
 from workloads import ConfigError, Network, load_network
 from workloads.datasets import ArrayDataset, DatasetSplits, data_root, get_dataset
+from workloads.environment import environment
 from workloads.files import atomic_path, write_atomic, write_csv_atomic
 
 if TYPE_CHECKING:
@@ -226,6 +227,7 @@ def _data_label(row: dict) -> str:
 def render_markdown(rows: list[dict], meta: dict) -> str:
     lines = ["# Table II reproduction (reduced budget: not the paper's 100/100/300 epochs over 10 seeds)", "",
              f"Command: `{meta['command']}`", "",
+             f"Environment: {meta['environment']['summary'] if 'environment' in meta else 'not recorded'}", "",
              f"Test accuracy, mean +- sample std (n - 1) over seeds; 'final' after the last epoch, 'best' the "
              f"highest epoch. lr {meta['lr']}, batch {meta['batch']}; the same subset (subset seed "
              f"{meta['subset_seed']}) for every run; seeds vary weights and sample order.", ""]
@@ -387,7 +389,8 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
     sizes = {n: (len(d.train), len(d.test)) for n, d in data.items()}
     meta = {"command": "python benchmarks/reproduce_table2.py " + " ".join(argv), "lr": args.lr,
             "batch": args.batch, "subset_seed": args.subset_seed, "seeds": seeds,
-            "classes": {n: net.compute_layers()[-1].out_size for n, net in nets.items()}}
+            "classes": {n: net.compute_layers()[-1].out_size for n, net in nets.items()},
+            "environment": environment().as_dict()}
     done = sum(is_finished(s, args.out) for s in specs)
     for n in names:
         print(f"{n}: {datasets[n]}{' (SYNTHETIC)' if data[n].synthetic else ''}, {sizes[n][0]:,} train / "

@@ -10,7 +10,9 @@ Convolutions take a zero padding `p` and a stride `s`: `H_out = (H + 2p - K) // 
 eq. 8-9 (FP), eq. 13 (WG, summed over timesteps and batch), eq. 12 (IG).
 Spike inputs (uint8) of stride-1 convolutions run through event-driven numba kernels
 (`models.conv_kernels`); float operands and strided convolutions through float32 GEMMs
-whose unfolded buffers stay under `_CHUNK_BYTES`.
+whose unfolded buffers stay under `_CHUNK_BYTES`. The FP and IG products, which a split
+slice computes on a subset of rows, use the fixed-order `models.gemm.matmul`, so a row's
+value never depends on the rows beside it.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from numba import get_num_threads, njit, prange
 from workloads.network import PoolKind, conv_output_size
 
 from .conv_kernels import col2im_add, spike_conv_fp, spike_conv_wg
+from .gemm import matmul
 
 
 _CHUNK_BYTES = 64 * 2**20  # bound on the unfolded (im2col / col2im) buffer of one GEMM
@@ -70,7 +73,7 @@ def conv_fp(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, padding: int, st
     xp = _pad(x, padding)
     wm = wf.reshape(k * k * c, f)
     for sl in _chunks(rows, ho * wo * k * k * c * 4):
-        out[sl] = (_im2col(xp[sl], k, stride) @ wm + bias).reshape(-1, ho, wo, f)
+        out[sl] = (matmul(_im2col(xp[sl], k, stride), wm) + bias).reshape(-1, ho, wo, f)
     return out
 
 
@@ -98,16 +101,16 @@ def conv_ig(g: np.ndarray, w: np.ndarray, padding: int, in_hw: tuple[int, int], 
     k, _, c, f = w.shape
     rows, ho, wo, _ = g.shape
     out = np.zeros((rows,) + tuple(in_hw) + (c,), np.float32)
-    wt = np.ascontiguousarray(w, np.float32).reshape(k * k * c, f).T
+    wt = np.ascontiguousarray(np.asarray(w, np.float32).reshape(k * k * c, f).T)
     for sl in _chunks(rows, ho * wo * k * k * c * 4):
-        cols = np.ascontiguousarray(g[sl], np.float32).reshape(-1, f) @ wt
+        cols = matmul(np.asarray(g[sl], np.float32).reshape(-1, f), wt)
         col2im_add(cols.reshape(-1, ho, wo, k, k, c), padding, stride, out[sl])
     return out
 
 
 def dense_fp(x: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> np.ndarray:
     """(R, Q_in) -> (R, Q_out) float32 (eq. 8-9)."""
-    out = np.asarray(x, np.float32) @ w
+    out = matmul(x, w)
     if b is not None:
         out += b
     return out
@@ -120,7 +123,7 @@ def dense_wg(x: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def dense_ig(g: np.ndarray, w: np.ndarray) -> np.ndarray:
     """dL/dx (R, Q_in) from dL/di (R, Q_out) (eq. 12)."""
-    return g @ w.T
+    return matmul(g, w.T)
 
 
 @njit(cache=True, parallel=True)

@@ -164,7 +164,8 @@ def _layer_inputs(net, layer, t: int, batch: int, rng) -> tuple[np.ndarray, bool
 @example(net=STRIDED, layer_index=0, kind=TaskKind.FP, cuts=[0.5], array=(8, 4), seed=2)
 def test_split_slices_join_to_the_unsplit_task(net, layer_index, kind, cuts, array, seed):
     """Any tile split of an FP or IG task joins to exactly the unsplit task's values (cut neurons included),
-    also for strided convolutions and layers followed by (or fed by) a sum or average pool."""
+    also for strided convolutions and layers followed by (or fed by) a sum or average pool: exact on any
+    BLAS, as every float product runs through the fixed-order `models.gemm.matmul`."""
     if kind is TaskKind.IG and layer_index == 0:
         layer_index = 1
     batch, t = 3, net.timesteps

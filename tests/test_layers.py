@@ -9,6 +9,7 @@ from scipy.signal import correlate
 from scipy.special import log_softmax
 
 from models import layers as L
+from models.gemm import matmul
 from models import snn
 from workloads.network import AvgPool, Conv, Dense, MaxPool, Network, Output, PoolKind, SumPool
 
@@ -70,9 +71,9 @@ def test_conv_chunking_is_invisible(monkeypatch, stride):
     g = rng.normal(size=(9, ho, ho, 3)).astype(np.float32)
     whole = L.conv_fp(x, w, None, 1, stride), L.conv_wg(x, g, 3, 1, stride)[0], L.conv_ig(g, w, 1, (6, 6), stride)
     monkeypatch.setattr(L, "_CHUNK_BYTES", 1)  # one row per chunk
-    np.testing.assert_allclose(L.conv_fp(x, w, None, 1, stride), whole[0], rtol=1e-6)
-    np.testing.assert_allclose(L.conv_wg(x, g, 3, 1, stride)[0], whole[1], rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(L.conv_ig(g, w, 1, (6, 6), stride), whole[2], rtol=1e-6)
+    np.testing.assert_array_equal(L.conv_fp(x, w, None, 1, stride), whole[0])  # fixed-order GEMM: row by row
+    np.testing.assert_allclose(L.conv_wg(x, g, 3, 1, stride)[0], whole[1], rtol=1e-5, atol=1e-5)  # BLAS sums rows
+    np.testing.assert_array_equal(L.conv_ig(g, w, 1, (6, 6), stride), whole[2])
 
 
 @settings(max_examples=30, deadline=None)
@@ -88,6 +89,35 @@ def test_dense_fp_wg_ig(r, qi, qo, seed):
     np.testing.assert_allclose(gw, np.einsum("ri,ro->io", x, g.astype(np.float64)), rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(gb, g.sum(0), rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(L.dense_ig(g, w), np.einsum("ro,io->ri", g, w.astype(np.float64)), rtol=1e-5, atol=1e-5)
+
+
+def _sequential_product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """sum_p a[:, p] b[p] in float32, term after term from +0, with numpy's elementwise (IEEE) ops."""
+    out = np.zeros((a.shape[0], b.shape[1]), np.float32)
+    for p in range(a.shape[1]):
+        out = out + a[:, p, None].astype(np.float32) * b[p]
+    return out
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 80), st.integers(0, 40), st.integers(1, 40), st.floats(0, 1), st.booleans(),
+       st.integers(0, 2**31 - 1))
+def test_matmul_is_the_sequential_sum_for_any_rows(m, k, n, zeros, spikes, seed):
+    """Every element is the float32 sum of its terms in order p = 0..K-1, bit for bit, whatever rows
+    share the call (both orientations of `matmul`, zero terms skipped or not); a BLAS GEMM has no such order."""
+    rng = np.random.default_rng(seed)
+    a = (rng.random((m, k)) >= zeros).astype(np.uint8) if spikes else \
+        np.where(rng.random((m, k)) < zeros, np.float32(0), rng.standard_normal((m, k)).astype(np.float32))
+    b = np.where(rng.random((k, n)) < zeros / 4, np.float32(0), rng.standard_normal((k, n)).astype(np.float32))
+    b[rng.random((k, n)) < 0.05] = -0.0
+    ref = _sequential_product(a, b)
+    got = matmul(a, b)
+    assert got.dtype == np.float32 and got.flags.c_contiguous
+    np.testing.assert_array_equal(got, ref)
+    assert np.array_equal(np.signbit(got), np.signbit(ref))  # -0 and +0 too
+    r0, r1 = sorted(rng.integers(0, m + 1, 2))
+    np.testing.assert_array_equal(matmul(a[r0:r1], b), ref[r0:r1])  # a split slice's rows
+    np.testing.assert_allclose(got, a.astype(np.float64) @ b, rtol=1e-4, atol=1e-4 * max(1, k))
 
 
 @settings(max_examples=30, deadline=None)

@@ -4,10 +4,12 @@ Geometry. A task's GEMM rows are ordered `(b, h, w, t)` (timestep innermost, see
 `simulator.emulator.tasks`), its columns are channels; tiles are numbered row-major (row
 tile outer, column tile inner). A slice owning tiles `[s0, s1)` owns the GEMM elements of
 those tiles. Its values are computed with the trainer's kernels (`models.layers`,
-`models.snn`) on the samples its rows touch, and only the owned elements are kept: the
-kernels work sample by sample, so the kept values are the unsplit task's bit for bit (the
-one or two edge samples a slice shares with its neighbour are computed by both, each keeping
-its own rows; the hardware computes exactly its tiles -- the cycles come from `cost` anyway).
+`models.snn`) on the samples its rows touch, and only the owned elements are kept. Those
+kernels compute each row on its own in a fixed order -- the event-driven spike kernels, and
+`models.gemm.matmul` for the float products (never BLAS, whose result for a row may depend on
+the rows beside it) -- so the kept values are the unsplit task's bit for bit, on any machine
+(the one or two edge samples a slice shares with its neighbour are computed by both, each
+keeping its own rows; the hardware computes exactly its tiles -- the cycles come from `cost`).
 
 Cut neurons. A tile boundary can cut a neuron's `T` timesteps. The LIF filter needs all of
 them in order, and the discrete-event model has no dependency between slices of one task
