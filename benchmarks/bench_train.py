@@ -25,6 +25,7 @@ import sys
 import time
 from pathlib import Path
 
+from machine_load import busy_jiffies, foreign_load, own_jiffies
 from simulator.exits import OneLineParser, run_guarded
 from workloads import InputKind
 from workloads.environment import environment
@@ -35,17 +36,6 @@ PEER = Path(os.environ.get("SPIKEPIPE_PEER", Path(__file__).resolve().parents[2]
 PEER_NAMES = {"mnist": "mnist", "nmnist": "nmnist", "dvs128": "dvs"}
 ITERS = {"mnist": (3, 30), "nmnist": (2, 10), "dvs128": (1, 3)}  # warm-up, timed
 RESULTS = Path(__file__).parent / "results" / "bench_train.json"
-
-
-def _busy_jiffies() -> int:
-    with open("/proc/stat") as f:
-        v = [int(x) for x in f.readline().split()[1:8]]
-    return sum(v) - v[3] - v[4]
-
-
-def _own_jiffies() -> float:
-    t = os.times()
-    return (t.user + t.system) * os.sysconf("SC_CLK_TCK")
 
 
 def worker(net_name: str, threads: int, blas: int, batch: int, warmup: int, iters: int, seed: int) -> dict:
@@ -66,17 +56,16 @@ def worker(net_name: str, threads: int, blas: int, batch: int, warmup: int, iter
     classes = net.compute_layers()[-1].out_size
     static = net.input_kind is InputKind.CURRENT
     times, foreign = [], []
-    hz, ncpu = os.sysconf("SC_CLK_TCK"), os.cpu_count() or 1
     for it in range(warmup + iters):
         x = (rng.random((batch,) + net.input_shape, dtype=np.float32) if static else
              (rng.random((net.timesteps, batch) + net.input_shape) < 0.1).astype(np.uint8))
         y = rng.integers(0, classes, batch)
-        b0, o0, t0 = _busy_jiffies(), _own_jiffies(), time.perf_counter()
+        b0, o0, t0 = busy_jiffies(), own_jiffies(), time.perf_counter()
         train_step(net, params, opt, None, x, static, y)
         dt = time.perf_counter() - t0
         if it >= warmup:
             times.append(dt)
-            foreign.append(max(0.0, (_busy_jiffies() - b0) - (_own_jiffies() - o0)) / hz / (ncpu * dt))
+            foreign.append(foreign_load(b0, o0, dt))
     return {"impl": "spikepipe", "threads": threads, "blas_threads": blas, "samples_per_s": batch / statistics.median(times),
             "median_foreign_load": statistics.median(foreign),
             "peak_rss_MiB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}

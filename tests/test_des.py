@@ -12,7 +12,9 @@ from hypothesis import strategies as st
 
 from simulator.cli import main
 from simulator.cost import ArrayConfig, TaskKind, input_activation_bytes, network_cost
-from simulator.des import BusConfig, simulate
+from simulator.des import link_machine as bus
+from simulator.des import simulate
+from simulator.machine import Interconnect
 from simulator.schedule import SCHEDULERS, make_schedule
 from simulator.schedule.types import Schedule
 from tests.conftest import random_networks
@@ -57,7 +59,7 @@ def test_finite_bus_degrades_monotonically(net, scheduler, procs) -> None:
     n = enough(procs)
 
     def cycles(bandwidth: float, latency: int) -> float:
-        return simulate(schedule, n, BusConfig(bandwidth, latency)).simulated_cycles_per_update
+        return simulate(schedule, n, bus(bandwidth, latency)).simulated_cycles_per_update
 
     by_bandwidth = [cycles(bw, 0) for bw in (0.25, 1, 4, 16, 64, math.inf)]
     assert all(a >= b for a, b in zip(by_bandwidth, by_bandwidth[1:])), by_bandwidth
@@ -70,7 +72,7 @@ def test_finite_bus_degrades_monotonically(net, scheduler, procs) -> None:
 
 def test_slow_link_is_named_as_the_bottleneck() -> None:
     schedule = make_schedule("optimal", network_cost(MNIST, ArrayConfig(32, 32), 1), 4)
-    slow = simulate(schedule, 24, BusConfig(bandwidth=1))
+    slow = simulate(schedule, 24, bus(bandwidth=1))
     assert slow.bottleneck.startswith("link p")
     fast = simulate(schedule, 24)
     assert fast.bottleneck.startswith("processor p")
@@ -78,9 +80,9 @@ def test_slow_link_is_named_as_the_bottleneck() -> None:
 
 def test_no_overlap_and_shared_bus_cost_time() -> None:
     schedule = make_schedule("optimal", network_cost(MNIST, ArrayConfig(32, 32), 1), 4)
-    base = simulate(schedule, 24, BusConfig(bandwidth=8))
-    serial = simulate(schedule, 24, BusConfig(bandwidth=8, overlap=False))
-    shared = simulate(schedule, 24, BusConfig(bandwidth=8, shared=True))
+    base = simulate(schedule, 24, bus(bandwidth=8))
+    serial = simulate(schedule, 24, bus(bandwidth=8), overlap=False)
+    shared = simulate(schedule, 24, bus(bandwidth=8, shared=True))
     assert serial.simulated_cycles_per_update >= base.simulated_cycles_per_update
     assert sum(p.wait_bus for p in serial.processors) > 0 == sum(p.wait_bus for p in base.processors)
     assert shared.simulated_cycles_per_update >= base.simulated_cycles_per_update
@@ -184,9 +186,9 @@ def test_bad_input_is_refused() -> None:
     cost = network_cost(MNIST, ArrayConfig(32, 32), 1)
     schedule = make_schedule("optimal", cost, 2)
     with pytest.raises(ConfigError, match="bandwidth"):
-        BusConfig(bandwidth=-1)
+        Interconnect(bandwidth=-1)
     with pytest.raises(ConfigError, match="latency"):
-        BusConfig(latency=-5)
+        Interconnect(latency=-5)
     with pytest.raises(ConfigError, match="minibatches"):
         simulate(schedule, 0)
     with pytest.raises(ConfigError, match="made for network 'mnist'"):

@@ -29,7 +29,7 @@ import models.run_folder as RF
 from models.train import TrainConfig
 from simulator.cli import main
 from simulator.cost import ArrayConfig, network_cost
-from simulator.des import BusConfig, simulate
+from simulator.des import link_machine, simulate
 from simulator.exits import Exit, is_interrupt, run_guarded
 from simulator.schedule import SCHEDULERS, make_schedule
 from workloads import MNIST, ConfigError, load_network, network_from_dict
@@ -561,7 +561,7 @@ def test_every_share_of_the_machine_is_within_its_window(procs, scheduler, minib
         schedule = make_schedule(scheduler, cost, procs)
     except ConfigError:
         return
-    r = simulate(schedule, minibatches, BusConfig(bandwidth, latency, shared, overlap))
+    r = simulate(schedule, minibatches, link_machine(bandwidth, latency, shared), overlap)
     event("steady state" if r.steady_state else "too short for a steady state")
     for p in r.processors:
         shares = [p.share(c) for c in (p.busy, p.wait_data, p.wait_weights, p.wait_bus, p.idle)]

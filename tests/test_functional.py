@@ -10,7 +10,8 @@ from hypothesis import example, given, settings, strategies as st
 from models import layers as L
 from models import snn
 from simulator.cost import ArrayConfig, TaskKind, network_cost
-from simulator.des import BusConfig, simulate
+from simulator.des import simulate
+from simulator.machine import Interconnect, Machine
 from simulator.functional import FunctionalConfig, run_functional, run_ideal
 from simulator.functional import shares as S
 from simulator.schedule import make_schedule
@@ -135,12 +136,12 @@ def test_latest_weights_differ_from_stashing_only_with_delays():
     assert _same(a.params, b.params)
 
 
-@pytest.mark.parametrize("bus", [BusConfig(), BusConfig(bandwidth=64, latency=20)])
-def test_functional_cycles_equal_timing_only(bus):
+@pytest.mark.parametrize("machine", [None, Machine(interconnect=Interconnect(bandwidth=64, latency=20))])
+def test_functional_cycles_equal_timing_only(machine):
     cost = network_cost(MNIST, ArrayConfig(32, 32), 32)
     schedule = make_schedule("optimal", cost, 4)
-    res = run_functional(schedule, TRAIN, TEST, CFG, bus=bus, progress=False)
-    timing = simulate(schedule, res.sim.minibatches, bus)
+    res = run_functional(schedule, TRAIN, TEST, CFG, machine=machine, progress=False)
+    timing = simulate(schedule, res.sim.minibatches, machine)
     assert res.sim == timing
 
 

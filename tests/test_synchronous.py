@@ -203,4 +203,4 @@ def test_bad_input_is_refused() -> None:
         simulate_sync(uniform(GPIPE, 2, 2, 1, 1, 1), 2, bandwidth=0)
     with pytest.raises(ConfigError, match="minibatches"):
         simulate_sync(uniform(GPIPE, 2, 2, 1, 1, 1), 0)
-    assert math.isinf(simulate_sync(uniform(GPIPE, 2, 2, 1, 1, 1), 2).bus.bandwidth)
+    assert math.isinf(simulate_sync(uniform(GPIPE, 2, 2, 1, 1, 1), 2).machine.interconnect.bandwidth)

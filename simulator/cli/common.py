@@ -18,11 +18,14 @@ if TYPE_CHECKING:
 NETWORK_HELP = "built-in network (mnist, nmnist, dvs128), a .toml/.json file, a NIR .nir file or a SCALE-Sim .csv topology"
 
 
-def add_network_options(parser: argparse.ArgumentParser, default: str | None = "mnist") -> None:
-    """--network (with --timesteps, --dt), --array, --batch, --json: the options nearly every subcommand takes."""
+def add_network_options(parser: argparse.ArgumentParser, default: str | None = "mnist",
+                        array: str | None = "32x32") -> None:
+    """--network (with --timesteps, --dt), --array, --batch, --json: the options nearly every subcommand
+    takes (`array=None`: --array defaults to None, the machine's array)."""
     parser.add_argument("--network", default=default, required=default is None, help=NETWORK_HELP)
     add_network_file_options(parser)
-    parser.add_argument("--array", default="32x32", help="systolic array ROWSxCOLS (default 32x32)")
+    parser.add_argument("--array", default=array,
+                        help="systolic array ROWSxCOLS (default " + (array or "the machine's") + ")")
     parser.add_argument("--batch", type=int, default=1, help="mini-batch size (default 1)")
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of tables")
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 import argparse
 import json
 import math
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
-from simulator.cli.common import (add_network_options, figure_path, network_and_array, output_file, print_json,
+from simulator.cli.common import (add_network_options, figure_path, network_arg, output_file, print_json,
                                   save_figure, seed, table)
-from simulator.cost import network_cost
-from simulator.des import BusConfig, SimResult, simulate
+from simulator.cost import ArrayConfig, network_cost
+from simulator.des import SimResult, simulate
+from simulator.machine import DEFAULT_MACHINE, PRESETS, Interconnect, Machine, Topology, load_machine
 from models.encoding import ENCODINGS, Encoding
 from models.memory import check_memory
 from models.optim import OPTIMIZERS
@@ -25,17 +26,23 @@ from workloads.files import write_atomic
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "simulate", help="execute schedules on P processors joined by a bus (discrete-event)",
-        description="Execute the task graph a scheduler produced on a virtual machine of P systolic-array "
-                    "processors joined by an interconnect bus, for N mini-batches, and report steady-state "
-                    "cycles per weight update, fill latency, utilization and bus traffic.")
-    add_network_options(p)
+        "simulate", help="execute schedules on a machine of P processors (discrete-event)",
+        description="Execute the task graph a scheduler produced on a machine of P systolic-array processors "
+                    "(a preset or a TOML file, docs/machine.md: interconnect, SRAM, DRAM, clock, energy) for N "
+                    "mini-batches, and report steady-state cycles and time per weight update, samples per "
+                    "second, energy, the limiting resource, peak SRAM, fill latency, utilization and traffic.")
+    add_network_options(p, array=None)
+    p.add_argument("--machine", default=DEFAULT_MACHINE, metavar="NAME|FILE",
+                   help=f"machine preset ({', '.join(PRESETS)}) or .toml file (default {DEFAULT_MACHINE}; "
+                        f"ideal: the paper's)")
     p.add_argument("--procs", type=int, default=4, help="number of processors P (default 4)")
     p.add_argument("--scheduler", default="all", help=f"all or one of {', '.join(SCHEDULERS)} (default all)")
     p.add_argument("--minibatches", type=int, default=64, help="mini-batches to run (default 64)")
-    p.add_argument("--bus-bandwidth", default="inf", help="bytes per cycle per link, or inf (default inf)")
-    p.add_argument("--bus-latency", type=int, default=0, help="cycles per transfer per link (default 0)")
-    p.add_argument("--shared-bus", action="store_true", help="one bus shared by all transfers (they contend)")
+    p.add_argument("--bus-bandwidth", default=None,
+                   help="override the machine's link bandwidth: bytes per cycle per link, or inf")
+    p.add_argument("--bus-latency", type=int, default=None, help="override the machine's link latency: cycles per hop")
+    p.add_argument("--shared-bus", action="store_true",
+                   help="one bus shared by all transfers (they contend), with the machine's link bandwidth and latency")
     p.add_argument("--no-overlap", action="store_true",
                    help="no double buffering: a processor waits for its outgoing transfers")
     p.add_argument("--trace", metavar="FILE.json", help="write a Chrome trace-event file (open in Perfetto)")
@@ -73,6 +80,18 @@ def _bandwidth(text: str) -> float:
         raise ConfigError(f"--bus-bandwidth must be a number of bytes per cycle or inf, got {text!r}") from None
 
 
+def machine_from_args(args: argparse.Namespace) -> Machine:
+    """--machine with --array, --bus-bandwidth, --bus-latency and --shared-bus as overrides, for --procs processors."""
+    machine = load_machine(args.machine)
+    array = None if args.array is None else ArrayConfig.parse(args.array)
+    bandwidth = None if args.bus_bandwidth is None else _bandwidth(args.bus_bandwidth)
+    machine = machine.with_overrides(array=array, bandwidth=bandwidth, latency=args.bus_latency)
+    if args.shared_bus:
+        ic = machine.interconnect
+        machine = replace(machine, interconnect=Interconnect(Topology.SHARED, ic.bandwidth, ic.latency))
+    return machine.with_processors(args.procs)
+
+
 def _per_scheduler(path: str, name: str, several: bool) -> Path:
     """FILE.json -> FILE-NAME.json when several schedulers are simulated."""
     p = Path(path)
@@ -80,11 +99,14 @@ def _per_scheduler(path: str, name: str, several: bool) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    net, array = network_and_array(args)
+    if args.batch < 1:
+        raise ConfigError(f"--batch must be a positive integer, got {args.batch}")
     if args.procs < 1:
         raise ConfigError(f"--procs must be at least 1, got {args.procs}")
+    net, machine = network_arg(args), machine_from_args(args)
+    array = machine.processors.array
     if args.functional:
-        return _functional(args, net, array)
+        return _functional(args, net, machine)
     names = list(SCHEDULERS) if args.scheduler == "all" else [args.scheduler]
     if args.scheduler != "all" and args.scheduler not in SCHEDULERS:
         raise ConfigError(f"unknown scheduler {args.scheduler!r}; use all or one of {', '.join(SCHEDULERS)}")
@@ -93,12 +115,12 @@ def run(args: argparse.Namespace) -> int:
             output_file(_per_scheduler(args.trace, name, len(names) > 1), "--trace")
         if args.plot:
             figure_path(_per_scheduler(args.plot, name, len(names) > 1))
-    bus = BusConfig(_bandwidth(args.bus_bandwidth), args.bus_latency, args.shared_bus, not args.no_overlap)
     cost = network_cost(net, array, args.batch)
     tracing = bool(args.trace or args.plot)
     results: list[SimResult] = []
     for name in names:
-        result = simulate(make_schedule(name, cost, args.procs), args.minibatches, bus, trace=tracing)
+        result = simulate(make_schedule(name, cost, args.procs), args.minibatches, machine, not args.no_overlap,
+                          trace=tracing)
         results.append(result)
         if args.trace:
             write_atomic(_per_scheduler(args.trace, name, len(names) > 1), json.dumps(trace_events(result)))
@@ -107,17 +129,23 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json([r.as_dict() for r in results])
         return 0
-    bw = "inf" if math.isinf(bus.bandwidth) else f"{bus.bandwidth:g} B/cycle"
     print(f"Network {net.name}, array {array}, batch {args.batch}, P = {args.procs}, "
-          f"{args.minibatches} mini-batches; bus {bw}, latency {bus.latency}, "
-          f"{'shared' if bus.shared else 'point-to-point links'}, {'overlap' if bus.overlap else 'no overlap'}")
+          f"{args.minibatches} mini-batches; {_machine_line(machine)}, "
+          f"{'overlap' if not args.no_overlap else 'no overlap'}")
     print(f"One processor: {cost.total:,} cycles per weight update")
     print()
-    rows = [(r.scheduler, r.analytic_cycles_per_update, *_steady(r, cost.total), r.fill_latency,
-             sum(r.utilization) / len(r.utilization), r.bus_bytes / r.minibatches / 1e3)
-            for r in results]
-    print(table(["scheduler", "analytic cyc/update", "simulated cyc/update", "speedup", "fill latency",
-                 "mean utilization", "bus KB/mini-batch"], rows, align="lrrrrrr"))
+    if machine.ideal:
+        rows = [(r.scheduler, r.analytic_cycles_per_update, *_steady(r, cost.total), r.fill_latency,
+                 sum(r.utilization) / len(r.utilization), r.bus_bytes / r.minibatches / 1e3)
+                for r in results]
+        print(table(["scheduler", "analytic cyc/update", "simulated cyc/update", "speedup", "fill latency",
+                     "mean utilization", "bus KB/mini-batch"], rows, align="lrrrrrr"))
+    else:
+        print(table(["scheduler", "ideal cycles/update", "physical cycles/update", "time/update µs", "samples/s",
+                     "energy/sample mJ", "limited by", "peak SRAM KB", "of capacity %"],
+                    [(r.scheduler, r.analytic_cycles_per_update, *_physical(r), _limit(r),
+                      max(p.peak_sram for p in r.processors) / 1e3, _sram_use(r)) for r in results],
+                    align="lrrrrrlrr"))
     if any(not r.steady_state for r in results):
         print(f"(the run is too short for a steady state at P = {args.procs}: use at least "
               f"{4 * args.procs + 2} mini-batches)")
@@ -132,7 +160,37 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _functional(args: argparse.Namespace, net, array) -> int:
+def _machine_line(m: Machine) -> str:
+    """The machine in one line: topology, links, SRAM, DRAM, clock."""
+    ic = m.interconnect
+    links = "free links" if ic.free else f"{ic.topology.value} links {ic.bandwidth:g} B/cycle + {ic.latency} cycles/hop"
+    sram = m.processors.sram_bytes
+    sram = "unbounded SRAM" if math.isinf(sram) else f"SRAM {sram / 2**20:g} MiB/processor"
+    dram = "no DRAM" if m.dram is None else f"DRAM {m.dram.bandwidth:g} B/cycle ({m.dram.channels.value})"
+    return f"machine {m.name} ({links}, {sram}, {dram}, {m.clock_ghz:g} GHz)"
+
+
+def _physical(r: SimResult) -> tuple:
+    """Physical cycles and time per update, samples/s, energy per sample in mJ ('not measured' if the
+    run is too short for a steady state)."""
+    if not r.steady_state:
+        return ("not measured",) * 4
+    return (round(r.simulated_cycles_per_update), r.seconds_per_update * 1e6, round(r.samples_per_second),
+            r.energy_per_sample_j * 1e3)
+
+
+def _limit(r: SimResult) -> str:
+    share = "" if r.limited_by.share is None else f" ({r.limited_by.share:.0%})"
+    return r.limited_by.label + share
+
+
+def _sram_use(r: SimResult) -> str:
+    """The fullest processor's peak SRAM over its capacity ('-' when unbounded)."""
+    shares = [p.peak_sram / p.sram_bytes for p in r.processors if not math.isinf(p.sram_bytes)]
+    return f"{max(shares):.0%}" if shares else "-"
+
+
+def _functional(args: argparse.Namespace, net, machine: Machine) -> int:
     if args.scheduler not in SCHEDULERS:
         raise ConfigError(f"--functional runs one schedule: give --scheduler as one of {', '.join(SCHEDULERS)}")
     if not args.dataset:
@@ -147,12 +205,12 @@ def _functional(args: argparse.Namespace, net, array) -> int:
     emulate = tuple(s.strip().upper() for s in args.emulate.split(",") if s.strip())
     cfg = FunctionalConfig(args.optimizer, args.lr, args.epochs, args.seed, args.encoding, weights=args.weights,
                            emulate=emulate, emulate_batches=args.emulate_batches)
-    bus = BusConfig(_bandwidth(args.bus_bandwidth), args.bus_latency, args.shared_bus, not args.no_overlap)
+    array = machine.processors.array
     cost = network_cost(net, array, args.batch)
     schedule = make_schedule(args.scheduler, cost, args.procs)
     progress = not args.json
-    result = run_functional(schedule, train, test, cfg, bus, progress=progress)
-    out = {"config": {"network": net.name, "array": str(array), "batch": args.batch, "procs": args.procs,
+    result = run_functional(schedule, train, test, cfg, machine, not args.no_overlap, progress=progress)
+    out = {"config": {"network": net.name, "array": str(array), "machine": machine.name, "batch": args.batch, "procs": args.procs,
                       "scheduler": args.scheduler, "dataset": args.dataset, "train_samples": len(train),
                       "test_samples": len(test), "synthetic": data.synthetic, **asdict(cfg)},
            "delays": list(schedule.delays), "functional": result.as_dict()}
@@ -204,12 +262,26 @@ def _steady(r: SimResult, one_processor: int) -> tuple[int | str, float | str]:
 
 def _details(r: SimResult) -> None:
     print()
-    print(table(["proc", "load", "busy", "wait data", "wait weights", "wait bus", "idle", "peak SRAM KB"],
+    print(table(["proc", "load", "busy", "wait data", "wait weights", "wait DRAM", "wait bus", "idle", "peak SRAM KB",
+                 "SRAM KB"],
                 [(f"p{p.index}", p.load, f"{p.share(p.busy):.1%}", f"{p.share(p.wait_data):.1%}",
-                  f"{p.share(p.wait_weights):.1%}", f"{p.share(p.wait_bus):.1%}", f"{p.share(p.idle):.1%}",
-                  p.peak_sram / 1e3) for p in r.processors], align="lrrrrrrr"))
-    if r.links:
+                  f"{p.share(p.wait_weights):.1%}", f"{p.share(p.wait_memory):.1%}", f"{p.share(p.wait_bus):.1%}",
+                  f"{p.share(p.idle):.1%}", p.peak_sram / 1e3,
+                  "unbounded" if math.isinf(p.sram_bytes) else f"{p.sram_bytes / 1e3:,.0f}") for p in r.processors],
+                align="lrrrrrrrrr"))
+    channels = r.links + r.dram
+    if channels:
         print()
-        print(table(["link", "occupancy", "KB moved", "transfers"],
-                    [(l.name, f"{l.occupancy:.1%}", l.nbytes / 1e3, l.transfers) for l in r.links],
-                    align="lrrr"))
+        print(table(["channel", "occupancy", "steady share", "KB moved", "transfers"],
+                    [(c.name, f"{c.occupancy:.1%}", "-" if c.steady_share is None else f"{c.steady_share:.1%}",
+                      c.nbytes / 1e3, c.transfers)
+                     for c in channels], align="lrrrr"))
+    e = r.energy
+    if e is None:
+        return
+    print()
+    print(f"Per update: {r.seconds_per_update * 1e6:,.2f} µs, {r.energy_per_update_j * 1e3:,.4f} mJ "
+          f"(compute {e.compute * 1e3:,.4f}, IIR {e.iir * 1e3:,.4f}, SRAM {e.sram * 1e3:,.4f}, "
+          f"DRAM {e.dram * 1e3:,.4f}, links {e.link * 1e3:,.4f}, static {e.static * 1e3:,.4f} mJ); "
+          f"{r.power_per_processor_w:,.2f} W per processor in use ({r.processors_used}); "
+          f"DRAM {r.dram_bytes_per_update / 1e3:,.1f} KB per update, busiest channel {r.dram_busy_share:.0%} busy")

@@ -1,7 +1,8 @@
-"""Discrete-event (SimPy) model of P systolic-array processors joined by a bus."""
-from .machine import Bus, BusConfig, Link, Processor, TransferRecord
-from .result import LinkStats, ProcessorStats, SimResult, SliceRecord
+"""Discrete-event (SimPy) model of P systolic-array processors on a physical machine
+(`simulator.machine`): routes, SRAM, spills to DRAM, energy."""
+from .machine import DRAM_END, Clock, Fabric, Link, Processor, TransferRecord, link_machine
+from .result import EnergyBreakdown, Limit, LinkStats, ProcessorStats, Resource, SimResult, SliceRecord
 from .run import simulate
 
-__all__ = ["Bus", "BusConfig", "Link", "Processor", "LinkStats", "ProcessorStats", "SimResult",
-           "SliceRecord", "TransferRecord", "simulate"]
+__all__ = ["DRAM_END", "Clock", "EnergyBreakdown", "Fabric", "Limit", "Link", "LinkStats", "Processor",
+           "ProcessorStats", "Resource", "SimResult", "SliceRecord", "TransferRecord", "link_machine", "simulate"]

@@ -1,28 +1,78 @@
-"""The virtual multiprocessor: processors, the interconnect bus, and their configuration.
+"""The discrete-event components of the virtual multiprocessor: channels, processors, the fabric.
 
-`Processor` is an `SR x SC` output-stationary systolic array with a bank of `SC` IIR filters
-and an SRAM whose occupancy is tracked; `Bus` joins adjacent processors. Only the processors
-are SimPy processes (one long-lived process each, walking its own slice program); the bus is
-pass-through logic: a transfer is booked on each link it crosses in arrival order (FIFO), so
-it costs arithmetic and at most one event per extra hop, never a per-cycle tick.
+The physical description (clock, arrays, SRAM, DRAM, topology, energy) is one
+`simulator.machine.Machine`; this module holds the mutable state the simulation keeps for it.
+`Processor` is an `SR x SC` output-stationary systolic array with a bank of `SC` IIR filters and
+an SRAM whose occupancy is tracked; `Fabric` holds the interconnect's channels and the route of
+every processor pair (`Machine.route`). Only processors are SimPy processes; a channel is
+pass-through logic booked by arithmetic, never ticked.
 
-Time is in integer cycles. A transfer occupies each link it crosses for
-`ceil(bytes / bandwidth) + latency` cycles and arrives when it leaves the last link.
+Time is in integer cycles. A transfer crosses the channels of its route in turn (store and
+forward): hop i is booked when hop i - 1 ends and starts when the channel is free, occupying it
+for `Machine.link_cycles(bytes)`. A channel serves bookings in the order they are made, which
+is the order in time (FIFO); booking is arithmetic on the channel's next free cycle, and a
+later hop is a deferred call run in time order (`Clock.defer`), not a SimPy event.
 """
 from __future__ import annotations
 
+import heapq
+import itertools
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, NamedTuple
 
 import simpy
 
 from simulator.cost import ArrayConfig
-from workloads import ConfigError
+from simulator.machine import BUS, Interconnect, LinkId, Machine, Processors, Topology
+
+class Clock(simpy.Environment):
+    """A SimPy environment that counts the events it schedules (for the benchmark's events/s) and
+    runs deferred calls (`defer`: a transfer's next hop) in time order, each before any event of
+    its time or later, without making them SimPy events."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scheduled = 0
+        self.deferred: list = []
+        self.order = itertools.count()
+
+    def schedule(self, event, priority=simpy.core.NORMAL, delay=0) -> None:
+        self.scheduled += 1
+        heapq.heappush(self._queue, (self._now + delay, priority, next(self._eid), event))
+
+    def defer(self, time: int, call: Callable, *args) -> None:
+        """Run `call(*args)` at cycle `time` (>= now)."""
+        heapq.heappush(self.deferred, (time, next(self.order), call, args))
+
+    def step(self) -> None:
+        deferred = self.deferred
+        if deferred:
+            queue = self._queue
+            while deferred and (not queue or deferred[0][0] <= queue[0][0]):
+                self._now, _, call, args = heapq.heappop(deferred)
+                call(*args)
+        super().step()
+
+
+def link_machine(bandwidth: float = math.inf, latency: int = 0, shared: bool = False,
+                 array: ArrayConfig | str = ArrayConfig(32, 32)) -> Machine:
+    """The paper's machine (unbounded SRAM, no DRAM) of `array` processors with links of `bandwidth`
+    bytes per cycle and `latency` cycles per hop between neighbours in a chain, or one bus all
+    transfers share."""
+    return Machine(name="links", description="the ideal machine with finite links",
+                   processors=Processors(ArrayConfig.of(array)),
+                   interconnect=Interconnect(Topology.SHARED if shared else Topology.CHAIN, bandwidth, latency))
+
+
+DRAM_END = -1
+"""`TransferRecord.src` of a DRAM read and `.dst` of a DRAM write: the memory side."""
 
 
 class TransferRecord(NamedTuple):
-    """One hop of a transfer: the channel, what it carried (item, layer, mini-batch, from, to), when."""
+    """One booking of a channel (a link hop or a DRAM access): the channel, what it carried
+    (item, layer, mini-batch or weight version, from, to: `DRAM_END` for the memory), when.
+    A DRAM read carries the mini-batch of the slice that reads (for weights: not the version)."""
 
     link: str
     item: str
@@ -35,59 +85,40 @@ class TransferRecord(NamedTuple):
     nbytes: int
 
 
-@dataclass(frozen=True)
-class BusConfig:
-    """Interconnect parameters.
-
-    `bandwidth` is in bytes per cycle (`math.inf` for free transfers), `latency` in cycles.
-    Links are full duplex: each direction between two adjacent processors is its own channel.
-    With `shared`, one bus carries every transfer, so all transfers contend.
-    With `overlap` (double buffering) a processor computes while its results are sent;
-    without it, a processor waits until its outgoing data has left before its next slice.
-    """
-
-    bandwidth: float = math.inf
-    latency: int = 0
-    shared: bool = False
-    overlap: bool = True
-
-    def __post_init__(self) -> None:
-        if isinstance(self.bandwidth, bool) or not isinstance(self.bandwidth, (int, float)) \
-                or math.isnan(self.bandwidth) or self.bandwidth <= 0:
-            raise ConfigError(f"bus: field 'bandwidth' must be a positive number of bytes per cycle "
-                              f"or inf, got {self.bandwidth!r}")
-        if isinstance(self.latency, bool) or not isinstance(self.latency, int) or self.latency < 0:
-            raise ConfigError(f"bus: field 'latency' must be a non-negative integer of cycles, got {self.latency!r}")
-
-    def occupancy(self, nbytes: int) -> int:
-        """Cycles one link is busy carrying `nbytes`."""
-        wire = 0 if math.isinf(self.bandwidth) else math.ceil(nbytes / self.bandwidth)
-        return wire + self.latency
-
-
-@dataclass
+@dataclass(slots=True)
 class Link:
-    """One channel: busy until `free`; counts what it carried."""
+    """One channel (a link direction, the shared bus, or a DRAM channel): busy until `free`;
+    counts what it carried, and per mini-batch (DRAM channels) its busy cycles and bytes.
+
+    Booking (inlined where it is hot): a transfer ready at `t` occupies the channel from
+    `max(t, free)` for its cycles, and `free` moves to its end."""
 
     name: str
     free: int = 0
     busy: int = 0
     nbytes: int = 0
     transfers: int = 0
+    busy_by_batch: list[int] | None = None
+    bytes_by_batch: list[int] | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class Processor:
-    """A systolic array with its IIR filter bank and SRAM; accumulates where its time went."""
+    """A systolic array with its IIR filter bank and SRAM; accumulates where its time went.
+
+    `sram` is what is resident now (the weights it keeps plus the buffers below), `peak_sram`
+    its maximum, `capacity` the SRAM size (`math.inf`: unbounded).
+    """
 
     index: int
     array: ArrayConfig
-    static_sram: int = 0
+    capacity: float = math.inf
     sram: int = 0
     peak_sram: int = 0
     busy: int = 0
     wait_data: int = 0
     wait_weights: int = 0
+    wait_memory: int = 0
     wait_bus: int = 0
 
     @property
@@ -95,76 +126,62 @@ class Processor:
         """The IIR filter bank has one filter per array column (Fig. 11)."""
         return self.array.cols
 
-    def allocate(self, nbytes: int) -> None:
-        self.sram += nbytes
-        if self.sram > self.peak_sram:
-            self.peak_sram = self.sram
 
-    def release(self, nbytes: int) -> None:
-        self.sram -= nbytes
+def link_name(link: LinkId, machine: Machine) -> str:
+    """`p0->p1` between processors (the pipeline's names), `n5` for a node holding none, `bus`."""
+    if link == BUS:
+        return "bus"
+    ic, count = machine.interconnect, machine.count
+    held = {ic.node(p): p for p in range(count)}
+    return "->".join(f"p{held[n]}" if n in held else f"n{n}" for n in (link.src, link.dst))
 
 
-@dataclass
-class Bus:
-    """Links between adjacent processors (or one shared bus), booked FIFO."""
+class Fabric:
+    """The interconnect's channels and, for every processor pair, the channels of its route.
 
-    env: simpy.Environment
-    config: BusConfig
-    procs: int
-    trace: list | None = None
-    links: dict[tuple[int, int], Link] = field(default_factory=dict, init=False)
-    paths: dict[tuple[int, int], tuple[Link, ...]] = field(default_factory=dict, init=False)
-    free: bool = field(default=False, init=False)
+    `send` books the first hop of a transfer now; every further hop is booked when the previous
+    one ends (`clock.defer`), so each channel serves transfers in the order they reach it.
+    `deliver(item, batch, dst, time, nbytes, payload)` is called once the arrival time is known.
+    """
 
-    def __post_init__(self) -> None:
-        pairs = [(a, b) for a in range(self.procs) for b in range(self.procs) if a != b]
-        if self.config.shared:
-            shared = Link("bus")
-            self.links = {pair: shared for pair in pairs}
-            self.paths = {pair: (shared,) for pair in pairs}
-        else:
-            for p in range(self.procs - 1):
-                self.links[p, p + 1] = Link(f"p{p}->p{p + 1}")
-                self.links[p + 1, p] = Link(f"p{p + 1}->p{p}")
-            self.paths = {(a, b): tuple(self.links[q, q + (1 if b > a else -1)]
-                                        for q in range(a, b, 1 if b > a else -1)) for a, b in pairs}
-        self.free = math.isinf(self.config.bandwidth) and self.config.latency == 0
+    def __init__(self, machine: Machine, clock: Clock, deliver: Callable, names: list[tuple[str, int]],
+                 trace: list | None = None) -> None:
+        procs = machine.count
+        self.links = [Link(link_name(l, machine)) for l in machine.links()]
+        by_id = dict(zip(machine.links(), self.links))
+        self.paths = [[tuple(by_id[l] for l in machine.route(a, b)) for b in range(procs)] for a in range(procs)]
+        self.free = machine.interconnect.free
+        self.cycles = machine.link_cycles
+        self.durations: dict[int, int] = {}  # link cycles by transfer size (few distinct sizes)
+        self.clock, self.deliver, self.names, self.trace = clock, deliver, names, trace
 
-    @property
-    def channels(self) -> list[Link]:
-        return list({id(l): l for l in self.links.values()}.values())
-
-    def send(self, src: int, dst: int, nbytes: int, what: tuple, arrived: Callable[[int], None]) -> int:
-        """Start a transfer now; `arrived(time)` is called once the arrival time is known.
-
-        `what` is `((item, layer), mini-batch, src, dst)`, recorded in the trace.
-        Returns the cycle at which the data has left `src` (the end of the first hop).
-        """
-        path = self.paths[src, dst]
+    def send(self, src: int, dst: int, nbytes: int, item: int, batch: int, payload: object) -> int:
+        """Send a share of `item` (an id of `names`) of `batch` now; the cycle it has left `src`."""
+        now = self.clock._now
+        path = self.paths[src][dst]
         if self.free:  # nothing to wait for: count the bytes, deliver now
             for link in path:
                 link.nbytes += nbytes
                 link.transfers += 1
-            arrived(self.env.now)
-            return self.env.now
-        return self._hop(path, 0, nbytes, what, arrived)
+            self.deliver(item, batch, dst, now, nbytes, payload)
+            return now
+        return self._hop(path, 0, src, dst, nbytes, item, batch, payload)
 
-    def _hop(self, path: tuple[Link, ...], i: int, nbytes: int, what: tuple,
-             arrived: Callable[[int], None]) -> int:
-        link = path[i]
-        start = max(self.env.now, link.free)
-        duration = self.config.occupancy(nbytes)
-        end = start + duration
-        link.free = end
+    def _hop(self, path: tuple[Link, ...], i: int, src: int, dst: int, nbytes: int, item: int, batch: int,
+             payload: object) -> int:
+        link, duration, now = path[i], self.durations.get(nbytes), self.clock._now
+        if duration is None:
+            duration = self.durations[nbytes] = self.cycles(nbytes)
+        link.free = end = (link.free if link.free > now else now) + duration
         link.busy += duration
         link.nbytes += nbytes
         link.transfers += 1
-        if self.trace is not None:  # what: ((item, layer), batch, src, dst) of the whole transfer
-            (item, layer), batch, src, dst = what
-            self.trace.append(TransferRecord(link.name, item, layer, batch, src, dst, start, end, nbytes))
+        if self.trace is not None:
+            self.trace.append(TransferRecord(link.name, *self.names[item], batch, src, dst, end - duration, end,
+                                             nbytes))
         if i + 1 == len(path):
-            arrived(end)
+            self.deliver(item, batch, dst, end, nbytes, payload)
         else:
-            event = self.env.timeout(end - self.env.now)
-            event.callbacks.append(lambda _: self._hop(path, i + 1, nbytes, what, arrived))
+            heapq.heappush(self.clock.deferred, (end, next(self.clock.order), self._hop,
+                                                 (path, i + 1, src, dst, nbytes, item, batch, payload)))  # Clock.defer
         return end

@@ -1,59 +1,47 @@
-"""Execute a `Schedule` on the virtual multiprocessor for N mini-batches: `simulate`.
+"""Execute a `Schedule` on a physical machine for N mini-batches: `simulate`.
 
-Each processor is one SimPy process that walks its step program (see `steps`): for each
-slice of each mini-batch it waits until the data items it needs have arrived on this
-processor and the weight version its delay allows is there, computes for the slice's cycles
-(from `simulator.cost`), then hands its outputs to the bus. Dependencies are plain records
-plus one `Event` per waiting slice; cost grows with slices and transfers, never with cycles.
+The machine (`simulator.machine.Machine`) is the one source of the interconnect, the SRAM, the
+DRAM, the clock and the energy table. Each processor is one SimPy process that walks its step
+program (see `steps`): for each slice of each mini-batch it waits until the data items it needs
+have arrived on this processor and the weight version its delay allows is there, reads back
+from DRAM what it had to spill (see `memory`), computes for the slice's cycles on its array
+(from `simulator.cost`), then hands its outputs to the interconnect, whose routes are booked by
+arithmetic when they are sent (see `machine`). Dependencies are plain records plus one `Event`
+per waiting slice; cost grows with slices and transfers, never with cycles.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Callable, Protocol
-
-import simpy
+import math
+from typing import Callable, NamedTuple, Protocol
 
 from simulator.cost import TaskKind
+from simulator.energy import dram_energy, link_energy, static_energy, task_energy
+from simulator.machine import Machine, load_machine
 from simulator.schedule import Schedule
 from simulator.schedule.dataflow import Item, ItemKind
 from workloads import ConfigError, Network
 
-from .machine import Bus, BusConfig, Processor
-from .result import LinkStats, ProcessorStats, SimResult, SliceRecord
-from .steps import Programs, SliceStep, build_programs
+from .machine import Clock, Fabric, Processor
+from .memory import PINNED, Buffer, Memory
+from .result import EnergyBreakdown, Limit, LinkStats, ProcessorStats, Resource, SimResult, SliceRecord
+from .steps import SliceStep, build_programs
+
+WEIGHTS = ItemKind.WEIGHTS
 
 
-@dataclass
-class _Arrival:
-    """Shares of one item for one mini-batch that have reached one processor."""
+def simulate(schedule: Schedule, minibatches: int = 64, machine: Machine | None = None, overlap: bool = True,
+             trace: bool = False, network: Network | None = None, executor: Executor | None = None) -> SimResult:
+    """Run `schedule` for `minibatches` mini-batches on `machine`.
 
-    count: int = 0
-    time: int = 0
-    nbytes: int = 0
-    consumed: int = 0
-    waiters: list = field(default_factory=list)
-    payloads: list | None = None  # functional mode: the shares' values, in arrival order
-
-
-class _CountingEnvironment(simpy.Environment):
-    """A SimPy environment that counts the events it schedules (for the benchmark's events/s)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.scheduled = 0
-
-    def schedule(self, event, priority=simpy.core.NORMAL, delay=0) -> None:
-        self.scheduled += 1
-        super().schedule(event, priority, delay)
-
-
-def simulate(schedule: Schedule, minibatches: int = 64, bus: BusConfig = BusConfig(), trace: bool = False,
-             network: Network | None = None, executor: Executor | None = None) -> SimResult:
-    """Run `schedule` for `minibatches` mini-batches on P processors joined by `bus`.
-
-    With `network`, the schedule must have been made for that network. With `executor`
-    (functional mode, `simulator.functional`), every slice also computes its values, which
-    travel with the items it produces; the timing is the same with or without it.
+    `machine` defaults to the paper's: the `ideal` preset built of the schedule's arrays (free
+    transfers, unbounded SRAM, no DRAM), on which the simulated throughput is the schedule's.
+    A machine's default array must be the one the schedule was costed on (processors it
+    overrides may differ: `steps.slice_cycles`). With `overlap` (double buffering) a processor
+    computes while its results are sent; without it, it waits until its outgoing data has left
+    before its next slice (DRAM writes are posted: it never waits for them). With `network`, the schedule must
+    have been made for that network. With `executor` (functional mode, `simulator.functional`),
+    every slice also computes its values, which travel with the items it produces; the timing
+    is the same with or without it.
     """
     if not isinstance(schedule, Schedule):
         raise ConfigError(f"schedule: expected a Schedule, got {type(schedule).__name__}")
@@ -62,9 +50,19 @@ def simulate(schedule: Schedule, minibatches: int = 64, bus: BusConfig = BusConf
                           f"not for {network.name!r}")
     if isinstance(minibatches, bool) or not isinstance(minibatches, int) or minibatches < 1:
         raise ConfigError(f"minibatches: must be a positive integer, got {minibatches!r}")
-    if not isinstance(bus, BusConfig):
-        raise ConfigError("bus: expected a BusConfig")
-    return _Simulation(schedule, build_programs(schedule), minibatches, bus, trace, executor).run()
+    if not isinstance(overlap, bool):
+        raise ConfigError(f"overlap: must be True or False, got {overlap!r}")
+    array = schedule.cost.array
+    if machine is None:
+        machine = load_machine("ideal").with_overrides(array=array)
+    elif not isinstance(machine, Machine):
+        raise ConfigError(f"machine: expected a Machine (simulator.machine.load_machine), got {type(machine).__name__}")
+    elif machine.processors.array != array:
+        raise ConfigError(f"machine {machine.name}: its processors are {machine.processors.array} arrays but the "
+                          f"schedule was costed on {array}: cost the network on the machine's array or override "
+                          f"it (Machine.with_overrides(array=...), --array)")
+    machine = machine.with_processors(schedule.procs)
+    return _Simulation(schedule, machine, minibatches, overlap, trace, executor).run()
 
 
 def step_period(ends: list[int], offsets: list[int], minibatches: int) -> float | None:
@@ -96,159 +94,284 @@ class Executor(Protocol):
             weights: Callable[[int], object | None]) -> dict[Item, object]: ...
 
 
+class _Op(NamedTuple):
+    """A slice step compiled for the event loop: items by id, with what the loop needs at hand."""
+
+    step: SliceStep
+    offset: int
+    cycles: int
+    needs: tuple[tuple[int, int, int], ...]  # (item, shares that complete it, readers on this processor)
+    weights: int  # the weights item it reads, -1 if none
+    lag: int  # it reads weight version batch - lag (1 + D)
+    weight_readers: int
+    weight_parts: int
+    outputs: tuple[tuple[int, bool, int, tuple[tuple[int, int], ...]], ...]  # (item, local, bytes kept, remote)
+    dram_weights: int  # bytes of weights it reads from DRAM (layers that do not fit in SRAM)
+    writeback: int  # WG of such a layer whose update no slice here reads: bytes written back
+    wg: bool
+    record: tuple  # (label, kind, layer) for the slice records
+
+
 class _Simulation:
-    def __init__(self, schedule: Schedule, steps: Programs, minibatches: int, bus: BusConfig, trace: bool,
+    def __init__(self, schedule: Schedule, machine: Machine, minibatches: int, overlap: bool, trace: bool,
                  executor: Executor | None = None) -> None:
-        self.schedule, self.steps, self.flow, self.n = schedule, steps, schedule.flow, minibatches
-        self.executor = executor
-        self.env = _CountingEnvironment()
-        self.bus = Bus(self.env, bus, steps.procs, trace=[] if trace else None)
+        self.schedule, self.machine, self.flow, self.n = schedule, machine, schedule.flow, minibatches
+        self.overlap, self.executor = overlap, executor
+        specs = [machine.processor(p) for p in range(schedule.procs)]
+        arrays = tuple(s.array for s in specs)
+        self.steps = steps = build_programs(schedule, None if set(arrays) == {schedule.cost.array} else arrays)
+        self.items = tuple(Item(kind, layer) for layer in range(len(steps.delays)) for kind in ItemKind)
+        self.ids = ids = {item: i for i, item in enumerate(self.items)}
+        self.env = Clock()
+        self.trace: list | None = [] if trace else None
         self.records: list[SliceRecord] | None = [] if trace else None
-        self.procs = [Processor(p, schedule.cost.array) for p in range(steps.procs)]
-        for p, program in enumerate(steps.programs):
-            held = {st.layer for st in program}
-            self.procs[p].static_sram = sum(steps.weight_bytes[l] for l in held)
-            self.procs[p].allocate(self.procs[p].static_sram)
-        self.arrivals: dict[tuple[Item, int, int], _Arrival] = {}
+        self.procs = [Processor(p, s.array, s.sram_bytes) for p, s in enumerate(specs)]
+        self.memory = Memory(machine, schedule, steps, self.procs, self.items, minibatches, self.env, self.trace)
+        self.fabric = Fabric(machine, self.env, self._deliver, self.memory.names, self.trace)
+        parts, readers = self.flow.parts, self.flow.readers
+        self.parts = [parts.get(item, 0) for item in self.items]
+        self.programs = [tuple(_Op(
+            st, st.offset, st.cycles, tuple((ids[i], parts[i], readers[i, p]) for i in st.needs),
+            -1 if st.weights is None else ids[st.weights], 1 + steps.delays[st.layer],
+            0 if st.weights is None else readers[st.weights, p], 0 if st.weights is None else parts[st.weights],
+            tuple((ids[o.item], o.local, o.nbytes, o.remote) for o in st.outputs), self.memory.dram_weights(st),
+            self.memory.dram_weights(st) if st.kind is TaskKind.WG and not any(o.local for o in st.outputs) else 0,
+            st.kind is TaskKind.WG, (st.label, st.kind.value, st.layer)) for st in program)
+            for p, program in enumerate(steps.programs)]
+        self.weights_id = [ids[Item(ItemKind.WEIGHTS, layer)] for layer in range(len(steps.delays))]
+        self.is_weights = [item.kind is ItemKind.WEIGHTS for item in self.items]
+        self.n_items, self.n_procs = len(self.items), len(self.procs)  # buffer slots: (batch, item, proc)
+        self.arrivals: dict[int, Buffer] = {}
         self.step_ends: list[list[int]] = [[] for _ in steps.programs]
         self.wg_done = [0] * minibatches
         self.updates = [0] * minibatches
 
     def run(self) -> SimResult:
-        for p, program in enumerate(self.steps.programs):
+        for p, program in enumerate(self.programs):
             if program:
                 self.env.process(self._processor(p, program))
         self.env.run()
         return self._result()
 
     # -- items ---------------------------------------------------------------------------
-    def _deliver(self, item: Item, batch: int, dest: int, time: int, nbytes: int, parts: int,
-                 payload: object = None) -> None:
-        rec = self.arrivals.get((item, batch, dest))
-        if rec is None:
-            rec = self.arrivals[item, batch, dest] = _Arrival()
-        rec.count += 1
+    def _deliver(self, item: int, batch: int, dest: int, time: int, nbytes: int, payload: object = None) -> None:
+        """A share of `item` reaches `dest` at `time`."""
+        slot = (batch * self.n_items + item) * self.n_procs + dest
+        buf = self.arrivals.get(slot)
+        if buf is None:
+            buf = self.arrivals[slot] = self.memory.new_buffer(dest, item, batch, slot)
+        buf.count += 1
         if payload is not None:
-            if rec.payloads is None:
-                rec.payloads = []
-            rec.payloads.append(payload)
-        rec.time = max(rec.time, time)
-        if item.kind is not ItemKind.WEIGHTS:  # weights live in the static SRAM
-            rec.nbytes += nbytes
-            self.procs[dest].allocate(nbytes)
-        if rec.count == parts:
-            for event in rec.waiters:
-                event.succeed()
-            rec.waiters.clear()
+            if buf.payloads is None:
+                buf.payloads = []
+            buf.payloads.append(payload)
+        if time > buf.time:
+            buf.time = time
+        if self.is_weights[item]:
+            self.memory.weights_arrived(dest, self.items[item].layer, buf, nbytes, time)
+        elif self.memory.spills:
+            self.memory.place(dest, buf, nbytes, time)
+        else:  # unbounded SRAM: only count
+            proc = self.procs[dest]
+            proc.sram += nbytes
+            if proc.sram > proc.peak_sram:
+                proc.peak_sram = proc.sram
+            buf.sram += nbytes
+        if buf.waiter is not None and buf.count == self.parts[item]:
+            buf.waiter.succeed()
+            buf.waiter = None
 
-    def _await(self, item: Item, batch: int, proc: int, parts: int):
-        """Generator: wait until every share of `item` for `batch` has arrived at `proc`."""
-        rec = self.arrivals.get((item, batch, proc))
-        if rec is None:
-            rec = self.arrivals[item, batch, proc] = _Arrival()
-        if rec.count < parts:
-            event = self.env.event()
-            rec.waiters.append(event)
-            yield event
-        if rec.time > self.env.now:
-            yield self.env.timeout(rec.time - self.env.now)
-
-    def _consume(self, item: Item, batch: int, proc: int, consumers: int) -> None:
-        rec = self.arrivals[item, batch, proc]
-        rec.consumed += 1
-        if rec.consumed == consumers:
-            self.procs[proc].release(rec.nbytes)
-            del self.arrivals[item, batch, proc]
+    def _consume(self, buf: Buffer, proc: int, consumers: int) -> None:
+        buf.consumed += 1
+        if buf.consumed == consumers:
+            self.memory.release(proc, buf)
+            if self.is_weights[buf.item]:
+                self.memory.version_done(proc, self.items[buf.item].layer)
+            del self.arrivals[buf.slot]
+        else:
+            self.memory.read_once(proc, buf)
 
     # -- processors ----------------------------------------------------------------------
-    def _processor(self, p: int, program):
-        env, proc, n, arrivals = self.env, self.procs[p], self.n, self.arrivals
-        parts, readers, delays = self.flow.parts, self.flow.readers, self.steps.delays
-        overlap = self.bus.config.overlap
-        first = min(st.offset for st in program)
-        last = max(st.offset for st in program) + n
+    def _processor(self, p: int, program: tuple[_Op, ...]):
+        """The processor's SimPy process. A slice waits (one event) only for shares not yet sent;
+        once all are on their way it knows when its data will be there, books the DRAM reads of
+        what it spilled (prefetch: its buffers are then pinned in SRAM or DRAM) and sleeps once,
+        until its end. In functional mode it wakes at its start to compute its values then."""
+        env, proc, n, arrivals, memory = self.env, self.procs[p], self.n, self.arrivals, self.memory
+        items, procs, new_buffer = len(self.items), len(self.procs), memory.new_buffer
+        overlap, send, deliver, consume = self.overlap, self.fabric.send, self._deliver, self._consume
+        timeout, event = env.timeout, env.event
+        fetching = proc.capacity < math.inf  # something may be in DRAM
+        first = min(op.offset for op in program)
+        last = max(op.offset for op in program) + n
         for step in range(first, last):
-            for st in program:
-                batch = step - st.offset
+            for op in program:
+                batch = step - op.offset
                 if batch < 0 or batch >= n:
                     continue
-                t0 = env.now
-                for item in st.needs:
-                    rec = arrivals.get((item, batch, p))
-                    if rec is None or rec.count < parts[item] or rec.time > t0:  # not here yet
-                        yield from self._await(item, batch, p, parts[item])
-                t1 = env.now
-                version = -1
-                if st.weights is not None:
-                    version = batch - 1 - delays[st.weights.layer]
-                    if version >= 0:
-                        rec = arrivals.get((st.weights, version, p))
-                        if rec is None or rec.count < parts[st.weights] or rec.time > t1:
-                            yield from self._await(st.weights, version, p, parts[st.weights])
-                t2 = env.now
-                produced = None if self.executor is None else self._execute(st, batch, p)
-                yield env.timeout(st.cycles)
+                t0 = ready = env._now
+                bufs = []
+                for item, need, _ in op.needs:
+                    slot = (batch * items + item) * procs + p
+                    buf = arrivals.get(slot)
+                    if buf is None:
+                        buf = arrivals[slot] = new_buffer(p, item, batch, slot)
+                    if buf.count < need:  # shares not sent yet
+                        buf.waiter = event()
+                        yield buf.waiter
+                    if buf.time > ready:
+                        ready = buf.time
+                    bufs.append(buf)
+                t1 = ready = ready if ready > env._now else env._now
+                wbuf = None
+                version = batch - op.lag
+                if op.weights >= 0 and version >= 0:
+                    slot = (version * items + op.weights) * procs + p
+                    wbuf = arrivals.get(slot)
+                    if wbuf is None:
+                        wbuf = arrivals[slot] = new_buffer(p, op.weights, version, slot)
+                    if wbuf.count < op.weight_parts:
+                        wbuf.waiter = event()
+                        yield wbuf.waiter
+                    if env._now > ready:
+                        ready = env._now
+                    if wbuf.time > ready:
+                        ready = wbuf.time
+                t2 = t3 = ready
+                if fetching:
+                    spilled = op.dram_weights or (wbuf is not None and wbuf.dram)
+                    for buf in bufs:
+                        buf.key = PINNED  # its reader is committed: it stays where it is until read
+                        spilled = spilled or buf.dram
+                    if wbuf is not None:
+                        wbuf.key = PINNED
+                    if spilled:
+                        end = yield from self._fetch(p, op, batch, bufs, wbuf, version, ready)
+                        if end > t3:
+                            t3 = end
+                if self.executor is None:
+                    produced = None
+                    yield timeout(t3 + op.cycles - env._now)
+                else:
+                    if t3 > env._now:
+                        yield env.timeout(t3 - env._now)
+                    produced = self._execute(op.step, batch, p)
+                    yield env.timeout(op.cycles)
                 proc.wait_data += t1 - t0
                 proc.wait_weights += t2 - t1
-                proc.busy += st.cycles
+                proc.wait_memory += t3 - t2
+                proc.busy += op.cycles
+                now = env._now
                 if self.records is not None:
-                    self.records.append(SliceRecord(p, st.label, st.kind.value, st.layer, batch, t2, env.now, t1, t2))
-                for item in st.needs:
-                    self._consume(item, batch, p, readers[item, p])
-                if version >= 0:
-                    self._consume(st.weights, version, p, readers[st.weights, p])
-                left = env.now
-                for out in st.outputs:
-                    item, need = out.item, parts[out.item]
-                    payload = None if produced is None else produced.get(item)
-                    named = (item.kind.value, item.layer)  # how the trace names it
-                    if out.local:
-                        self._deliver(item, batch, p, env.now, out.nbytes, need, payload)
-                    for q, share in out.remote:
-                        def arrived(time: int, item=item, q=q, share=share, need=need, batch=batch,
-                                    payload=payload) -> None:
-                            self._deliver(item, batch, q, time, share, need, payload)
-                        left = max(left, self.bus.send(p, q, share, (named, batch, p, q), arrived))
-                if not overlap and left > env.now:
-                    waited = left - env.now
-                    yield env.timeout(waited)
-                    proc.wait_bus += waited
-                if st.kind is TaskKind.WG:
+                    self.records.append(SliceRecord(p, *op.record, batch, t3, now, t1, t2))
+                for buf, (_, _, readers) in zip(bufs, op.needs):
+                    consume(buf, p, readers)
+                if wbuf is not None:
+                    consume(wbuf, p, op.weight_readers)
+                elif op.weights >= 0:
+                    memory.initial_used(p, op.step.layer, op.weight_readers)
+                if op.writeback:  # the update of weights kept in DRAM (else: the local version's spill)
+                    memory.spill(p, None, op.writeback, now, self.weights_id[op.step.layer], batch)
+                left = now
+                for item, local, nbytes, remote in op.outputs:
+                    payload = None if produced is None else produced.get(self.items[item])
+                    if local:
+                        deliver(item, batch, p, now, nbytes, payload)
+                    for q, share in remote:
+                        left = max(left, send(p, q, share, item, batch, payload))
+                if not overlap and left > now:
+                    yield env.timeout(left - now)
+                    proc.wait_bus += left - now
+                if op.wg:
                     self.wg_done[batch] += 1
                     if self.wg_done[batch] == self.steps.wg_slices:
-                        self.updates[batch] = env.now
-            self.step_ends[p].append(env.now)
+                        self.updates[batch] = env._now
+            self.step_ends[p].append(env._now)
 
-    def _execute(self, st, batch: int, p: int) -> dict[Item, object]:
+    def _fetch(self, p: int, op: _Op, batch: int, bufs: list[Buffer], wbuf: Buffer | None, version: int,
+               ready: int):
+        """Generator: read back from DRAM what slice `op` of `batch` (its inputs there at `ready`)
+        spilled, and the weights it keeps there; the cycle the reads end (0: none)."""
+        memory, env = self.memory, self.env
+        spilled = [(buf, item) for buf, (item, _, _) in zip(bufs, op.needs) if buf.dram]
+        if wbuf is not None and wbuf.dram:
+            spilled.append((wbuf, op.weights))
+        if ready > env._now and any(buf.time > env._now for buf, _ in spilled):  # written once there
+            yield env.timeout(ready - env._now)
+        end = 0
+        for buf, item in spilled:
+            end = memory.read(p, buf.dram, item, batch, buf)
+        if op.wg or (op.weights >= 0 and version < 0):  # the master copy WG updates, or the initial weights
+            if op.dram_weights:
+                end = memory.read(p, op.dram_weights, self.weights_id[op.step.layer], batch)
+        return end
+
+    def _execute(self, st: SliceStep, batch: int, p: int) -> dict[Item, object]:
         """Functional mode: hand the slice's arrived payloads to the executor."""
-        arrivals, now = self.arrivals, self.env.now
-        inputs = {item: arrivals[item, batch, p].payloads or [] for item in st.needs}
+        arrivals, now, items, procs, ids = self.arrivals, self.env.now, len(self.items), len(self.procs), self.ids
+        inputs = {item: arrivals[(batch * items + ids[item]) * procs + p].payloads or [] for item in st.needs}
 
         def weights(version: int) -> object | None:
-            rec = arrivals.get((st.weights, version, p))
-            if rec is None or rec.count < 1 or rec.time > now or not rec.payloads:
+            buf = arrivals.get((version * items + ids[st.weights]) * procs + p)
+            if buf is None or buf.count < 1 or buf.time > now or not buf.payloads:
                 return None
-            return rec.payloads[0]
+            return buf.payloads[0]
 
         return self.executor.run(st, batch, inputs, weights)
 
     # -- result --------------------------------------------------------------------------
     def _result(self) -> SimResult:
+        machine, n, programs = self.machine, self.n, self.steps.programs
         total = int(self.env.now)
-        periods = [step_period(self.step_ends[p], [st.offset for st in program], self.n)
-                   for p, program in enumerate(self.steps.programs) if program]
-        steady = None if None in periods else max(periods)  # every processor's steady state, or none
+        self.memory.flush()
+        periods = [step_period(self.step_ends[p], [st.offset for st in program], n)
+                   for p, program in enumerate(programs) if program]
+        used = sum(1 for program in programs if program)
+        work = [sum(st.cycles for st in program) for program in programs]  # per update, on its array
+        # DRAM traffic changes with what is resident: average it over the mini-batches that run
+        # entirely in full steps (away from the fill and the drain, after the first stashed weight
+        # version is read); every mini-batch moves the same bytes over the links
+        offsets = [st.offset for program in programs for st in program]
+        fill = max(offsets) - min(offsets)
+        steady = range(fill + 1, n - fill) if n - fill > fill + 1 else range(n)
+        links = [(l, l.busy / n) for l in self.fabric.links]
+        dram = [(c, sum(c.busy_by_batch[b] for b in steady) / len(steady)) for c in self.memory.channels]
+        dram_bytes = sum(sum(c.bytes_by_batch[b] for b in steady) for c in self.memory.channels) / len(steady)
+        # every processor's steady state, or none; a resource cannot do more than one update's
+        # work per update: a run too short to saturate it (gradient-delay slack) is held to that bound
+        cycles = None if None in periods else max(periods + work + [busy for _, busy in links + dram])
+        limits = [(Resource.PROCESSOR, f"p{p}", w) for p, w in enumerate(work)]
+        limits += [(Resource.LINK, l.name, busy) for l, busy in links]
+        limits += [(Resource.DRAM, c.name, busy) for c, busy in dram]
+        kind, name, busy = max(limits, key=lambda l: l[2])  # the first of equals: a processor
+        limited_by = Limit(kind, name, busy, None if cycles is None else busy / cycles)
         loads = self.schedule.loads
         procs = tuple(ProcessorStats(
-            index=p.index, load=loads[p.index], busy=p.busy, wait_data=p.wait_data, wait_weights=p.wait_weights,
-            wait_bus=p.wait_bus, total=total, peak_sram=p.peak_sram) for p in self.procs)
-        links = tuple(LinkStats.within(l, total) for l in self.bus.channels)
+            index=p.index, load=loads[p.index], work=work[p.index], busy=p.busy, wait_data=p.wait_data,
+            wait_weights=p.wait_weights, wait_memory=p.wait_memory, wait_bus=p.wait_bus, total=total,
+            peak_sram=p.peak_sram, sram_bytes=p.capacity) for p in self.procs)
+        cost = self.schedule.cost
         return SimResult(
-            scheduler=self.schedule.scheduler, network=self.schedule.cost.network.name,
-            array=self.schedule.cost.array, batch=self.schedule.cost.batch, procs=self.steps.procs,
-            minibatches=self.n, bus=self.bus.config, delays=self.steps.delays,
-            analytic_cycles_per_update=self.schedule.cycles_per_update,
-            simulated_cycles_per_update=steady, fill_latency=self.updates[0], total_cycles=total,
-            events=self.env.scheduled, update_times=tuple(self.updates), processors=procs, links=links,
+            scheduler=self.schedule.scheduler, network=cost.network.name, array=cost.array, batch=cost.batch,
+            procs=self.steps.procs, minibatches=n, machine=machine, overlap=self.overlap, delays=self.steps.delays,
+            analytic_cycles_per_update=self.schedule.cycles_per_update, simulated_cycles_per_update=cycles,
+            fill_latency=self.updates[0], total_cycles=total, events=self.env.scheduled,
+            update_times=tuple(self.updates), processors=procs,
+            links=tuple(LinkStats.within(l, total, busy, cycles) for l, busy in links),
+            dram=tuple(LinkStats.within(c, total, busy, cycles) for c, busy in dram),
+            dram_bytes_per_update=dram_bytes, processors_used=used, limited_by=limited_by,
+            energy=None if cycles is None else self._energy(cycles, used, dram_bytes),
             slices=tuple(self.records) if self.records is not None else None,
-            transfers=tuple(self.bus.trace) if self.bus.trace is not None else None)
+            transfers=tuple(self.trace) if self.trace is not None else None)
+
+    def _energy(self, cycles: float, used: int, dram_bytes: float) -> EnergyBreakdown:
+        """Joules per update: every slice's share of its task's dynamic energy, the link bytes times
+        the hops they cross, the DRAM bytes, and the leakage of the processors used."""
+        table, cost = self.machine.energy, self.schedule.cost
+        per_task = {(t.layer, t.kind): task_energy(cost, t, table) for t in cost.tasks}
+        shares = [per_task[s.layer, s.kind].share(s.tiles) for slices in self.schedule.processors for s in slices]
+        return EnergyBreakdown(
+            compute=sum(e.compute_pj for e in shares) * 1e-12, iir=sum(e.iir_pj for e in shares) * 1e-12,
+            sram=sum(e.sram_pj for e in shares) * 1e-12, dram=dram_energy(dram_bytes, table) * 1e-12,
+            link=link_energy(sum(l.nbytes for l in self.fabric.links) / self.n, 1, table) * 1e-12,
+            static=static_energy(self.machine.seconds(cycles), used, table) * 1e-12)

@@ -11,13 +11,18 @@ dependency then points to an earlier step, so the pipeline never deadlocks and, 
 transfers, settles at the most loaded processor's cycles per update. FP and IG of layer l for
 mini-batch b use the weights updated with the gradients of mini-batches up to b - 1 - D_l
 (`Schedule.delays`).
+
+On a heterogeneous machine a slice runs on its processor's array: a processor whose array is not
+the one the schedule was costed on takes, for a slice of tiles `[start, stop)` of `tiles`, the
+same share of the task's cycles on its own array (`slice_cycles`): tile counts differ between
+arrays, so the schedule's tiles cannot be priced with the other array's cycles per tile.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from simulator.cost import TaskKind
-from simulator.schedule import Schedule
+from simulator.cost import ArrayConfig, NetworkCost, TaskKind, network_cost
+from simulator.schedule import Schedule, TaskSlice
 from simulator.schedule.dataflow import Item, Output, needs, weights_read
 
 FP, WG = TaskKind.FP, TaskKind.WG
@@ -31,7 +36,7 @@ class SliceStep:
     label: str
     layer: int
     kind: TaskKind
-    cycles: int
+    cycles: int  # on its processor's array
     offset: int  # runs for mini-batch `step - offset`
     needs: tuple[Item, ...]  # data items of the same mini-batch
     weights: Item | None  # the weights it reads (version b - 1 - D), or None
@@ -49,9 +54,23 @@ class Programs:
     wg_slices: int  # WG slices per mini-batch (one update completes when all are done)
 
 
-def build_programs(schedule: Schedule) -> Programs:
-    """Derive the step programs of `schedule`."""
+def slice_cycles(s: TaskSlice, cost: NetworkCost, array: ArrayConfig, costs: dict[ArrayConfig, NetworkCost]) -> int:
+    """Cycles of slice `s` (of a schedule costed as `cost`) on a processor with `array`: its own
+    cycles on the schedule's array, else its share of the task's cycles on `array` (eq. 26-29),
+    split like the bytes of its outputs so that the slices of a task add up to the task."""
+    if array == cost.array:
+        return s.cycles
+    if array not in costs:
+        costs[array] = network_cost(cost.network, array, cost.batch, cost.include_first_ig, cost.bytes_model)
+    total = costs[array].task(s.layer, s.kind).cycles
+    return total * s.tile_stop // s.task_tiles - total * s.tile_start // s.task_tiles
+
+
+def build_programs(schedule: Schedule, arrays: tuple[ArrayConfig, ...] | None = None) -> Programs:
+    """Derive the step programs of `schedule`, with slice cycles on `arrays` (per processor;
+    default: the schedule's array everywhere)."""
     cost = schedule.cost
+    costs: dict[ArrayConfig, NetworkCost] = {}
     layers = cost.network.compute_layers()
     last = len(layers) - 1
     procs = schedule.procs
@@ -63,7 +82,8 @@ def build_programs(schedule: Schedule) -> Programs:
         bwd = sorted((x for x in with_outputs if x[0].kind is not FP),
                      key=lambda x: (-x[0].layer, x[0].kind is WG, x[0].tile_start))
         programs.append(tuple(SliceStep(
-            proc=p, label=sl.label, layer=sl.layer, kind=sl.kind, cycles=sl.cycles,
+            proc=p, label=sl.label, layer=sl.layer, kind=sl.kind,
+            cycles=sl.cycles if arrays is None else slice_cycles(sl, cost, arrays[p], costs),
             offset=schedule.offset(sl.kind, p), needs=needs(sl.layer, sl.kind, last),
             weights=weights_read(sl.layer, sl.kind), outputs=outs)
             for sl, outs in fwd + bwd))

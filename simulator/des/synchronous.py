@@ -8,10 +8,10 @@ while it computes (no wait for the bus). After its last op of a mini-batch a sta
 are updated (at no cost: the cost model has no separate update op), and it starts the next
 mini-batch once the `Flush` allows: GLOBAL, when every stage is done; PER_STAGE, at once.
 
-Transfers go between adjacent stages over the chain's directed links, FIFO, booked by
-arithmetic on a `Bus`: `ceil(bytes / bandwidth) + latency` cycles. All of the link model is
-`_Run.send`, one call, so moving it onto a machine description (`Machine.route`,
-`link_cycles`) later changes that method only.
+Transfers go between adjacent stages over the chain's directed links of a `link_machine`
+(`Machine.route`, `Machine.link_cycles`: `ceil(bytes / bandwidth) + latency` cycles), FIFO,
+booked by arithmetic on the same `Fabric` as `simulate`'s. All of the link model is
+`_Run.send`, one call.
 """
 from __future__ import annotations
 
@@ -21,10 +21,11 @@ from typing import NamedTuple
 
 import simpy
 
+from simulator.machine import Machine
 from simulator.schedule.synchronous import Flush, Op, OpKind, SyncSchedule
 from workloads import ConfigError
 
-from .machine import Bus, BusConfig, TransferRecord
+from .machine import Clock, Fabric, TransferRecord, link_machine
 from .result import LinkStats
 
 
@@ -77,7 +78,7 @@ class SyncResult:
     schedule: SyncSchedule
     flush: Flush
     minibatches: int
-    bus: BusConfig
+    machine: Machine  # the links (`link_machine`)
     delays: tuple[int, ...]
     analytic_cycles_per_update: int
     simulated_cycles_per_update: float
@@ -120,7 +121,8 @@ def simulate_sync(schedule: SyncSchedule, minibatches: int = 4, bandwidth: float
         flush = Flush(flush)
     except ValueError:
         raise ConfigError(f"flush: must be one of {', '.join(f.value for f in Flush)}, got {flush!r}") from None
-    return _Run(schedule, minibatches, BusConfig(bandwidth, latency), flush, trace).run()
+    machine = link_machine(bandwidth, latency).with_processors(schedule.procs)
+    return _Run(schedule, minibatches, machine, flush, trace).run()
 
 
 class _Input(NamedTuple):
@@ -142,10 +144,12 @@ class _Stage:
 
 
 class _Run:
-    def __init__(self, schedule: SyncSchedule, n: int, bus: BusConfig, flush: Flush, trace: bool) -> None:
-        self.schedule, self.n, self.flush = schedule, n, flush
-        self.env = simpy.Environment()
-        self.bus = Bus(self.env, bus, schedule.procs, trace=[] if trace else None)
+    def __init__(self, schedule: SyncSchedule, n: int, machine: Machine, flush: Flush, trace: bool) -> None:
+        self.schedule, self.n, self.flush, self.machine = schedule, n, flush, machine
+        self.env = Clock()
+        self.trace: list | None = [] if trace else None
+        self.names: list[tuple[str, int]] = []  # what transfers carry: (label, layer), by id
+        self.fabric = Fabric(machine, self.env, self._delivered, self.names, self.trace)
         self.ops: list[OpRecord] | None = [] if trace else None
         self.stages = [_Stage() for _ in schedule.stages]
         self.arrived: dict[_Input, int] = {}  # -> the cycle it is there
@@ -166,9 +170,15 @@ class _Run:
         """The link model: book `nbytes` from `src` to the adjacent `dst`; input `key` is there on arrival.
 
         Traced as `(label, layer)` of micro-batch `minibatch * m + micro`."""
-        what = ((label, self.schedule.stages[src].layers[-1 if dst > src else 0]),
-                key.minibatch * self.schedule.micro_batches + key.micro, src, dst)
-        self.bus.send(src, dst, nbytes, what, lambda time: self._arrive(key, time))
+        name = (label, self.schedule.stages[src].layers[-1 if dst > src else 0])
+        if name not in self.names:
+            self.names.append(name)
+        self.fabric.send(src, dst, nbytes, self.names.index(name),
+                         key.minibatch * self.schedule.micro_batches + key.micro, key)
+
+    def _delivered(self, item: int, batch: int, dst: int, time: int, nbytes: int, key: _Input) -> None:
+        """The fabric's delivery: the transfer carrying input `key` arrives at `time`."""
+        self._arrive(key, time)
 
     def _arrive(self, key: _Input, time: int) -> None:
         self.arrived[key] = time
@@ -248,11 +258,11 @@ class _Run:
             steady, reached = float(self.updates[0]), False
         stats = tuple(StageStats(i, sched.loads[i], st.busy, st.wait_data, st.wait_flush, total,
                                  st.peak_in_flight, st.peak_pending) for i, st in enumerate(self.stages))
-        links = tuple(LinkStats(l.name, l.busy, l.nbytes, l.transfers, total) for l in self.bus.channels)
+        links = tuple(LinkStats(l.name, l.busy, l.nbytes, l.transfers, total) for l in self.fabric.links)
         return SyncResult(
-            schedule=sched, flush=self.flush, minibatches=n, bus=self.bus.config, delays=sched.delays,
+            schedule=sched, flush=self.flush, minibatches=n, machine=self.machine, delays=sched.delays,
             analytic_cycles_per_update=sched.analytic_cycles(self.flush), simulated_cycles_per_update=steady,
             steady_state=reached, fill_latency=self.updates[0], total_cycles=total,
             update_times=tuple(self.updates), processors=stats, links=links,
             ops=tuple(self.ops) if self.ops is not None else None,
-            transfers=tuple(self.bus.trace) if self.bus.trace is not None else None)
+            transfers=tuple(self.trace) if self.trace is not None else None)

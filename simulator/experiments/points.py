@@ -1,8 +1,8 @@
 """The built-in point functions: parameters -> flat record (see `kinds`).
 
 `schedule_point` is analytic (Section V: cycles per update, speedup, its bound, delays);
-`des_point` executes the same schedule on the discrete-event machine with a bus of given
-bandwidth and latency. Throughput is given as cycles per sample (cycles per weight
+`des_point` executes the same schedule on the discrete-event model, on the paper's machine
+with links of given bandwidth and latency (`simulator.des.link_machine`). Throughput is given as cycles per sample (cycles per weight
 update over the batch), which needs no clock.
 """
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 
 from simulator.cost import ArrayConfig, network_cost
-from simulator.des import BusConfig, simulate
+from simulator.des import link_machine, simulate
 from simulator.schedule import Schedule, make_schedule
 from workloads import ConfigError, load_network
 
@@ -49,7 +49,7 @@ def des_point(*, network: str = "mnist", array: str | int = "32x32", batch: int 
     for name, value in (("shared", shared), ("overlap", overlap)):
         if not isinstance(value, bool):
             raise ConfigError(f"{name}: must be true or false, got {value!r}")
-    r = simulate(s, minibatches, BusConfig(bandwidth, latency, shared, overlap))
+    r = simulate(s, minibatches, link_machine(bandwidth, latency, shared, s.cost.array), overlap)
     return {"total_cycles": s.cost.total, "analytic_cycles_per_update": r.analytic_cycles_per_update,
             "simulated_cycles_per_update": r.simulated_cycles_per_update,
             "cycles_per_sample": r.simulated_cycles_per_update / batch,

@@ -24,7 +24,8 @@ from models import snn
 from models.encoding import Encoding, check_compatible
 from models.optim import make_optimizer
 from models.train import TrainConfig, check_test_split, check_training_fields, evaluate, minibatches, run_training, steps_per_epoch
-from simulator.des import BusConfig, SimResult, simulate
+from simulator.des import SimResult, simulate
+from simulator.machine import Machine
 from simulator.schedule import Schedule
 from workloads import ConfigError
 from workloads.datasets.types import ArrayDataset
@@ -87,8 +88,9 @@ def subset(split: ArrayDataset, n: int | None) -> ArrayDataset:
 
 
 def run_functional(schedule: Schedule, train: ArrayDataset, test: ArrayDataset, cfg: FunctionalConfig,
-                   bus: BusConfig = BusConfig(), progress: bool = True) -> FunctionalResult:
-    """Train on the virtual multiprocessor executing `schedule` (one DES run for all epochs)."""
+                   machine: Machine | None = None, overlap: bool = True, progress: bool = True) -> FunctionalResult:
+    """Train on the virtual multiprocessor executing `schedule` (one DES run for all epochs) on
+    `machine` (default: the paper's ideal machine; see `simulator.des.simulate`)."""
     if not isinstance(schedule, Schedule):
         raise ConfigError(f"schedule: expected a Schedule, got {type(schedule).__name__}")
     net, batch = schedule.cost.network, schedule.cost.batch
@@ -114,7 +116,7 @@ def run_functional(schedule: Schedule, train: ArrayDataset, test: ArrayDataset, 
     executor = PipelineExecutor(schedule, params, make_optimizer(cfg.optimizer, cfg.lr), data, cfg.weights,
                                 snapshots, frozenset(cfg.emulate), cfg.emulate_batches)
     t0 = time.perf_counter()
-    sim = simulate(schedule, total, bus, executor=executor)
+    sim = simulate(schedule, total, machine, overlap, executor=executor)
     seconds = time.perf_counter() - t0
     bar.close()
     history, epoch_params = [], []

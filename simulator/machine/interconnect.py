@@ -4,7 +4,7 @@ Processors sit on the nodes of a topology (`placement[p]` is processor p's node;
 processor p on node p, the pipeline order). On a chain or ring the placement is a permutation of
 the processors; on a mesh it may list more nodes than there are processors (the first P are used). Links are directed and full duplex: between two
 adjacent nodes a and b there are two channels, `a -> b` and `b -> a`, each with the full
-bandwidth, as in `simulator.des.machine.Bus`. A transfer crosses the links of its route; on
+bandwidth, as `simulator.des.machine.Fabric` books them. A transfer crosses the links of its route; on
 each it costs `ceil(bytes / bandwidth) + latency` cycles (`transfer_cycles`).
 
 Routes are deterministic and minimal:
