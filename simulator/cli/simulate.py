@@ -47,6 +47,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="no double buffering: a processor waits for its outgoing transfers")
     p.add_argument("--trace", metavar="FILE.json", help="write a Chrome trace-event file (open in Perfetto)")
     p.add_argument("--plot", metavar="FILE.png", help="write a Gantt chart of a window of mini-batches")
+    p.add_argument("--plot-window", metavar="START:END", default=None,
+                   help="cycles the Gantt chart shows (default: four mini-batches in the steady state)")
     f = p.add_argument_group("functional mode (train a real network on the simulated machine; docs/functional.md)")
     f.add_argument("--functional", action="store_true",
                    help="every slice also computes its values: report cycles, training curve, test accuracy")
@@ -98,6 +100,20 @@ def _per_scheduler(path: str, name: str, several: bool) -> Path:
     return p.with_name(f"{p.stem}-{name}{p.suffix}") if several else p
 
 
+def plot_window(text: str | None) -> tuple[int, int] | None:
+    """`--plot-window START:END` in cycles, 0 <= START < END."""
+    if text is None:
+        return None
+    start, sep, end = text.partition(":")
+    try:
+        window = int(start.replace("_", "").replace(",", "")), int(end.replace("_", "").replace(",", ""))
+    except ValueError:
+        window = None
+    if not sep or window is None or not 0 <= window[0] < window[1]:
+        raise ConfigError(f"--plot-window: must be START:END cycles with 0 <= START < END, e.g. 0:200000, got {text!r}")
+    return window
+
+
 def run(args: argparse.Namespace) -> int:
     if args.batch < 1:
         raise ConfigError(f"--batch must be a positive integer, got {args.batch}")
@@ -108,6 +124,9 @@ def run(args: argparse.Namespace) -> int:
     if args.functional:
         return _functional(args, net, machine)
     names = list(SCHEDULERS) if args.scheduler == "all" else [args.scheduler]
+    window = plot_window(args.plot_window)
+    if window is not None and not args.plot:
+        raise ConfigError("--plot-window: only with --plot FILE.png")
     if args.scheduler != "all" and args.scheduler not in SCHEDULERS:
         raise ConfigError(f"unknown scheduler {args.scheduler!r}; use all or one of {', '.join(SCHEDULERS)}")
     for name in names:  # every output file is checked before the simulation runs
@@ -125,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
         if args.trace:
             write_atomic(_per_scheduler(args.trace, name, len(names) > 1), json.dumps(trace_events(result)))
         if args.plot:
-            save_figure(plot_gantt(result), _per_scheduler(args.plot, name, len(names) > 1))
+            save_figure(plot_gantt(result, window=window), _per_scheduler(args.plot, name, len(names) > 1))
     if args.json:
         print_json([r.as_dict() for r in results])
         return 0

@@ -20,7 +20,11 @@ def _finite(x: float) -> float | None:
 
 class SliceRecord(NamedTuple):
     """One executed slice: processor, task, mini-batch, start/end and when its inputs were there
-    (data, then weights; it starts once it has also read back what it spilled to DRAM)."""
+    (data, then weights; it starts once it has also read back what it spilled to DRAM); `issued`
+    is when the processor turned to it (it waited from then for data, weights, DRAM reads),
+    `released` when it moved on (after `end` only without overlap: it waited for the bus), and
+    `fed_by` the indices in `SimResult.transfers` of the last hops and DRAM reads that brought its
+    inputs."""
 
     proc: int
     label: str
@@ -31,6 +35,17 @@ class SliceRecord(NamedTuple):
     end: int
     data_ready: int
     weights_ready: int
+    issued: int
+    released: int
+    fed_by: tuple[int, ...]
+
+
+class SramSample(NamedTuple):
+    """Processor `proc` holds `nbytes` in SRAM from cycle `time` (traced runs)."""
+
+    proc: int
+    time: int
+    nbytes: int
 
 
 @dataclass(frozen=True)
@@ -171,6 +186,7 @@ class SimResult:
     limited_by: Limit
     slices: tuple[SliceRecord, ...] | None = None
     transfers: tuple[TransferRecord, ...] | None = None  # link hops and DRAM accesses
+    sram: tuple[SramSample, ...] | None = None  # SRAM occupancy at each change, in time order
 
     def __repr__(self) -> str:
         cycles = "not measured" if self.simulated_cycles_per_update is None else \

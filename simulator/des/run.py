@@ -21,9 +21,9 @@ from simulator.schedule import Schedule
 from simulator.schedule.dataflow import Item, ItemKind
 from workloads import ConfigError, Network
 
-from .machine import Clock, Fabric, Processor
+from .machine import DRAM_END, Clock, Fabric, Processor
 from .memory import PINNED, Buffer, Memory
-from .result import EnergyBreakdown, Limit, LinkStats, ProcessorStats, Resource, SimResult, SliceRecord
+from .result import EnergyBreakdown, Limit, LinkStats, ProcessorStats, Resource, SimResult, SliceRecord, SramSample
 from .steps import SliceStep, build_programs
 
 WEIGHTS = ItemKind.WEIGHTS
@@ -125,9 +125,13 @@ class _Simulation:
         self.env = Clock()
         self.trace: list | None = [] if trace else None
         self.records: list[SliceRecord] | None = [] if trace else None
+        self.sram: list[SramSample] | None = [] if trace else None
         self.procs = [Processor(p, s.array, s.sram_bytes) for p, s in enumerate(specs)]
         self.memory = Memory(machine, schedule, steps, self.procs, self.items, minibatches, self.env, self.trace)
         self.fabric = Fabric(machine, self.env, self._deliver, self.memory.names, self.trace)
+        if self.sram is not None:  # the weights placed at the start
+            for p in range(len(self.procs)):
+                self._sample(p)
         parts, readers = self.flow.parts, self.flow.readers
         self.parts = [parts.get(item, 0) for item in self.items]
         self.programs = [tuple(_Op(
@@ -154,13 +158,18 @@ class _Simulation:
         return self._result()
 
     # -- items ---------------------------------------------------------------------------
-    def _deliver(self, item: int, batch: int, dest: int, time: int, nbytes: int, payload: object = None) -> None:
-        """A share of `item` reaches `dest` at `time`."""
+    def _deliver(self, item: int, batch: int, dest: int, time: int, nbytes: int, payload: object = None,
+                 record: int = -1) -> None:
+        """A share of `item` reaches `dest` at `time` (traced: by the transfer `record`, -1 none)."""
         slot = (batch * self.n_items + item) * self.n_procs + dest
         buf = self.arrivals.get(slot)
         if buf is None:
             buf = self.arrivals[slot] = self.memory.new_buffer(dest, item, batch, slot)
         buf.count += 1
+        if record >= 0:
+            if buf.feeds is None:
+                buf.feeds = []
+            buf.feeds.append(record)
         if payload is not None:
             if buf.payloads is None:
                 buf.payloads = []
@@ -177,9 +186,15 @@ class _Simulation:
             if proc.sram > proc.peak_sram:
                 proc.peak_sram = proc.sram
             buf.sram += nbytes
+        if self.sram is not None:
+            self._sample(dest)
         if buf.waiter is not None and buf.count == self.parts[item]:
             buf.waiter.succeed()
             buf.waiter = None
+
+    def _sample(self, p: int) -> None:
+        """Traced runs: processor p's SRAM occupancy now."""
+        self.sram.append(SramSample(p, self.env._now, self.procs[p].sram))
 
     def _consume(self, buf: Buffer, proc: int, consumers: int) -> None:
         buf.consumed += 1
@@ -190,6 +205,8 @@ class _Simulation:
             del self.arrivals[buf.slot]
         else:
             self.memory.read_once(proc, buf)
+        if self.sram is not None:
+            self._sample(proc)
 
     # -- processors ----------------------------------------------------------------------
     def _processor(self, p: int, program: tuple[_Op, ...]):
@@ -246,6 +263,7 @@ class _Simulation:
                     if wbuf is not None:
                         wbuf.key = PINNED
                     if spilled:
+                        reads = 0 if self.trace is None else len(self.trace)
                         end = yield from self._fetch(p, op, batch, bufs, wbuf, version, ready)
                         if end > t3:
                             t3 = end
@@ -263,7 +281,12 @@ class _Simulation:
                 proc.busy += op.cycles
                 now = env._now
                 if self.records is not None:
-                    self.records.append(SliceRecord(p, *op.record, batch, t3, now, t1, t2))
+                    fed = [r for buf in bufs + ([wbuf] if wbuf is not None else []) for r in buf.feeds or ()]
+                    if fetching and spilled:  # its DRAM reads (the channel records them with the slice's p as dst)
+                        fed += [i for i in range(reads, len(self.trace))
+                                if self.trace[i].dst == p and self.trace[i].src == DRAM_END]
+                    record = len(self.records)
+                    self.records.append(SliceRecord(p, *op.record, batch, t3, now, t1, t2, t0, now, tuple(fed)))
                 for buf, (_, _, readers) in zip(bufs, op.needs):
                     consume(buf, p, readers)
                 if wbuf is not None:
@@ -282,6 +305,8 @@ class _Simulation:
                 if not overlap and left > now:
                     yield env.timeout(left - now)
                     proc.wait_bus += left - now
+                    if self.records is not None:
+                        self.records[record] = self.records[record]._replace(released=left)
                 if op.wg:
                     self.wg_done[batch] += 1
                     if self.wg_done[batch] == self.steps.wg_slices:
@@ -362,7 +387,8 @@ class _Simulation:
             dram_bytes_per_update=dram_bytes, processors_used=used, limited_by=limited_by,
             energy=None if cycles is None else self._energy(cycles, used, dram_bytes),
             slices=tuple(self.records) if self.records is not None else None,
-            transfers=tuple(self.trace) if self.trace is not None else None)
+            transfers=tuple(self.trace) if self.trace is not None else None,
+            sram=None if self.sram is None else tuple(sorted(self.sram, key=lambda s: s.time)))
 
     def _energy(self, cycles: float, used: int, dram_bytes: float) -> EnergyBreakdown:
         """Joules per update: every slice's share of its task's dynamic energy, the link bytes times
