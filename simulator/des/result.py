@@ -8,6 +8,7 @@ from enum import Enum
 from typing import Any, NamedTuple
 
 from simulator.cost import ArrayConfig
+from simulator.energy import Activity
 from simulator.machine import Machine
 
 from .machine import Link, TransferRecord
@@ -183,6 +184,7 @@ class SimResult:
     dram_bytes_per_update: float
     processors_used: int  # processors with slices (the others are off: no static power)
     energy: EnergyBreakdown | None  # per update (None: not measured)
+    activity: Activity | None  # the spike densities energy (and zero-skip cycles) used; None: dense
     limited_by: Limit
     slices: tuple[SliceRecord, ...] | None = None
     transfers: tuple[TransferRecord, ...] | None = None  # link hops and DRAM accesses
@@ -286,6 +288,9 @@ class SimResult:
             "seconds_per_update": self.seconds_per_update, "samples_per_second": self.samples_per_second,
             "energy_per_update_j": self.energy_per_update_j, "energy_per_sample_j": self.energy_per_sample_j,
             "energy_breakdown_j": None if self.energy is None else self.energy._asdict(),
+            "activity": None if self.activity is None else {"source": self.activity.source,
+                                                             "densities": list(self.activity.densities)},
+            "zero_skip": m.processors.zero_skip,
             "power_per_processor_w": self.power_per_processor_w,
             "processors_used": self.processors_used,
             "peak_sram_bytes": [p.peak_sram for p in self.processors],
