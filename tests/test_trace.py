@@ -112,3 +112,17 @@ def test_untraced_results_are_refused() -> None:
     schedule = make_schedule("optimal", network_cost(MNIST, ArrayConfig(32, 32), 4), 2)
     with pytest.raises(ConfigError, match="trace=True"):
         trace_events(simulate(schedule, 8))
+
+
+def test_simulate_plot_window_cli(capsys, tmp_path) -> None:
+    from simulator.cli import main
+    base = ["simulate", "--network", "mnist", "--procs", "2", "--scheduler", "optimal", "--minibatches", "12"]
+    png = tmp_path / "g.png"
+    assert main(base + ["--plot", str(png), "--plot-window", "1_000:40,000"]) == 0
+    assert png.stat().st_size > 0
+    capsys.readouterr()
+    for bad in ("5:1", "abc", "10", "-1:5"):
+        assert main(base + ["--plot", str(png), f"--plot-window={bad}"]) == 2
+        assert "--plot-window: must be START:END" in capsys.readouterr().err
+    assert main(base + ["--plot-window", "0:10"]) == 2
+    assert "only with --plot" in capsys.readouterr().err
