@@ -4,8 +4,9 @@ They use what spikes give. With a binary input the forward pass is event driven:
 input spike adds the weight vector `w[ky, kx, c, :]` to the K*K outputs it reaches (no
 multiplications, silent inputs cost one comparison), and the weight gradient adds the
 output-gradient vector `g[r, yo, xo, :]` to `gw[ky, kx, c, :]` once per spike and tap.
-Dense float operands (input gradients, an image fed as a current) go through float32
-GEMMs instead; `col2im_add` folds the GEMM's per-tap products back onto the input grid.
+Dense float operands (an image fed as a current) go through float32 GEMMs instead; the
+input gradient `conv_ig_rows` sums each output's tap vector in the fixed GEMM order and
+folds it straight onto the input grid.
 The innermost loop always runs over the contiguous channel axis.
 """
 from __future__ import annotations
@@ -110,20 +111,49 @@ def spike_conv_wg(x, g, kernel, padding, nthreads):
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def col2im_add(cols, padding, stride, out):
-    """out[r, yo*s+ky-p, xo*s+kx-p, :] += cols[r, yo, xo, ky, kx, :] for every tap that lands inside `out`."""
-    rows, ho, wo, k, _, c = cols.shape
-    h, wd = out.shape[1], out.shape[2]
+def conv_ig_rows(g, wt, kernel, padding, stride, out):
+    """out[r] += every tap of every output: the GEMM `matmul(g[r], wt)` folded onto the input
+    grid without the unfolded buffer.
+
+    `g` (R, Ho, Wo, F), `wt` (F, K*K*C) the transposed weights, `out` (R, H, W, C) zeroed. The
+    tap vector of output (yo, xo) is summed exactly as `models.gemm.matmul` sums it (from +0 over
+    the nonzero g[r, yo, xo, f], f ascending) and added onto the input grid in the order (yo,
+    then xo), so the result equals that GEMM folded tap by tap, bit for bit, one row at a time. An
+    output whose gradient is all zero adds +0 everywhere, which changes nothing, and is skipped."""
+    rows, ho, wo, f = g.shape
+    h, wd, c = out.shape[1], out.shape[2], out.shape[3]
+    k = kernel
+    kkc = wt.shape[1]
+    zero = np.float32(0.0)
     for r in prange(rows):
+        tap = np.empty(kkc, np.float32)
+        idx = np.empty(f, np.intp)
+        val = np.empty(f, np.float32)
         for yo in range(ho):
-            for ky in range(k):
-                yi = yo * stride + ky - padding
-                if yi < 0 or yi >= h:
+            for xo in range(wo):
+                nz = 0
+                for p in range(f):  # the nonzero terms, in order (branch free)
+                    v = g[r, yo, xo, p]
+                    idx[nz] = p
+                    val[nz] = v
+                    nz += v != 0
+                if nz == 0:
                     continue
-                for xo in range(wo):
+                a0, p0 = val[0], idx[0]
+                for j in range(kkc):
+                    tap[j] = zero + a0 * wt[p0, j]
+                for q in range(1, nz):
+                    a, pq = val[q], idx[q]
+                    for j in range(kkc):
+                        tap[j] = tap[j] + a * wt[pq, j]
+                for ky in range(k):
+                    yi = yo * stride + ky - padding
+                    if yi < 0 or yi >= h:
+                        continue
                     for kx in range(k):
                         xi = xo * stride + kx - padding
                         if xi < 0 or xi >= wd:
                             continue
+                        base = (ky * k + kx) * c
                         for ch in range(c):
-                            out[r, yi, xi, ch] += cols[r, yo, xo, ky, kx, ch]
+                            out[r, yi, xi, ch] += tap[base + ch]

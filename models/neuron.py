@@ -171,27 +171,36 @@ def lif_backward_pooled(g_pooled, pool_idx, state, size, c, lam, alpha, out):
     (`pool_idx`), else 0. Arrays are 5-D: g_pooled, pool_idx (T, B, H/size, W/size, C);
     state, out (T, B, H, W, C). Saves materialising the un-pooled gradient."""
     t_steps, batch, h, w, ch_n = state.shape
+    wp = g_pooled.shape[3]
+    n = np.uint64(w * ch_n)
     cc = np.float32(c)
     ll = np.float32(lam)
     a = np.float32(alpha)
     phi_in = _ONE / (_TWO * a)  # eq. 22, as in surrogate_grad
+    st_rows = state.reshape(t_steps, batch, h, w * ch_n)
+    out_rows = out.reshape(t_steps, batch, h, w * ch_n)
     for item in prange(batch * h):
         b = item // h
         y = item % h
         yp = y // size
-        g_v = np.zeros((w, ch_n), np.float32)
+        row_pos = (y % size) * size
+        g_v = np.zeros(w * ch_n, np.float32)
+        g_s = np.empty(w * ch_n, np.float32)
         for t in range(t_steps - 1, -1, -1):
-            for x in range(w):
-                xp = x // size
-                pos = (y % size) * size + x % size
-                for ch in range(ch_n):
-                    gs = g_pooled[t, b, yp, xp, ch] if pool_idx[t, b, yp, xp, ch] == pos else _ZERO
-                    st = state[t, b, y, x, ch]
-                    phi = phi_in if st & WINDOW_BIT else _ZERO
-                    keep = _ZERO if st & SPIKE_BIT else _ONE
-                    gi, gv = _grad_core(np.float32(gs), phi, keep, g_v[x, ch], cc, ll)
-                    out[t, b, y, x, ch] = gi
-                    g_v[x, ch] = gv
+            for xp in range(wp):  # un-pool this row of neurons: the window's winner gets its gradient
+                for dx in range(size):
+                    pos = row_pos + dx
+                    base = (xp * size + dx) * ch_n
+                    for ch in range(ch_n):
+                        win = pool_idx[t, b, yp, xp, ch] == pos
+                        g_s[base + ch] = g_pooled[t, b, yp, xp, ch] if win else _ZERO
+            for k in range(n):  # unsigned, see lif_forward_packed: the filter loop vectorises
+                st = st_rows[t, b, y, k]
+                phi = phi_in if st & WINDOW_BIT else _ZERO
+                keep = _ZERO if st & SPIKE_BIT else _ONE
+                gi, gv = _grad_core(np.float32(g_s[k]), phi, keep, g_v[k], cc, ll)
+                out_rows[t, b, y, k] = gi
+                g_v[k] = gv
 
 
 @njit(cache=True, error_model="numpy")
