@@ -2,7 +2,7 @@
 
 They use what spikes give. With a binary input the forward pass is event driven: each
 input spike adds the weight vector `w[ky, kx, c, :]` to the K*K outputs it reaches (no
-multiplications, silent inputs cost one comparison), and the weight gradient adds the
+multiplications; a branch-free scan lists a row's spikes first), and the weight gradient adds the
 output-gradient vector `g[r, yo, xo, :]` to `gw[ky, kx, c, :]` once per spike and tap.
 Dense float operands (an image fed as a current) go through float32 GEMMs instead; the
 input gradient `conv_ig_rows` sums each output's tap vector in the fixed GEMM order and
@@ -13,6 +13,25 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit, prange
+
+
+@njit(cache=True, error_model="numpy")
+def _spike_list(x, r):
+    """Row `r`'s spikes in (yi, xi, c) order -> (yi, xi, c, count): a branch-free scan, so the
+    kernels below loop over spikes only (an unpredictable branch per input costs more)."""
+    _, h, wd, c = x.shape
+    sy = np.empty(h * wd * c, np.intp)
+    sx = np.empty(h * wd * c, np.intp)
+    sc = np.empty(h * wd * c, np.intp)
+    n = 0
+    for yi in range(h):
+        for xi in range(wd):
+            for ch in range(c):
+                sy[n] = yi
+                sx[n] = xi
+                sc[n] = ch
+                n += x[r, yi, xi, ch] != 0
+    return sy, sx, sc, n
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -33,32 +52,30 @@ def spike_conv_fp(x, w, bias, padding, out):
                 for j in range(f):
                     wr[ky, ch, (k - 1 - kx) * f + j] = w[ky, kx, ch, j]
     for r in prange(rows):
+        sy, sx, sc, n = _spike_list(x, r)
         o = out[r].reshape(ho, wo * f)
         for yo in range(ho):
             for xo in range(wo):
                 for j in range(f):
                     o[yo, xo * f + j] = bias[j]
-        for yi in range(h):
-            for xi in range(wd):
-                x0 = xi + padding - (k - 1)  # output column of the first (reversed) tap
-                for ch in range(c):
-                    if x[r, yi, xi, ch] == 0:
-                        continue
-                    for ky in range(k):
-                        yo = yi + padding - ky
-                        if yo < 0 or yo >= ho:
-                            continue
-                        if x0 >= 0 and x0 + k <= wo:
-                            dst = o[yo, x0 * f:(x0 + k) * f]
-                            src = wr[ky, ch]
-                            for q in range(k * f):
-                                dst[q] += src[q]
-                        else:
-                            for kk in range(k):
-                                xo = x0 + kk
-                                if 0 <= xo < wo:
-                                    for j in range(f):
-                                        o[yo, xo * f + j] += wr[ky, ch, kk * f + j]
+        for q0 in range(n):
+            yi, xi, ch = sy[q0], sx[q0], sc[q0]
+            x0 = xi + padding - (k - 1)  # output column of the first (reversed) tap
+            for ky in range(k):
+                yo = yi + padding - ky
+                if yo < 0 or yo >= ho:
+                    continue
+                if x0 >= 0 and x0 + k <= wo:
+                    dst = o[yo, x0 * f:(x0 + k) * f]
+                    src = wr[ky, ch]
+                    for q in range(k * f):
+                        dst[q] += src[q]
+                else:
+                    for kk in range(k):
+                        xo = x0 + kk
+                        if 0 <= xo < wo:
+                            for j in range(f):
+                                o[yo, xo * f + j] += wr[ky, ch, kk * f + j]
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -77,27 +94,25 @@ def spike_conv_wg(x, g, kernel, padding, nthreads):
         acc = parts[t]
         for r in range(t * per, min(rows, (t + 1) * per)):
             gr = g[r].reshape(ho, wo * f)
-            for yi in range(h):
-                for xi in range(wd):
-                    x0 = xi + padding - (k - 1)
-                    for ch in range(c):
-                        if x[r, yi, xi, ch] == 0:
-                            continue
-                        for ky in range(k):
-                            yo = yi + padding - ky
-                            if yo < 0 or yo >= ho:
-                                continue
-                            if x0 >= 0 and x0 + k <= wo:
-                                dst = acc[ky, ch]
-                                src = gr[yo, x0 * f:(x0 + k) * f]
-                                for q in range(k * f):
-                                    dst[q] += src[q]
-                            else:
-                                for kk in range(k):
-                                    xo = x0 + kk
-                                    if 0 <= xo < wo:
-                                        for j in range(f):
-                                            acc[ky, ch, kk * f + j] += gr[yo, xo * f + j]
+            sy, sx, sc, n = _spike_list(x, r)
+            for q0 in range(n):
+                yi, xi, ch = sy[q0], sx[q0], sc[q0]
+                x0 = xi + padding - (k - 1)
+                for ky in range(k):
+                    yo = yi + padding - ky
+                    if yo < 0 or yo >= ho:
+                        continue
+                    if x0 >= 0 and x0 + k <= wo:
+                        dst = acc[ky, ch]
+                        src = gr[yo, x0 * f:(x0 + k) * f]
+                        for q in range(k * f):
+                            dst[q] += src[q]
+                    else:
+                        for kk in range(k):
+                            xo = x0 + kk
+                            if 0 <= xo < wo:
+                                for j in range(f):
+                                    acc[ky, ch, kk * f + j] += gr[yo, xo * f + j]
     total = parts[0].copy()
     for t in range(1, nthreads):
         total += parts[t]
