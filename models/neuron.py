@@ -128,16 +128,18 @@ _BLOCK = 4096  # neurons per parallel work item
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def lif_forward_packed(current, d, c, lam, threshold, alpha, state):
-    """LIF over a chunk of timesteps (T', N): writes `state` (T', N) uint8 = spike | window << 1
-    and carries the delay elements `d` (N,) float32 in place, so consecutive chunks continue."""
-    t_steps, n = current.shape
+    """LIF over a chunk of timesteps: `current` (T', N), or (1, N) for the same current at every
+    step, writes `state` (T', N) uint8 = spike | window << 1 and carries the delay elements `d`
+    (N,) float32 in place, so consecutive chunks continue."""
+    t_steps, n = state.shape
     th = np.float32(threshold)
     a = np.float32(alpha)
     for blk in prange((n + _BLOCK - 1) // _BLOCK):
         lo, hi = np.uint64(blk * _BLOCK), np.uint64(min(n, (blk + 1) * _BLOCK))
         for t in range(t_steps):
+            tc = t if current.shape[0] > 1 else 0
             for k in range(lo, hi):  # unsigned: no negative-index fix-up, so the loop vectorises
-                v, s, d_new = lif_step(current[t, k], d[k], c, lam, threshold)
+                v, s, d_new = lif_step(current[tc, k], d[k], c, lam, threshold)
                 in_window = abs(v - th) <= a  # phi'(v) != 0, eq. 22 (branch-free, so the loop vectorises)
                 state[t, k] = np.uint8(s) | (np.uint8(in_window) << np.uint8(1))
                 d[k] = d_new
