@@ -2,16 +2,36 @@
 
 They use what spikes give. With a binary input the forward pass is event driven: each
 input spike adds the weight vector `w[ky, kx, c, :]` to the K*K outputs it reaches (no
-multiplications, silent inputs cost one comparison), and the weight gradient adds the
+multiplications; a branch-free scan lists a row's spikes first), and the weight gradient adds the
 output-gradient vector `g[r, yo, xo, :]` to `gw[ky, kx, c, :]` once per spike and tap.
-Dense float operands (input gradients, an image fed as a current) go through float32
-GEMMs instead; `col2im_add` folds the GEMM's per-tap products back onto the input grid.
+Dense float operands (an image fed as a current) go through float32 GEMMs instead; the
+input gradient `conv_ig_rows` sums each output's tap vector in the fixed GEMM order and
+folds it straight onto the input grid.
 The innermost loop always runs over the contiguous channel axis.
 """
 from __future__ import annotations
 
 import numpy as np
 from numba import njit, prange
+
+
+@njit(cache=True, error_model="numpy")
+def _spike_list(x, r):
+    """Row `r`'s spikes in (yi, xi, c) order -> (yi, xi, c, count): a branch-free scan, so the
+    kernels below loop over spikes only (an unpredictable branch per input costs more)."""
+    _, h, wd, c = x.shape
+    sy = np.empty(h * wd * c, np.intp)
+    sx = np.empty(h * wd * c, np.intp)
+    sc = np.empty(h * wd * c, np.intp)
+    n = 0
+    for yi in range(h):
+        for xi in range(wd):
+            for ch in range(c):
+                sy[n] = yi
+                sx[n] = xi
+                sc[n] = ch
+                n += x[r, yi, xi, ch] != 0
+    return sy, sx, sc, n
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -32,32 +52,30 @@ def spike_conv_fp(x, w, bias, padding, out):
                 for j in range(f):
                     wr[ky, ch, (k - 1 - kx) * f + j] = w[ky, kx, ch, j]
     for r in prange(rows):
+        sy, sx, sc, n = _spike_list(x, r)
         o = out[r].reshape(ho, wo * f)
         for yo in range(ho):
             for xo in range(wo):
                 for j in range(f):
                     o[yo, xo * f + j] = bias[j]
-        for yi in range(h):
-            for xi in range(wd):
-                x0 = xi + padding - (k - 1)  # output column of the first (reversed) tap
-                for ch in range(c):
-                    if x[r, yi, xi, ch] == 0:
-                        continue
-                    for ky in range(k):
-                        yo = yi + padding - ky
-                        if yo < 0 or yo >= ho:
-                            continue
-                        if x0 >= 0 and x0 + k <= wo:
-                            dst = o[yo, x0 * f:(x0 + k) * f]
-                            src = wr[ky, ch]
-                            for q in range(k * f):
-                                dst[q] += src[q]
-                        else:
-                            for kk in range(k):
-                                xo = x0 + kk
-                                if 0 <= xo < wo:
-                                    for j in range(f):
-                                        o[yo, xo * f + j] += wr[ky, ch, kk * f + j]
+        for q0 in range(n):
+            yi, xi, ch = sy[q0], sx[q0], sc[q0]
+            x0 = xi + padding - (k - 1)  # output column of the first (reversed) tap
+            for ky in range(k):
+                yo = yi + padding - ky
+                if yo < 0 or yo >= ho:
+                    continue
+                if x0 >= 0 and x0 + k <= wo:
+                    dst = o[yo, x0 * f:(x0 + k) * f]
+                    src = wr[ky, ch]
+                    for q in range(k * f):
+                        dst[q] += src[q]
+                else:
+                    for kk in range(k):
+                        xo = x0 + kk
+                        if 0 <= xo < wo:
+                            for j in range(f):
+                                o[yo, xo * f + j] += wr[ky, ch, kk * f + j]
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -76,27 +94,25 @@ def spike_conv_wg(x, g, kernel, padding, nthreads):
         acc = parts[t]
         for r in range(t * per, min(rows, (t + 1) * per)):
             gr = g[r].reshape(ho, wo * f)
-            for yi in range(h):
-                for xi in range(wd):
-                    x0 = xi + padding - (k - 1)
-                    for ch in range(c):
-                        if x[r, yi, xi, ch] == 0:
-                            continue
-                        for ky in range(k):
-                            yo = yi + padding - ky
-                            if yo < 0 or yo >= ho:
-                                continue
-                            if x0 >= 0 and x0 + k <= wo:
-                                dst = acc[ky, ch]
-                                src = gr[yo, x0 * f:(x0 + k) * f]
-                                for q in range(k * f):
-                                    dst[q] += src[q]
-                            else:
-                                for kk in range(k):
-                                    xo = x0 + kk
-                                    if 0 <= xo < wo:
-                                        for j in range(f):
-                                            acc[ky, ch, kk * f + j] += gr[yo, xo * f + j]
+            sy, sx, sc, n = _spike_list(x, r)
+            for q0 in range(n):
+                yi, xi, ch = sy[q0], sx[q0], sc[q0]
+                x0 = xi + padding - (k - 1)
+                for ky in range(k):
+                    yo = yi + padding - ky
+                    if yo < 0 or yo >= ho:
+                        continue
+                    if x0 >= 0 and x0 + k <= wo:
+                        dst = acc[ky, ch]
+                        src = gr[yo, x0 * f:(x0 + k) * f]
+                        for q in range(k * f):
+                            dst[q] += src[q]
+                    else:
+                        for kk in range(k):
+                            xo = x0 + kk
+                            if 0 <= xo < wo:
+                                for j in range(f):
+                                    acc[ky, ch, kk * f + j] += gr[yo, xo * f + j]
     total = parts[0].copy()
     for t in range(1, nthreads):
         total += parts[t]
@@ -110,20 +126,49 @@ def spike_conv_wg(x, g, kernel, padding, nthreads):
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def col2im_add(cols, padding, stride, out):
-    """out[r, yo*s+ky-p, xo*s+kx-p, :] += cols[r, yo, xo, ky, kx, :] for every tap that lands inside `out`."""
-    rows, ho, wo, k, _, c = cols.shape
-    h, wd = out.shape[1], out.shape[2]
+def conv_ig_rows(g, wt, kernel, padding, stride, out):
+    """out[r] += every tap of every output: the GEMM `matmul(g[r], wt)` folded onto the input
+    grid without the unfolded buffer.
+
+    `g` (R, Ho, Wo, F), `wt` (F, K*K*C) the transposed weights, `out` (R, H, W, C) zeroed. The
+    tap vector of output (yo, xo) is summed exactly as `models.gemm.matmul` sums it (from +0 over
+    the nonzero g[r, yo, xo, f], f ascending) and added onto the input grid in the order (yo,
+    then xo), so the result equals that GEMM folded tap by tap, bit for bit, one row at a time. An
+    output whose gradient is all zero adds +0 everywhere, which changes nothing, and is skipped."""
+    rows, ho, wo, f = g.shape
+    h, wd, c = out.shape[1], out.shape[2], out.shape[3]
+    k = kernel
+    kkc = wt.shape[1]
+    zero = np.float32(0.0)
     for r in prange(rows):
+        tap = np.empty(kkc, np.float32)
+        idx = np.empty(f, np.intp)
+        val = np.empty(f, np.float32)
         for yo in range(ho):
-            for ky in range(k):
-                yi = yo * stride + ky - padding
-                if yi < 0 or yi >= h:
+            for xo in range(wo):
+                nz = 0
+                for p in range(f):  # the nonzero terms, in order (branch free)
+                    v = g[r, yo, xo, p]
+                    idx[nz] = p
+                    val[nz] = v
+                    nz += v != 0
+                if nz == 0:
                     continue
-                for xo in range(wo):
+                a0, p0 = val[0], idx[0]
+                for j in range(kkc):
+                    tap[j] = zero + a0 * wt[p0, j]
+                for q in range(1, nz):
+                    a, pq = val[q], idx[q]
+                    for j in range(kkc):
+                        tap[j] = tap[j] + a * wt[pq, j]
+                for ky in range(k):
+                    yi = yo * stride + ky - padding
+                    if yi < 0 or yi >= h:
+                        continue
                     for kx in range(k):
                         xi = xo * stride + kx - padding
                         if xi < 0 or xi >= wd:
                             continue
+                        base = (ky * k + kx) * c
                         for ch in range(c):
-                            out[r, yi, xi, ch] += cols[r, yo, xo, ky, kx, ch]
+                            out[r, yi, xi, ch] += tap[base + ch]

@@ -21,11 +21,11 @@ from numba import get_num_threads, njit, prange
 
 from workloads.network import PoolKind, conv_output_size
 
-from .conv_kernels import col2im_add, spike_conv_fp, spike_conv_wg
+from .conv_kernels import conv_ig_rows, spike_conv_fp, spike_conv_wg
 from .gemm import matmul
 
 
-_CHUNK_BYTES = 64 * 2**20  # bound on the unfolded (im2col / col2im) buffer of one GEMM
+_CHUNK_BYTES = 64 * 2**20  # bound on the unfolded (im2col) buffer of one GEMM
 
 
 def _chunks(rows: int, row_bytes: int):
@@ -95,16 +95,15 @@ def conv_wg(x: np.ndarray, g: np.ndarray, kernel: int, padding: int,
 
 
 def conv_ig(g: np.ndarray, w: np.ndarray, padding: int, in_hw: tuple[int, int], stride: int = 1) -> np.ndarray:
-    """dL/dx (R, H, W, C) from dL/di (R, Ho, Wo, F) (eq. 12): a GEMM with the transposed
-    weights gives every tap's contribution, `col2im_add` sums them onto the input grid
-    (output (yo, xo) tap (ky, kx) lands on input (yo s + ky - p, xo s + kx - p))."""
+    """dL/dx (R, H, W, C) from dL/di (R, Ho, Wo, F) (eq. 12): the transposed weights give every
+    tap's contribution (the fixed-order product of `models.gemm.matmul`), summed onto the input
+    grid (output (yo, xo) tap (ky, kx) lands on input (yo s + ky - p, xo s + kx - p)) in one
+    fused pass, `conv_ig_rows`, with no unfolded buffer."""
     k, _, c, f = w.shape
-    rows, ho, wo, _ = g.shape
+    rows = g.shape[0]
     out = np.zeros((rows,) + tuple(in_hw) + (c,), np.float32)
     wt = np.ascontiguousarray(np.asarray(w, np.float32).reshape(k * k * c, f).T)
-    for sl in _chunks(rows, ho * wo * k * k * c * 4):
-        cols = matmul(np.asarray(g[sl], np.float32).reshape(-1, f), wt)
-        col2im_add(cols.reshape(-1, ho, wo, k, k, c), padding, stride, out[sl])
+    conv_ig_rows(np.ascontiguousarray(g, np.float32), wt, k, padding, stride, out)
     return out
 
 

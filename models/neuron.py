@@ -128,16 +128,18 @@ _BLOCK = 4096  # neurons per parallel work item
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def lif_forward_packed(current, d, c, lam, threshold, alpha, state):
-    """LIF over a chunk of timesteps (T', N): writes `state` (T', N) uint8 = spike | window << 1
-    and carries the delay elements `d` (N,) float32 in place, so consecutive chunks continue."""
-    t_steps, n = current.shape
+    """LIF over a chunk of timesteps: `current` (T', N), or (1, N) for the same current at every
+    step, writes `state` (T', N) uint8 = spike | window << 1 and carries the delay elements `d`
+    (N,) float32 in place, so consecutive chunks continue."""
+    t_steps, n = state.shape
     th = np.float32(threshold)
     a = np.float32(alpha)
     for blk in prange((n + _BLOCK - 1) // _BLOCK):
         lo, hi = np.uint64(blk * _BLOCK), np.uint64(min(n, (blk + 1) * _BLOCK))
         for t in range(t_steps):
+            tc = t if current.shape[0] > 1 else 0
             for k in range(lo, hi):  # unsigned: no negative-index fix-up, so the loop vectorises
-                v, s, d_new = lif_step(current[t, k], d[k], c, lam, threshold)
+                v, s, d_new = lif_step(current[tc, k], d[k], c, lam, threshold)
                 in_window = abs(v - th) <= a  # phi'(v) != 0, eq. 22 (branch-free, so the loop vectorises)
                 state[t, k] = np.uint8(s) | (np.uint8(in_window) << np.uint8(1))
                 d[k] = d_new
@@ -171,27 +173,36 @@ def lif_backward_pooled(g_pooled, pool_idx, state, size, c, lam, alpha, out):
     (`pool_idx`), else 0. Arrays are 5-D: g_pooled, pool_idx (T, B, H/size, W/size, C);
     state, out (T, B, H, W, C). Saves materialising the un-pooled gradient."""
     t_steps, batch, h, w, ch_n = state.shape
+    wp = g_pooled.shape[3]
+    n = np.uint64(w * ch_n)
     cc = np.float32(c)
     ll = np.float32(lam)
     a = np.float32(alpha)
     phi_in = _ONE / (_TWO * a)  # eq. 22, as in surrogate_grad
+    st_rows = state.reshape(t_steps, batch, h, w * ch_n)
+    out_rows = out.reshape(t_steps, batch, h, w * ch_n)
     for item in prange(batch * h):
         b = item // h
         y = item % h
         yp = y // size
-        g_v = np.zeros((w, ch_n), np.float32)
+        row_pos = (y % size) * size
+        g_v = np.zeros(w * ch_n, np.float32)
+        g_s = np.empty(w * ch_n, np.float32)
         for t in range(t_steps - 1, -1, -1):
-            for x in range(w):
-                xp = x // size
-                pos = (y % size) * size + x % size
-                for ch in range(ch_n):
-                    gs = g_pooled[t, b, yp, xp, ch] if pool_idx[t, b, yp, xp, ch] == pos else _ZERO
-                    st = state[t, b, y, x, ch]
-                    phi = phi_in if st & WINDOW_BIT else _ZERO
-                    keep = _ZERO if st & SPIKE_BIT else _ONE
-                    gi, gv = _grad_core(np.float32(gs), phi, keep, g_v[x, ch], cc, ll)
-                    out[t, b, y, x, ch] = gi
-                    g_v[x, ch] = gv
+            for xp in range(wp):  # un-pool this row of neurons: the window's winner gets its gradient
+                for dx in range(size):
+                    pos = row_pos + dx
+                    base = (xp * size + dx) * ch_n
+                    for ch in range(ch_n):
+                        win = pool_idx[t, b, yp, xp, ch] == pos
+                        g_s[base + ch] = g_pooled[t, b, yp, xp, ch] if win else _ZERO
+            for k in range(n):  # unsigned, see lif_forward_packed: the filter loop vectorises
+                st = st_rows[t, b, y, k]
+                phi = phi_in if st & WINDOW_BIT else _ZERO
+                keep = _ZERO if st & SPIKE_BIT else _ONE
+                gi, gv = _grad_core(np.float32(g_s[k]), phi, keep, g_v[k], cc, ll)
+                out_rows[t, b, y, k] = gi
+                g_v[k] = gv
 
 
 @njit(cache=True, error_model="numpy")

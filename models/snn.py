@@ -99,9 +99,7 @@ def layer_fp(layer: ComputeLayer, w: np.ndarray, b: np.ndarray, x: np.ndarray, t
     state = np.empty((t, n), np.uint8)
     d = np.zeros(n, np.float32)
     if static:  # the same current at every timestep: one GEMM
-        current = _gemm_fp(layer, w, b, rows).reshape(1, n)
-        for k in range(t):
-            lif_forward_packed(current, d, c, lam, threshold, alpha, state[k:k + 1])  # eq. 4-5
+        lif_forward_packed(_gemm_fp(layer, w, b, rows).reshape(1, n), d, c, lam, threshold, alpha, state)  # eq. 4-5
     else:
         chunk = max(1, _FP_CHUNK_BYTES // (4 * n))
         for t0 in range(0, t, chunk):

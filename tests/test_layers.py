@@ -76,6 +76,25 @@ def test_conv_chunking_is_invisible(monkeypatch, stride):
     np.testing.assert_array_equal(L.conv_ig(g, w, 1, (6, 6), stride), whole[2])
 
 
+@pytest.mark.parametrize("pad,stride", [(0, 1), (1, 1), (2, 1), (1, 2), (0, 3)])
+def test_conv_ig_is_the_fixed_order_gemm_folded_in_output_order(pad, stride):
+    """The fused convolution IG equals, bit for bit, `matmul` of the gradients with the transposed
+    weights folded tap by tap onto the input grid, outputs in row-major order."""
+    rng = np.random.default_rng(pad * 10 + stride)
+    r, h, w_, c, f, k = 3, 7, 8, 3, 5, 3
+    ho, wo = (h + 2 * pad - k) // stride + 1, (w_ + 2 * pad - k) // stride + 1
+    g = rng.normal(size=(r, ho, wo, f)).astype(np.float32) * (rng.random((r, ho, wo, f)) < 0.5)
+    g[:, 0, 0] = 0.0  # an output with no gradient at all
+    w = rng.normal(size=(k, k, c, f)).astype(np.float32)
+    cols = matmul(g.reshape(-1, f), w.reshape(k * k * c, f).T).reshape(r, ho, wo, k, k, c)
+    ref = np.zeros((r, h, w_, c), np.float32)
+    for yo, xo, ky, kx in np.ndindex(ho, wo, k, k):
+        yi, xi = yo * stride + ky - pad, xo * stride + kx - pad
+        if 0 <= yi < h and 0 <= xi < w_:
+            ref[:, yi, xi] += cols[:, yo, xo, ky, kx]
+    np.testing.assert_array_equal(L.conv_ig(g, w, pad, (h, w_), stride), ref)
+
+
 @settings(max_examples=30, deadline=None)
 @given(st.integers(1, 5), st.integers(1, 20), st.integers(1, 9), st.integers(0, 2**31 - 1))
 def test_dense_fp_wg_ig(r, qi, qo, seed):

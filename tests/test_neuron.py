@@ -154,6 +154,19 @@ def test_packed_kernels_bit_identical_even_in_time_chunks(cur, chunk, seed):
 
 
 @settings(max_examples=30, deadline=None)
+@given(currents)
+def test_packed_forward_of_one_current_row_repeats_it_every_step(cur):
+    """A (1, N) current (an image fed at every timestep) is the (T, N) current of that row repeated."""
+    t = cur.shape[0]
+    state, d = np.empty(cur.shape, np.uint8), np.zeros(cur.shape[1], np.float32)
+    lif_forward_packed(cur[:1], d, C, LAM, TH, ALPHA, state)
+    expect, d2 = np.empty(cur.shape, np.uint8), np.zeros(cur.shape[1], np.float32)
+    lif_forward_packed(np.repeat(cur[:1], t, axis=0), d2, C, LAM, TH, ALPHA, expect)
+    np.testing.assert_array_equal(state, expect)
+    np.testing.assert_array_equal(d, d2)
+
+
+@settings(max_examples=30, deadline=None)
 @given(st.integers(1, 5), st.integers(1, 3), st.integers(1, 3), st.integers(1, 3), st.integers(1, 3),
        st.integers(0, 2**31 - 1))
 def test_pooled_backward_equals_unpool_then_filter(t, b, hp, wp, ch, seed):
