@@ -79,6 +79,9 @@ def test_default_output_folder_is_named_for_the_experiment(grid, tmp_path, monke
     assert main(["explore", str(grid), "--workers", "1", "--no-plots", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["csv"] == str(Path("results", "explore", "tiny", "results.csv"))
     assert len(_points(tmp_path / "results" / "explore" / "tiny" / "results.jsonl")) == 4
+    (tmp_path / "up.toml").write_text(GRID.replace('"tiny"', '"../up"'))
+    assert main(["explore", str(tmp_path / "up.toml"), "--workers", "1"]) == 2
+    assert "name '../up' cannot name a folder; give --out DIR" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("text, culprit", [

@@ -5,7 +5,7 @@ import argparse
 from pathlib import Path
 
 from simulator.cli.common import output_file, print_json, save_figure, table
-from simulator.experiments import load_experiment, run
+from simulator.experiments import Status, load_experiment, run
 from simulator.experiments.report import figures, results_table, summary_table
 from workloads import ConfigError
 from workloads.files import write_csv_atomic
@@ -38,6 +38,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def explore(args: argparse.Namespace) -> int:
     experiment = load_experiment(args.grid)
+    if args.out is None and (Path(experiment.name).name != experiment.name or experiment.name in (".", "..")):
+        raise ConfigError(f"grid file {args.grid}: experiment name {experiment.name!r} cannot name a folder; "
+                          f"give --out DIR")
     out = Path(args.out) if args.out is not None else Path("results", "explore", experiment.name)
     output_file(out / CSV, "--out")  # a folder: not a file, nor below one
     if args.workers is not None and args.workers < 1:
@@ -49,7 +52,7 @@ def explore(args: argparse.Namespace) -> int:
     saved = [] if args.no_plots else [save_figure(fig, out / f"{stem}.png")
                                       for stem, fig in figures(outcome.records).items()]
     header, rows = summary_table(outcome.records)
-    failed = [r for r in outcome.records if r.error]
+    failed = [r for r in outcome.records if r.status is Status.FAILED]
     if args.json:
         print_json({"experiment": experiment.as_dict(), "points": outcome.points, "computed": outcome.computed,
                     "skipped": outcome.skipped, "failed": outcome.failed, "complete": outcome.complete,
