@@ -140,26 +140,29 @@ def main() -> int:
             same &= records == reference
             print(f"{label}: {row['wall_s']:.2f} s ({row['startup_s']:.2f} s pool start-up)", flush=True)
     base = rows[1]["points_per_s"]
+    for row in rows:
+        row["cpus_used"] = row["cpu_s"] / row["wall_s"]
     for row in rows[1:]:
         row["speedup"] = row["points_per_s"] / base
         row["points_per_s_after_startup"] = row["points"] / (row["wall_s"] - row["startup_s"])
         row["cpu_ms_per_point"] = 1e3 * (row["cpu_s"] - row["startup_cpu_s"]) / row["points"]
         row["overhead_cpu_ms_per_point"] = row["cpu_ms_per_point"] - serial["cpu_ms_per_point"]
     print(f"\n{'executor':<30} {'wall s':>7} {'points/s':>9} {'speed-up':>8} {'start s':>7} "
-          f"{'pts/s w/o start':>15} {'CPU ms/pt':>9} {'overhead':>8} {'others':>6}")
+          f"{'pts/s w/o start':>15} {'CPU ms/pt':>9} {'overhead':>8} {'CPUs':>5} {'others':>6}")
     for row in rows:
         if "speedup" not in row:
             print(f"{row['executor']:<30} {row['wall_s']:7.2f} {row['points_per_s']:9.1f} {'':>8} {'':>7} "
-                  f"{'':>15} {row['cpu_ms_per_point']:9.2f} {'':>8} {row['foreign_load']:6.0%}")
+                  f"{'':>15} {row['cpu_ms_per_point']:9.2f} {'':>8} {row['cpus_used']:5.2f} {row['foreign_load']:6.0%}")
             continue
         print(f"{row['executor']:<30} {row['wall_s']:7.2f} {row['points_per_s']:9.1f} {row['speedup']:7.2f}x "
               f"{row['startup_s']:7.2f} {row['points_per_s_after_startup']:15.1f} {row['cpu_ms_per_point']:9.2f} "
-              f"{row['overhead_cpu_ms_per_point']:+8.2f} {row['foreign_load']:6.0%}")
+              f"{row['overhead_cpu_ms_per_point']:+8.2f} {row['cpus_used']:5.2f} {row['foreign_load']:6.0%}")
     pickled = pickling(exp)
     print(f"\nspeed-up: points/s over '1 worker' (the runner in this process), start-up included; start s: opening "
           f"and closing the pool alone; CPU ms/pt: CPU time of this process and its workers per point, start-up "
-          f"excluded; overhead: that less the in-process loop's (runner, pickling, IPC, Dask scheduling); others: "
-          f"share of the {os.cpu_count()} CPUs other processes used meanwhile")
+          f"excluded; overhead: that less the in-process loop's (runner, pickling, IPC, Dask scheduling); CPUs: "
+          f"CPU time of ours per wall second (points/s is about CPUs / CPU per point); others: share of the "
+          f"{os.cpu_count()} CPUs other processes used meanwhile")
     print("pickled per point: " + ", ".join(f"{what} {p['bytes']} B, {p['round_trip_us']:.0f} us round trip"
                                              for what, p in pickled.items()))
     print(f"same records from every executor: {'yes' if same else 'NO'}")
