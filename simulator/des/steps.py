@@ -16,12 +16,16 @@ On a heterogeneous machine a slice runs on its processor's array: a processor wh
 the one the schedule was costed on takes, for a slice of tiles `[start, stop)` of `tiles`, the
 same share of the task's cycles on its own array (`slice_cycles`): tile counts differ between
 arrays, so the schedule's tiles cannot be priced with the other array's cycles per tile.
+
+On arrays that skip zero spikes (`processors.zero_skip`) the spike-gated tasks take
+`simulator.cost.zero_skip_cycles` at their layer's density: a slice of `k` tiles on the schedule's
+array takes `k` zero-skip tiles, elsewhere its share of the task's zero-skip cycles.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from simulator.cost import ArrayConfig, NetworkCost, TaskKind, network_cost
+from simulator.cost import ArrayConfig, NetworkCost, TaskKind, network_cost, zero_skip_cycles, zero_skip_cycles_per_tile
 from simulator.schedule import Schedule, TaskSlice
 from simulator.schedule.dataflow import Item, Output, needs, weights_read
 
@@ -54,21 +58,29 @@ class Programs:
     wg_slices: int  # WG slices per mini-batch (one update completes when all are done)
 
 
-def slice_cycles(s: TaskSlice, cost: NetworkCost, array: ArrayConfig, costs: dict[ArrayConfig, NetworkCost]) -> int:
+def slice_cycles(s: TaskSlice, cost: NetworkCost, array: ArrayConfig, costs: dict[ArrayConfig, NetworkCost],
+                 density: float | None = None) -> int:
     """Cycles of slice `s` (of a schedule costed as `cost`) on a processor with `array`: its own
     cycles on the schedule's array, else its share of the task's cycles on `array` (eq. 26-29),
-    split like the bytes of its outputs so that the slices of a task add up to the task."""
+    split like the bytes of its outputs so that the slices of a task add up to the task. With a
+    `density`, on an array that skips zero spikes (`zero_skip_cycles_per_tile`)."""
     if array == cost.array:
-        return s.cycles
+        if density is None:
+            return s.cycles
+        return (s.tile_stop - s.tile_start) * zero_skip_cycles_per_tile(cost.task(s.layer, s.kind).gemm, array,
+                                                                         density)
     if array not in costs:
         costs[array] = network_cost(cost.network, array, cost.batch, cost.include_first_ig, cost.bytes_model)
-    total = costs[array].task(s.layer, s.kind).cycles
+    task = costs[array].task(s.layer, s.kind)
+    total = task.cycles if density is None else zero_skip_cycles(task, array, density)
     return total * s.tile_stop // s.task_tiles - total * s.tile_start // s.task_tiles
 
 
-def build_programs(schedule: Schedule, arrays: tuple[ArrayConfig, ...] | None = None) -> Programs:
+def build_programs(schedule: Schedule, arrays: tuple[ArrayConfig, ...] | None = None,
+                   densities: dict[tuple[int, TaskKind], float] | None = None) -> Programs:
     """Derive the step programs of `schedule`, with slice cycles on `arrays` (per processor;
-    default: the schedule's array everywhere)."""
+    default: the schedule's array everywhere); with `densities` (per task: layer, kind), on arrays
+    that skip zero spikes."""
     cost = schedule.cost
     costs: dict[ArrayConfig, NetworkCost] = {}
     layers = cost.network.compute_layers()
@@ -83,7 +95,9 @@ def build_programs(schedule: Schedule, arrays: tuple[ArrayConfig, ...] | None = 
                      key=lambda x: (-x[0].layer, x[0].kind is WG, x[0].tile_start))
         programs.append(tuple(SliceStep(
             proc=p, label=sl.label, layer=sl.layer, kind=sl.kind,
-            cycles=sl.cycles if arrays is None else slice_cycles(sl, cost, arrays[p], costs),
+            cycles=sl.cycles if arrays is None and densities is None else
+            slice_cycles(sl, cost, cost.array if arrays is None else arrays[p], costs,
+                         None if densities is None else densities[sl.layer, sl.kind]),
             offset=schedule.offset(sl.kind, p), needs=needs(sl.layer, sl.kind, last),
             weights=weights_read(sl.layer, sl.kind), outputs=outs)
             for sl, outs in fwd + bwd))
