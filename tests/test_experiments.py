@@ -346,13 +346,13 @@ def test_report_without_and_with_energy():
     assert sorted(figs) == ["throughput-procs", "throughput-scheduler"]  # no energy: no energy panel, no Pareto
     ax = figs["throughput-procs"].axes[0]
     assert ax.get_xscale() == "log" and len(ax.get_lines()) == 2  # a line per scheduler
-    with_energy = [_record(r.key, r.params, {**r.result, "samples_per_second": 1e9 / r.result["cycles_per_sample"],
-                                             "energy_per_sample_j": r.result["cycles_per_sample"] ** -0.5})
+    with_energy = [_record(r.key, r.params, {**r.result, "seconds_per_sample": r.result["cycles_per_sample"] / 1e9,
+                                             "energy_per_sample": r.result["cycles_per_sample"] ** -0.5})
                    for r in records[:-1]]
     figs = figures(with_energy)
     assert sorted(figs) == ["pareto", "throughput-energy-procs", "throughput-energy-scheduler"]
     assert len(figs["throughput-energy-procs"].axes) == 2
-    header, rows = summary_table(with_energy)  # samples/s when the records have them
+    header, rows = summary_table(with_energy)  # samples/s when the records have seconds per sample
     assert header[2:] == ["throughput (samples/s)", "speedup (x)", "energy per sample (J)"]
     assert rows[0][:3] == [32, "a", pytest.approx(32e6)] and rows[0][-1] == pytest.approx((1000 / 32) ** -0.5)
     pareto = figs["pareto"].axes[0]  # time per sample in seconds against energy

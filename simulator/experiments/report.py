@@ -1,10 +1,11 @@
 """What a finished (or partial) experiment shows: the CSV table, the summary table and the plots.
 
-Metrics are read from the result fields by name (the names `simulator.des.SimResult` uses), so
-any point kind that returns them is reported alike:
-- throughput: `samples_per_second` if every finished record has it, else the inverse of
-  `cycles_per_sample` (samples per million cycles, which needs no clock);
-- energy per sample: `energy_per_sample_j` (joules); records without it get no energy plot
+Metrics are read from the result fields by name, so any point kind that returns them is
+reported alike:
+- time per sample: `seconds_per_sample` if every finished record has it, else
+  `cycles_per_sample` (which needs no clock); throughput is its inverse (samples per second,
+  or per million cycles);
+- energy per sample: `energy_per_sample` (joules); records without it get no energy plot
   and no Pareto front (time per sample against energy per sample).
 The swept parameters are those whose value differs between records. Functions return
 values (rows, `matplotlib.figure.Figure`s); the caller writes them.
@@ -18,7 +19,7 @@ from matplotlib.figure import Figure
 
 from .results import PointRecord, Status
 
-ENERGY = "energy_per_sample_j"
+ENERGY = "energy_per_sample"
 ENERGY_LABEL = "energy per sample (J)"
 SPEEDUP = "speedup"
 
@@ -41,7 +42,7 @@ class Rate(NamedTuple):
         return value if self.per_sample else 1.0 / value
 
 
-RATES = (Rate("samples_per_second", "throughput (samples/s)", "time per sample (s)", False, 1.0),
+RATES = (Rate("seconds_per_sample", "throughput (samples/s)", "time per sample (s)", True, 1.0),
          Rate("cycles_per_sample", "throughput (samples per 10^6 cycles)", "time per sample (cycles)", True, 1e6))
 
 
