@@ -141,6 +141,7 @@ def test_serial_process_pool_and_dask_give_the_same_records(tmp_path):
     assert _outcomes(read_results(tmp_path / "dask.jsonl").records.values()) == _outcomes(serial.records)
     sessions = read_results(tmp_path / "dask.jsonl").sessions
     assert len(sessions) == 1 and "Dask" in sessions[0]["executor"] and sessions[0]["environment"]["numpy"]
+    assert sessions[0]["packages"]["simpy"] and sessions[0]["packages"]["distributed"]
     again = run(exp, tmp_path / "pool.jsonl", workers=2, progress=False)  # all done: nothing runs
     assert (again.computed, again.skipped) == (0, 8) and len(_point_lines(tmp_path / "pool.jsonl")) == 8
 
@@ -339,18 +340,25 @@ def test_report_without_and_with_energy():
     assert list(rows[0])[-2:] == ["error", "seconds"]
     assert rows[-1]["status"] == "failed" and rows[-1]["speedup"] is None and rows[-1]["error"] == "E: e"
     header, rows = summary_table(records)
-    assert header == ["procs", "scheduler", "samples per million cycles", "speedup"]
+    assert header == ["procs", "scheduler", "throughput (samples per 10^6 cycles)", "speedup (x)"]
     assert rows[0][:3] == [32, "a", pytest.approx(32000.0)] and len(rows) == 12
     figs = figures(records)
     assert sorted(figs) == ["throughput-procs", "throughput-scheduler"]  # no energy: no energy panel, no Pareto
     ax = figs["throughput-procs"].axes[0]
     assert ax.get_xscale() == "log" and len(ax.get_lines()) == 2  # a line per scheduler
-    with_energy = [_record(r.key, r.params, {**r.result, "energy_per_sample": r.result["cycles_per_sample"] ** -0.5})
+    with_energy = [_record(r.key, r.params, {**r.result, "seconds_per_sample": r.result["cycles_per_sample"] / 1e9,
+                                             "energy_per_sample": r.result["cycles_per_sample"] ** -0.5})
                    for r in records[:-1]]
     figs = figures(with_energy)
     assert sorted(figs) == ["pareto", "throughput-energy-procs", "throughput-energy-scheduler"]
     assert len(figs["throughput-energy-procs"].axes) == 2
-    assert summary_table(with_energy)[0][-1] == "energy_per_sample"
+    header, rows = summary_table(with_energy)  # samples/s when the records have seconds per sample
+    assert header[2:] == ["throughput (samples/s)", "speedup (x)", "energy per sample (J)"]
+    assert rows[0][:3] == [32, "a", pytest.approx(32e6)] and rows[0][-1] == pytest.approx((1000 / 32) ** -0.5)
+    pareto = figs["pareto"].axes[0]  # time per sample in seconds against energy
+    assert pareto.get_xlabel() == "time per sample (s)"
+    front = pareto.get_lines()[0].get_xydata()
+    assert front[0] == pytest.approx([1000 / 32 / 1e9, (1000 / 32) ** -0.5])
     assert figures([]) == {} and summary_table([]) == ([], [])
 
 

@@ -16,7 +16,7 @@ from importlib import metadata
 
 from simulator.exits import Exit, OneLineParser, run_guarded
 
-SUBCOMMANDS = ("cycles", "schedule", "sweep", "simulate", "validate", "train", "data", "machine", "export")
+SUBCOMMANDS = ("cycles", "schedule", "sweep", "simulate", "validate", "train", "data", "machine", "export", "explore")
 
 
 def _version() -> str:

@@ -1,7 +1,8 @@
 """Running points on Dask distributed (the optional `distributed` extra).
 
 `dask_pool` connects to a running scheduler, or starts a `LocalCluster` for `'local'` /
-`'local:N'` (N worker processes of one thread each, on this machine's loopback address),
+`'local:N'` (N worker processes of one thread each, on this machine's loopback address, with
+no dashboard),
 registers a worker plugin that warms every worker up once, present and future, and yields
 the client's `concurrent.futures` executor.
 """
@@ -54,9 +55,10 @@ def dask_pool(address: str, kind: PointKind) -> Iterator[Pool]:
     with ExitStack() as stack:
         local = _local_workers(address)
         if local is not None:
-            cluster = stack.enter_context(LocalCluster(n_workers=local, processes=True, threads_per_worker=1,
-                                                       host="127.0.0.1", dashboard_address=None,
-                                                       silence_logs=logging.ERROR))
+            cluster = stack.enter_context(LocalCluster(
+                n_workers=local, processes=True, threads_per_worker=1, host="127.0.0.1", silence_logs=logging.ERROR,
+                # no dashboard, and the scheduler's HTTP server on a free port, not 8787 (maybe taken)
+                dashboard_address=None, scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"}))
             client = stack.enter_context(Client(cluster, set_as_default=False))
             where = f"a local Dask cluster of {local} processes"
         else:

@@ -2,10 +2,11 @@
 
 Metrics are read from the result fields by name, so any point kind that returns them is
 reported alike:
-- time per sample: `seconds_per_sample` if the records have it, else `cycles_per_sample`;
-  throughput is its inverse (samples per second, or per million cycles);
+- time per sample: `seconds_per_sample` if every finished record has it, else
+  `cycles_per_sample` (which needs no clock); throughput is its inverse (samples per second,
+  or per million cycles);
 - energy per sample: `energy_per_sample` (joules); records without it get no energy plot
-  and no Pareto front.
+  and no Pareto front (time per sample against energy per sample).
 The swept parameters are those whose value differs between records. Functions return
 values (rows, `matplotlib.figure.Figure`s); the caller writes them.
 """
@@ -19,22 +20,37 @@ from matplotlib.figure import Figure
 from .results import PointRecord, Status
 
 ENERGY = "energy_per_sample"
+ENERGY_LABEL = "energy per sample (J)"
+SPEEDUP = "speedup"
 
 
-class Metric(NamedTuple):
-    """A result field and how to plot it."""
+class Rate(NamedTuple):
+    """A result field that gives throughput, and how to read it."""
 
     field: str
-    label: str
-    scale: float  # plotted value = scale / field (throughput) or scale * field
+    label: str         # throughput, with its unit
+    time_label: str    # time per sample, with its unit
+    per_sample: bool   # the field is time per sample (else samples per unit of time)
+    scale: float       # throughput = scale / field when per_sample
+
+    def throughput(self, record: PointRecord) -> float:
+        value = record.result[self.field]
+        return self.scale / value if self.per_sample else value
+
+    def time(self, record: PointRecord) -> float:
+        value = record.result[self.field]
+        return value if self.per_sample else 1.0 / value
 
 
-def time_metric(records: Sequence[PointRecord]) -> Metric | None:
-    """Time per sample: seconds if every ok record has them, else cycles; None if neither."""
-    for field, label in (("seconds_per_sample", "samples per second"),
-                         ("cycles_per_sample", "samples per million cycles")):
-        if records and all(_number(r.result.get(field)) and r.result[field] > 0 for r in records):
-            return Metric(field, label, 1.0 if field == "seconds_per_sample" else 1e6)
+RATES = (Rate("seconds_per_sample", "throughput (samples/s)", "time per sample (s)", True, 1.0),
+         Rate("cycles_per_sample", "throughput (samples per 10^6 cycles)", "time per sample (cycles)", True, 1e6))
+
+
+def time_metric(records: Sequence[PointRecord]) -> Rate | None:
+    """The first of `RATES` every record has (a positive number); None if none."""
+    for rate in RATES:
+        if records and all(_number(r.result.get(rate.field)) and r.result[rate.field] > 0 for r in records):
+            return rate
     return None
 
 
@@ -63,16 +79,18 @@ def results_table(records: Sequence[PointRecord]) -> list[dict[str, Any]]:
 
 
 def summary_table(records: Sequence[PointRecord]) -> tuple[list[str], list[list[Any]]]:
-    """One row per finished point, fastest first: the swept parameters, throughput, speedup and energy if any."""
+    """One row per finished point, fastest first: the swept parameters, throughput, speedup and
+    energy per sample where every finished record has them; the header gives the units."""
     ok = _ok(records)
     time = time_metric(ok)
     names = swept(records)
-    extra = [f for f in ("speedup", ENERGY) if ok and all(f in r.result for r in ok)]
-    header = [*names, *([time.label] if time else []), *extra]
+    extra = [(f, label) for f, label in ((SPEEDUP, "speedup (x)"), (ENERGY, ENERGY_LABEL))
+             if ok and all(_number(r.result.get(f)) for r in ok)]
+    header = [*names, *([time.label] if time else []), *(label for _, label in extra)]
     if time:
-        ok = sorted(ok, key=lambda r: r.result[time.field])
-    rows = [[*(r.params.get(n) for n in names), *([time.scale / r.result[time.field]] if time else []),
-             *(r.result[f] for f in extra)] for r in ok]
+        ok = sorted(ok, key=time.time)
+    rows = [[*(r.params.get(n) for n in names), *([time.throughput(r)] if time else []),
+             *(r.result[f] for f, _ in extra)] for r in ok]
     return header, rows
 
 
@@ -129,8 +147,8 @@ def figures(records: Sequence[PointRecord]) -> dict[str, Figure]:
     time = time_metric(ok)
     names = swept(ok)
     energy = bool(ok) and all(_number(r.result.get(ENERGY)) for r in ok)
-    panels = ([(lambda r: time.scale / r.result[time.field], time.label)] if time else []) + \
-             ([(lambda r: r.result[ENERGY], "energy per sample (J)")] if energy else [])
+    panels = ([(time.throughput, time.label)] if time else []) + \
+             ([(lambda r: r.result[ENERGY], ENERGY_LABEL)] if energy else [])
     out: dict[str, Figure] = {}
     for x in names if panels else []:
         others = [n for n in names if n != x]
@@ -146,12 +164,12 @@ def figures(records: Sequence[PointRecord]) -> dict[str, Figure]:
     if time and energy:
         fig = Figure(figsize=(6.4, 4.8), layout="constrained")
         ax = fig.subplots()
-        pts = [(r.result[time.field], r.result[ENERGY]) for r in ok]
+        pts = [(time.time(r), r.result[ENERGY]) for r in ok]
         ax.scatter(*zip(*pts), s=14, alpha=0.5, label="points")
         front = pareto_front(pts)
         ax.step(*zip(*front), where="post", color="C3", marker="o", label="Pareto front")
-        ax.set_xlabel(time.field.replace("_", " "))
-        ax.set_ylabel("energy per sample (J)")
+        ax.set_xlabel(time.time_label)
+        ax.set_ylabel(ENERGY_LABEL)
         ax.grid(alpha=0.3)
         ax.legend()
         out["pareto"] = fig

@@ -13,16 +13,19 @@ import sys
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from importlib import metadata
 from pathlib import Path
 
 from workloads import ConfigError
+from workloads.environment import environment
 
-from .environment import environment
 from .executors import Pool, open_pool
 from .grid import Experiment, Point
 from .kinds import PointKind, point_kind
 from .results import PointRecord, ResultsFile, Status
 
+PACKAGES = ("spikepipe", "simpy", "distributed")
+"""Distributions whose versions a session header records beside the environment (workloads.environment)."""
 IN_FLIGHT_PER_WORKER = 4
 """Points submitted ahead per worker: enough to keep workers busy, few to cancel on Ctrl-C."""
 
@@ -65,13 +68,25 @@ def run(experiment: Experiment, results: str | Path, *, workers: int | None = No
             with open_pool(kind, workers, dask) as pool:
                 out.append({"type": "session", "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                             "experiment": experiment.as_dict(), "points": len(points), "to_run": len(todo),
-                            "executor": pool.description, "environment": environment()})
+                            "executor": pool.description, "environment": environment().as_dict(),
+                            "packages": _versions(PACKAGES)})
                 out.sync()
                 failed = 0 if retry_failed else sum(done[p.key].status is Status.FAILED for p in points
                                                       if p.key in done)
                 _drive(pool, kind, todo, out, new, len(points), failed, experiment.name if progress else None)
         records = tuple(new.get(p.key) or done[p.key] for p in points if p.key in new or p.key in done)
         return Outcome(records, len(points), len(new), len(points) - len(todo), out.contents.tail_bytes)
+
+
+def _versions(packages: tuple[str, ...]) -> dict[str, str | None]:
+    """The installed version of each distribution (None where it is not installed)."""
+    found = {}
+    for name in packages:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = None
+    return found
 
 
 def _identity(grid: dict) -> str:
