@@ -92,7 +92,7 @@ def test_ideal_preset_is_the_default() -> None:
 
 
 def test_spilling_costs_time_and_energy() -> None:
-    schedule = make_schedule("optimal", network_cost(MNIST, ArrayConfig(32, 32), 4), 4)
+    schedule = make_schedule("compute-optimal", network_cost(MNIST, ArrayConfig(32, 32), 4), 4)
     roomy = simulate(schedule, 24, load_machine("realistic"))
     tight = simulate(schedule, 24, replace(load_machine("realistic"),
                                            processors=Processors(ArrayConfig(32, 32), 16 * 1024)))
@@ -143,7 +143,7 @@ def test_transfers_follow_the_routes(topology: str, hops: int) -> None:
 
 
 def test_mesh_preset_places_processors_on_a_snake() -> None:
-    schedule = make_schedule("optimal", network_cost(MNIST, ArrayConfig(32, 32), 1), 8)
+    schedule = make_schedule("compute-optimal", network_cost(MNIST, ArrayConfig(32, 32), 1), 8)
     r = simulate(schedule, enough(8), load_machine("mesh16"))
     assert len(r.dram) == 8 and len(r.links) == 2 * (3 * 4 + 4 * 3)
     used = {l.name for l in r.links if l.nbytes}
@@ -171,7 +171,7 @@ def test_heterogeneous_arrays_take_their_share_of_their_own_cycles() -> None:
 
 
 def test_bad_machines_are_refused() -> None:
-    schedule = make_schedule("optimal", network_cost(MNIST, ArrayConfig(32, 32), 1), 4)
+    schedule = make_schedule("compute-optimal", network_cost(MNIST, ArrayConfig(32, 32), 1), 4)
     with pytest.raises(ConfigError, match="costed on 32x32"):
         simulate(schedule, 8, machine(ArrayConfig(16, 16)))
     with pytest.raises(ConfigError, match="processors.count"):
@@ -181,7 +181,7 @@ def test_bad_machines_are_refused() -> None:
     with pytest.raises(ConfigError, match="expected a Machine"):
         simulate(schedule, 8, "realistic")
     with pytest.raises(ConfigError, match="no DRAM to spill"):  # weights fit, the buffers do not
-        simulate(make_schedule("optimal", network_cost(MNIST, ArrayConfig(32, 32), 32), 4), 8, machine(sram=400 * 1024))
+        simulate(make_schedule("compute-optimal", network_cost(MNIST, ArrayConfig(32, 32), 32), 4), 8, machine(sram=400 * 1024))
     with pytest.raises(ConfigError, match="overlap"):
         simulate(schedule, 8, overlap="no")
 
@@ -239,7 +239,7 @@ def test_physical_is_never_faster_and_more_resources_never_hurt(case, topology, 
 
 def test_limited_by_names_the_busiest_resource() -> None:
     cost = network_cost(MNIST, ArrayConfig(32, 32), 4)
-    schedule = make_schedule("optimal", cost, 4)
+    schedule = make_schedule("compute-optimal", cost, 4)
     assert simulate(schedule, 24).limited_by.resource is Resource.PROCESSOR
     slow_link = simulate(schedule, 24, machine(bandwidth=0.5))
     assert slow_link.limited_by.resource is Resource.LINK and slow_link.limited_by.share == pytest.approx(1.0)
@@ -261,7 +261,7 @@ def test_cli_default_is_the_realistic_machine(capsys) -> None:
 
 
 def test_cli_json_has_the_physical_fields(capsys, tmp_path) -> None:
-    assert main(["simulate", "--procs", "3", "--minibatches", "20", "--scheduler", "optimal", "--json",
+    assert main(["simulate", "--procs", "3", "--minibatches", "20", "--scheduler", "compute-optimal", "--json",
                  "--bus-bandwidth", "2", "--bus-latency", "7", "--array", "16x16"]) == 0
     (row,) = json.loads(capsys.readouterr().out)
     assert {"scheduler", "analytic_cycles_per_update", "simulated_cycles_per_update", "seconds_per_update",
@@ -273,7 +273,7 @@ def test_cli_json_has_the_physical_fields(capsys, tmp_path) -> None:
     assert row["array"] == [16, 16]
     path = tmp_path / "m.toml"
     path.write_text('[processors]\nsram_bytes = inf\n[interconnect]\ntopology = "shared"\nbandwidth = 4\n')
-    assert main(["simulate", "--procs", "3", "--minibatches", "20", "--scheduler", "optimal", "--json",
+    assert main(["simulate", "--procs", "3", "--minibatches", "20", "--scheduler", "compute-optimal", "--json",
                  "--machine", str(path)]) == 0
     (row,) = json.loads(capsys.readouterr().out)
     assert row["sram_capacity_bytes"] == [None] * 3 and row["machine"]["topology"] == "shared"
