@@ -120,3 +120,45 @@ def test_schedule_json_reports_procs_used(capsys) -> None:
     assert main(["schedule", "--network", "mnist", "--procs", "8", "--scheduler", "layerwise", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["procs"] == 8 and doc["procs_used"] == 3 and doc["delays"] == [4, 2, 0, 0]
+
+
+def test_runner_reproduces_the_in_process_table(tmp_path) -> None:
+    from simulator.cost import ArrayConfig
+    from simulator.experiments import run
+    from simulator.reports import sweep_experiment, sweep_points
+    grid = sweep_experiment(["mnist", "nmnist"], [1, 2, 8], [1, 32], [ArrayConfig(32, 32), ArrayConfig(64, 64)],
+                            ["pipedream", "finegrained", "compute-optimal"])
+    assert grid.kind == "schedule"
+    got = sweep_points(run(grid, tmp_path / "results.jsonl", workers=1, progress=False).records)
+    direct = sweep([MNIST, NMNIST], (1, 2, 8), (1, 32), (32, 64), ("pipedream", "finegrained", "compute-optimal"))
+    assert not got.failed and len(got.points) + got.beyond_slices == 2 * 3 * 2 * 2 * 3
+    assert sorted(table_vii(got.points), key=repr) == sorted(table_vii(direct), key=repr)
+    again = run(grid, tmp_path / "results.jsonl", workers=1, progress=False)
+    assert again.computed == 0 and again.skipped == again.points  # resumed: nothing left to do
+
+
+def test_sweep_on_a_physical_machine_is_simulated(capsys, tmp_path) -> None:
+    assert main(["sweep", "--networks", "mnist", "--procs", "2", "--batches", "4", "--arrays", "16x64,32",
+                 "--machine", "realistic", "--schedulers", "compute-optimal,machine-optimal,1f1b",
+                 "--micro-batches", "2", "--minibatches", "12", "--workers", "1", "--out", str(tmp_path),
+                 "--no-plots"]) == 0
+    out = capsys.readouterr().out
+    assert "simulated on machine realistic" in out and "paper" not in out.split("\n")[1]
+    assert "Paper's columns left out: arrays 16x64" in out and "uJ per sample" in out
+    with open(tmp_path / "points.csv", newline="") as fh:
+        pts = list(csv.DictReader(fh))
+    assert len(pts) == 2 * 3 and {p["array"] for p in pts} == {"16x64", "32x32"}
+    best = {p["array"]: float(p["cycles_per_update"]) for p in pts if p["scheduler"] == "machine-optimal"}
+    for p in pts:
+        if p["scheduler"] == "compute-optimal":
+            assert best[p["array"]] <= float(p["cycles_per_update"])
+    sync = [p for p in pts if p["scheduler"] == "1f1b"]
+    assert all(p["energy_per_sample_j"] == "-" and float(p["seconds_per_sample"]) > 0 for p in sync)
+
+
+def test_sweep_says_why_figures_are_skipped(capsys, tmp_path) -> None:
+    assert main(["sweep", "--networks", "mnist", "--procs", "2", "--batches", "2", "--arrays", "16",
+                 "--workers", "1", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "fig16 skipped: it needs batch 1 on a 32x32 array" in out and "fig18 skipped" in out
+    assert not (tmp_path / "fig16.png").exists() and (tmp_path / "fig17.png").exists()

@@ -30,6 +30,7 @@ SCHEDULERS: dict[str, Callable[..., Schedule]] = {
     "machine-optimal": machine_optimal,
 }
 MACHINE_AWARE = frozenset({"machine-optimal"})  # called as (cost, procs, machine)
+MACHINE_BLIND = tuple(name for name in SCHEDULERS if name not in MACHINE_AWARE)
 
 
 def max_slices(cost: NetworkCost) -> int:
@@ -55,4 +56,4 @@ def make_schedule(name: str, cost: NetworkCost, procs: int, machine: Machine | N
     return SCHEDULERS[name](cost, procs)
 
 
-__all__ = ["MACHINE_AWARE", "SCHEDULERS", "Schedule", "TaskSlice", "make_schedule", "max_slices"]
+__all__ = ["MACHINE_AWARE", "MACHINE_BLIND", "SCHEDULERS", "Schedule", "TaskSlice", "make_schedule", "max_slices"]
