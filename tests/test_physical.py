@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from simulator.cli import main
 from simulator.cost import ArrayConfig, network_cost
 from simulator.des import DRAM_END, Resource, simulate
-from simulator.des.steps import slice_cycles
+from simulator.schedule.machine_load import slice_cycles
 from simulator.energy import task_energy
 from simulator.machine import Dram, Interconnect, Machine, ProcessorOverride, Processors, load_machine
 from simulator.schedule import SCHEDULERS, make_schedule
