@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from simulator.cost import ArrayConfig, network_cost
 from simulator.des import simulate
-from simulator.machine import Dram, Interconnect, Machine, Processors, load_machine
+from simulator.machine import Dram, Interconnect, Machine, ProcessorOverride, Processors, load_machine
 from simulator.schedule import SCHEDULERS, make_schedule, max_slices
 from simulator.schedule.machine_load import machine_load
 from simulator.schedule.machine_optimal import des_minibatches
@@ -29,7 +29,8 @@ def _case(draw, net):
 def test_machine_optimal_never_slower_in_the_des(data, net) -> None:
     cost, procs = _case(data.draw, net)
     sram = data.draw(st.sampled_from([math.inf, 4096, 512]))
-    machine = Machine(processors=Processors(array=ARRAY, sram_bytes=sram),
+    slow = (ProcessorOverride(0, array=ArrayConfig(4, 4)),) if data.draw(st.booleans()) else ()  # heterogeneous
+    machine = Machine(processors=Processors(array=ARRAY, sram_bytes=sram, overrides=slow),
                       dram=None if math.isinf(sram) else Dram(bandwidth=data.draw(st.sampled_from([1.0, 8.0])), latency=50),
                       interconnect=Interconnect(bandwidth=data.draw(st.sampled_from([0.5, 2.0, 8.0, 64.0])),
                                                 latency=data.draw(st.integers(0, 200))))
