@@ -252,6 +252,28 @@ def cycles_per_tile(gemm: Gemm, array: ArrayConfig) -> int:
     return gemm.macs + (array.rows - 1) + (array.cols - 1)
 
 
+def zero_skip_cycles_per_tile(gemm: Gemm, array: ArrayConfig, density: float) -> int:
+    """eq. 27 on an array that skips zero spikes (machine option `processors.zero_skip`,
+    docs/machine.md): of the tile's `N_MAC` input steps only the `ceil(density * N_MAC)` holding
+    a one are streamed, after a zero-detect and prefix sum that take one cycle per block of `SR`
+    input steps (`ceil(N_MAC / SR)`); the skew stays. The array streams densely when skipping does
+    not pay, so a tile never takes longer than eq. 27. An idealised compaction: it assumes the ones
+    of the `SR` rows a tile streams can be packed together (the density is the layer's, per tile)."""
+    if isinstance(density, bool) or not isinstance(density, (int, float)) or not 0.0 <= density <= 1.0:
+        raise ConfigError(f"zero skip: density must be a number in [0, 1], got {density!r}")
+    n = gemm.macs
+    mac = min(n, ceil(density * n) + ceil(n / array.rows))
+    return mac + (array.rows - 1) + (array.cols - 1)
+
+
+def zero_skip_cycles(task: TaskCost, array: ArrayConfig, density: float) -> int:
+    """Cycles of `task` (costed on `array`) on an array that skips zero spikes: its tiles times
+    `zero_skip_cycles_per_tile` (eq. 28 / 29 with the shortened MAC phase)."""
+    if task.grid != TileGrid.of(task.gemm, array):
+        raise ConfigError(f"zero skip: task {task.label} was not costed on a {array} array")
+    return task.tiles * zero_skip_cycles_per_tile(task.gemm, array, density)
+
+
 def input_activation_bytes(net: Network, layer: ComputeLayer, batch: int, bm: ByteModel) -> int:
     """The layer's input as stored: the dataset input for layer 0, else what the layer before sends."""
     if layer.index == 0:

@@ -40,6 +40,31 @@ class Activity:
         for i, d in enumerate(self.densities):
             if isinstance(d, bool) or not isinstance(d, (int, float)) or not 0.0 <= d <= 1.0:
                 raise ConfigError(f"activity: density of layer {i} must be a number in [0, 1], got {d!r}")
+        if not isinstance(self.source, str):
+            raise ConfigError(f"activity: field 'source' must be a string, got {self.source!r}")
+
+    @classmethod
+    def from_dict(cls, data: object, where: str = "activity") -> Activity:
+        """The file format `{"densities": [d_0, ...], "source": "..."}` (what `spikepipe train`
+        writes as activity.json): one density per compute layer; null (a layer fed with real
+        values, e.g. layer 0 on images) is dense, 1.0."""
+        if not isinstance(data, dict) or not isinstance(data.get("densities"), list):
+            raise ConfigError(f"{where}: must be a JSON object with a list 'densities' (one per compute layer) "
+                              f"and a string 'source', got {str(data)[:80]}")
+        unknown = set(data) - {"densities", "source"}
+        if unknown:
+            raise ConfigError(f"{where}: unknown field {sorted(unknown)[0]!r}; allowed: densities, source")
+        try:
+            return cls(tuple(1.0 if d is None else d for d in data["densities"]), data.get("source", "measured"))
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: {str(exc).removeprefix('activity: ')}") from None
+
+    def check(self, cost: NetworkCost) -> None:
+        """Refuse densities that are not one per compute layer of `cost`'s network."""
+        layers = cost.network.compute_layers()
+        if len(self.densities) != len(layers):
+            raise ConfigError(f"activity: {len(self.densities)} densities for the "
+                              f"{len(layers)} compute layers of network {cost.network.name!r}")
 
 
 @dataclass(frozen=True)
@@ -71,14 +96,8 @@ class TaskEnergy:
 def task_energy(cost: NetworkCost, task: TaskCost, table: EnergyTable,
                 activity: Activity | None = None) -> TaskEnergy:
     """Dynamic energy of `task` (one of `cost`'s) for one mini-batch."""
-    layers = cost.network.compute_layers()
-    if activity is not None and len(activity.densities) != len(layers):
-        raise ConfigError(f"activity: {len(activity.densities)} densities for the "
-                          f"{len(layers)} compute layers of network {cost.network.name!r}")
-    real_input = (layers[task.layer - 1].sends_counts if task.layer
-                  else cost.network.input_kind is InputKind.CURRENT)
-    gated = task.kind is not TaskKind.IG and not real_input
-    density = activity.densities[task.layer] if gated and activity is not None else 1.0
+    gated = spike_gated(cost, task)
+    density = task_density(cost, task, activity)
     compute = task.macs * (density * table.accumulate_pj if gated else table.mac_pj)
     per_step = table.iir_forward_pj if task.kind is TaskKind.FP else table.iir_backward_pj
     iir = cost.filter_steps(task.layer, task.kind) * per_step
@@ -86,6 +105,26 @@ def task_energy(cost: NetworkCost, task: TaskCost, table: EnergyTable,
     sram = ((task.input_bytes + task.weight_bytes + filter_read) * table.sram_read_pj_per_byte
             + (task.output_bytes + filter_written) * table.sram_write_pj_per_byte)
     return TaskEnergy(task.layer, task.kind, task.tiles, compute, iir, sram, gated, float(density))
+
+
+def spike_gated(cost: NetworkCost, task: TaskCost) -> bool:
+    """Whether `task` multiplies binary spikes (FP, WG of a layer fed with spikes), so that a zero
+    spike does no work: not IG, nor a layer fed with currents (layer 0 on images) or pool counts."""
+    layers = cost.network.compute_layers()
+    real_input = (layers[task.layer - 1].sends_counts if task.layer
+                  else cost.network.input_kind is InputKind.CURRENT)
+    return task.kind is not TaskKind.IG and not real_input
+
+
+def task_density(cost: NetworkCost, task: TaskCost, activity: Activity | None) -> float:
+    """The share of `task`'s MACs that meet a non-zero spike: the measured density of the spikes
+    its layer reads if it is spike-gated and `activity` is given, else 1.0 (dense)."""
+    if activity is None:
+        return 1.0
+    activity.check(cost)
+    if not spike_gated(cost, task):
+        return 1.0
+    return float(activity.densities[task.layer])
 
 
 def network_energy(cost: NetworkCost, table: EnergyTable,

@@ -140,14 +140,14 @@ def test_trace_is_valid_and_causal(tmp_path) -> None:
                  "--trace", str(path), "--plot", str(tmp_path / "gantt.png")]) == 0
     doc = json.loads(path.read_text())
     events = doc["traceEvents"]
-    assert all(e["ph"] in ("X", "M") for e in events)
-    slices = [e for e in events if e["ph"] == "X" and e["pid"] == 1]
+    assert all(e["ph"] in ("X", "M", "C", "s", "f") for e in events)
+    slices = [e for e in events if e["ph"] == "X" and e["pid"] == 1 and e["cat"] != "wait"]
     transfers = [e for e in events if e["ph"] == "X" and e["pid"] == 2]
     assert slices and transfers and (tmp_path / "gantt.png").stat().st_size > 0
     # no processor runs two slices at once
-    by_proc = defaultdict(list)
+    by_proc = defaultdict(list)  # in cycles (args): ts and dur are microseconds, rounded
     for e in slices:
-        by_proc[e["tid"]].append((e["ts"], e["ts"] + e["dur"]))
+        by_proc[e["tid"]].append((e["args"]["start_cycle"], e["args"]["start_cycle"] + e["args"]["cycles"]))
     for spans in by_proc.values():
         spans.sort()
         assert all(a_end <= b_start for (_, a_end), (b_start, _) in zip(spans, spans[1:]))
@@ -155,8 +155,9 @@ def test_trace_is_valid_and_causal(tmp_path) -> None:
     arrival = defaultdict(int)  # (item, layer, minibatch, dst) -> last arrival at dst
     for t in transfers:
         a = t["args"]
-        if t["name"] and t["ts"] + t["dur"] > arrival[a["item"], a["layer"], a["minibatch"], a["dst"]]:
-            arrival[a["item"], a["layer"], a["minibatch"], a["dst"]] = t["ts"] + t["dur"]
+        end = a["start_cycle"] + a["cycles"]
+        if t["name"] and end > arrival[a["item"], a["layer"], a["minibatch"], a["dst"]]:
+            arrival[a["item"], a["layer"], a["minibatch"], a["dst"]] = end
     last = len(MNIST.compute_layers()) - 1
     checked = 0
     for e in slices:
@@ -167,12 +168,12 @@ def test_trace_is_valid_and_causal(tmp_path) -> None:
         for item, l in needs:
             key = (item, l, b, p)
             if key in arrival:
-                assert arrival[key] <= e["ts"], (e, key)
+                assert arrival[key] <= e["args"]["start_cycle"], (e, key)
                 checked += 1
         if kind in ("FP", "IG"):  # weights of the version its delay allows
             version = b - 1 - doc_delays(layer)
             if ("weights", layer, version, p) in arrival:
-                assert arrival["weights", layer, version, p] <= e["ts"]
+                assert arrival["weights", layer, version, p] <= e["args"]["start_cycle"]
                 checked += 1
     assert checked > 50
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import tomllib
 from dataclasses import replace
 
 import pytest
@@ -11,14 +12,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from simulator.cli import main
-from simulator.cost import ArrayConfig, network_cost
+from simulator.cost import ArrayConfig, Gemm, cycles_per_tile, network_cost, zero_skip_cycles, zero_skip_cycles_per_tile
 from simulator.des import DRAM_END, Resource, simulate
 from simulator.schedule.machine_load import slice_cycles
-from simulator.energy import task_energy
-from simulator.machine import Dram, Interconnect, Machine, ProcessorOverride, Processors, load_machine
+from simulator.energy import Activity, spike_gated, task_density, task_energy
+from simulator.machine import (Dram, Interconnect, Machine, ProcessorOverride, Processors, load_machine,
+                               machine_from_dict, machine_to_toml)
 from simulator.schedule import SCHEDULERS, make_schedule
 from tests.conftest import random_networks
-from workloads import MNIST, ConfigError, Dense, Network, Output
+from workloads import MNIST, NMNIST, ConfigError, Dense, Network, Output
 
 
 def enough(procs: int) -> int:
@@ -280,3 +282,78 @@ def test_cli_json_has_the_physical_fields(capsys, tmp_path) -> None:
     assert [l["name"] for l in row["links"]] == ["bus"]
     assert main(["simulate", "--machine", "nonesuch"]) == 2
     assert "unknown machine" in capsys.readouterr().err
+
+
+# -- activity and zero skipping ---------------------------------------------------------------
+
+def test_activity_file_format() -> None:
+    a = Activity.from_dict({"densities": [None, 0.25, 0.5], "source": "trained 3 epochs"})
+    assert a.densities == (1.0, 0.25, 0.5) and a.source == "trained 3 epochs"
+    for bad, match in (({"densities": [0.1, 2.0]}, "density of layer 1"), ({"density": [0.1]}, "list 'densities'"),
+                       ({"densities": [0.1], "extra": 1}, "unknown field 'extra'"), ([0.1], "JSON object")):
+        with pytest.raises(ConfigError, match=match):
+            Activity.from_dict(bad, "file a.json")
+
+
+def test_zero_skip_cycles_per_tile() -> None:
+    """eq. 27 with the MAC phase ceil(d * N_MAC) + ceil(N_MAC / SR), never above N_MAC."""
+    gemm, array = Gemm(64, 32, 1000), ArrayConfig(32, 32)
+    dense = cycles_per_tile(gemm, array)
+    assert zero_skip_cycles_per_tile(gemm, array, 1.0) == dense == 1000 + 62
+    assert zero_skip_cycles_per_tile(gemm, array, 0.1) == 100 + 32 + 62
+    assert zero_skip_cycles_per_tile(gemm, array, 0.0) == 32 + 62
+    assert zero_skip_cycles_per_tile(gemm, array, 0.97) == dense  # 970 + 32 > 1000: stream densely
+    assert zero_skip_cycles_per_tile(gemm, array, 0.001) == 1 + 32 + 62
+    with pytest.raises(ConfigError, match="density"):
+        zero_skip_cycles_per_tile(gemm, array, 1.5)
+
+
+def test_zero_skip_machine_field() -> None:
+    m = machine_from_dict({"processors": {"zero_skip": True}})
+    assert m.processors.zero_skip and not m.ideal
+    assert load_machine("ideal").processors.zero_skip is False
+    with pytest.raises(ConfigError, match="processors.zero_skip"):
+        machine_from_dict({"processors": {"zero_skip": "yes"}})
+    assert machine_from_dict(tomllib.loads(machine_to_toml(m))) == replace(m, name="custom")
+
+
+@pytest.mark.parametrize("net", [MNIST, NMNIST])
+def test_activity_scales_energy_and_zero_skip_cycles(net) -> None:
+    """Dense arrays: only the gated energy changes. Zero-skipping arrays at P = 1: the update takes
+    the sum of the tasks' cycles, the spike-gated ones at `zero_skip_cycles`."""
+    cost = network_cost(net, ArrayConfig(32, 32), 2)
+    n = len(net.compute_layers())
+    activity = Activity(tuple(0.1 + 0.05 * l for l in range(n)), "test")
+    one = make_schedule("layerwise", cost, 1)
+    dense, sparse = simulate(one, 8), simulate(one, 8, activity=activity)
+    assert sparse.simulated_cycles_per_update == dense.simulated_cycles_per_update == cost.total
+    assert sparse.energy.compute < dense.energy.compute and sparse.energy.iir == dense.energy.iir
+    assert dense.activity is None and sparse.activity == activity
+    skip = load_machine("ideal").with_overrides(array=cost.array)
+    skip = replace(skip, processors=replace(skip.processors, zero_skip=True))
+    fast = simulate(one, 8, skip, activity=activity)
+    expected = sum(zero_skip_cycles(t, cost.array, task_density(cost, t, activity)) for t in cost.tasks)
+    assert fast.simulated_cycles_per_update == expected < cost.total
+    gated = [t for t in cost.tasks if spike_gated(cost, t)]
+    assert gated and all(zero_skip_cycles(t, cost.array, task_density(cost, t, activity)) < t.cycles for t in gated)
+    assert simulate(one, 8, skip).simulated_cycles_per_update == cost.total  # no densities: dense
+    four = simulate(make_schedule("compute-optimal", cost, 4), 24, skip, activity=activity)
+    assert four.simulated_cycles_per_update < simulate(make_schedule("compute-optimal", cost, 4), 24).simulated_cycles_per_update
+
+
+def test_simulate_activity_cli(capsys, tmp_path) -> None:
+    path = tmp_path / "activity.json"
+    path.write_text(json.dumps({"densities": [None, 0.2, 0.3, 0.4], "source": "spikepipe train"}))
+    base = ["simulate", "--network", "mnist", "--procs", "2", "--scheduler", "compute-optimal", "--minibatches", "12"]
+    assert main(base) == 0
+    assert "activity: dense" in capsys.readouterr().out
+    assert main(base + ["--activity", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert f"activity: measured from {path} (spikepipe train)" in out and "0.200" in out
+    assert main(base + ["--activity", str(path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["activity"]["densities"] == [1.0, 0.2, 0.3, 0.4]
+    path.write_text(json.dumps({"densities": [0.5], "source": "x"}))
+    assert main(base + ["--activity", str(path)]) == 2
+    assert "1 densities for the 4 compute layers" in capsys.readouterr().err
+    assert main(base + ["--activity", str(tmp_path / "missing.json")]) == 2
+    assert "cannot read it" in capsys.readouterr().err

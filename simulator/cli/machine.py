@@ -73,7 +73,8 @@ def describe(m: Machine) -> str:
     count = "from the schedule" if m.count is None else str(m.count)
     lines = [f"Machine {m.name}" + (" [ideal]" if m.ideal else "") + (f": {m.description}" if m.description else ""),
              f"Clock: {m.clock_ghz:g} GHz", "",
-             f"Processors: {count}; each a {p.array} array ({p.array.cols} IIR filters), SRAM {_sram(p.sram_bytes)}"]
+             f"Processors: {count}; each a {p.array} array ({p.array.cols} IIR filters"
+             + (", skipping zero spikes" if p.zero_skip else "") + f"), SRAM {_sram(p.sram_bytes)}"]
     if p.overrides:
         lines.append(table(["processor", "array (SRxSC)", "SRAM (bytes)"],
                            [(o.index, str(o.array or p.array),

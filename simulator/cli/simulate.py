@@ -11,6 +11,7 @@ from simulator.cli.common import (add_network_options, figure_path, network_arg,
                                   save_figure, seed, table)
 from simulator.cost import ArrayConfig, network_cost
 from simulator.des import SimResult, simulate
+from simulator.energy import Activity
 from simulator.machine import DEFAULT_MACHINE, PRESETS, Interconnect, Machine, Topology, load_machine
 from models.encoding import ENCODINGS, Encoding
 from models.memory import check_memory
@@ -48,8 +49,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="one bus shared by all transfers (they contend), with the machine's link bandwidth and latency")
     p.add_argument("--no-overlap", action="store_true",
                    help="no double buffering: a processor waits for its outgoing transfers")
+    p.add_argument("--activity", metavar="FILE.json", default=None,
+                   help="measured spike densities, {\"densities\": [one per compute layer], \"source\": ...} "
+                        "(spikepipe train writes activity.json): spike-gated FP and WG energy, and cycles on "
+                        "arrays that skip zeros (processors.zero_skip), scale with them; default dense")
     p.add_argument("--trace", metavar="FILE.json", help="write a Chrome trace-event file (open in Perfetto)")
     p.add_argument("--plot", metavar="FILE.png", help="write a Gantt chart of a window of mini-batches")
+    p.add_argument("--plot-window", metavar="START:END", default=None,
+                   help="cycles the Gantt chart shows (default: four mini-batches in the steady state)")
     f = p.add_argument_group("functional mode (train a real network on the simulated machine; docs/functional.md)")
     f.add_argument("--functional", action="store_true",
                    help="every slice also computes its values: report cycles, training curve, test accuracy")
@@ -101,6 +108,43 @@ def _per_scheduler(path: str, name: str, several: bool) -> Path:
     return p.with_name(f"{p.stem}-{name}{p.suffix}") if several else p
 
 
+def plot_window(text: str | None) -> tuple[int, int] | None:
+    """`--plot-window START:END` in cycles, 0 <= START < END."""
+    if text is None:
+        return None
+    start, sep, end = text.partition(":")
+    try:
+        window = int(start.replace("_", "").replace(",", "")), int(end.replace("_", "").replace(",", ""))
+    except ValueError:
+        window = None
+    if not sep or window is None or not 0 <= window[0] < window[1]:
+        raise ConfigError(f"--plot-window: must be START:END cycles with 0 <= START < END, e.g. 0:200000, got {text!r}")
+    return window
+
+
+def read_activity(path: str | None) -> Activity | None:
+    """`--activity FILE`: the densities file (None: dense)."""
+    if path is None:
+        return None
+    try:
+        data = json.loads(Path(path).read_text())
+    except OSError as exc:
+        raise ConfigError(f"--activity {path}: cannot read it: {exc.strerror or exc}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"--activity {path}: not valid JSON: {exc}") from None
+    return Activity.from_dict(data, f"--activity {path}")
+
+
+def activity_line(r: SimResult, path: str | None) -> str:
+    """Which densities priced the spike-gated work: from the file, measured on the fly, or dense."""
+    zero_skip = "; arrays skip zero spikes" if r.machine.processors.zero_skip else ""
+    if r.activity is None:
+        return f"activity: dense (every spike-gated MAC counted){zero_skip}"
+    where = f"from {path} ({r.activity.source})" if path else r.activity.source
+    densities = ", ".join(f"{d:.3f}" for d in r.activity.densities)
+    return f"activity: measured {where}: densities {densities}{zero_skip}"
+
+
 def run(args: argparse.Namespace) -> int:
     if args.batch < 1:
         raise ConfigError(f"--batch must be a positive integer, got {args.batch}")
@@ -109,8 +153,14 @@ def run(args: argparse.Namespace) -> int:
     net, machine = network_arg(args), machine_from_args(args)
     array = machine.processors.array
     if args.functional:
+        if args.activity:
+            raise ConfigError("--activity: not with --functional, which measures the densities on the real spikes")
         return _functional(args, net, machine)
+    activity = read_activity(args.activity)
     names = list(SCHEDULERS) if args.scheduler == "all" else [args.scheduler]
+    window = plot_window(args.plot_window)
+    if window is not None and not args.plot:
+        raise ConfigError("--plot-window: only with --plot FILE.png")
     if args.scheduler != "all" and args.scheduler not in SCHEDULERS:
         raise ConfigError(f"unknown scheduler {args.scheduler!r}; use all or one of {', '.join(SCHEDULERS)}")
     for name in names:  # every output file is checked before the simulation runs
@@ -123,12 +173,12 @@ def run(args: argparse.Namespace) -> int:
     results: list[SimResult] = []
     for name in names:
         result = simulate(make_schedule(name, cost, args.procs, machine), args.minibatches, machine, not args.no_overlap,
-                          trace=tracing)
+                          trace=tracing, activity=activity)
         results.append(result)
         if args.trace:
             write_atomic(_per_scheduler(args.trace, name, len(names) > 1), json.dumps(trace_events(result)))
         if args.plot:
-            save_figure(plot_gantt(result), _per_scheduler(args.plot, name, len(names) > 1))
+            save_figure(plot_gantt(result, window=window), _per_scheduler(args.plot, name, len(names) > 1))
     if args.json:
         print_json([r.as_dict() for r in results])
         return 0
@@ -136,6 +186,7 @@ def run(args: argparse.Namespace) -> int:
           f"{args.minibatches} mini-batches; {_machine_line(machine)}, "
           f"{'overlap' if not args.no_overlap else 'no overlap'}")
     print(f"One processor: {cost.total:,} cycles per weight update")
+    print(activity_line(results[0], args.activity))
     print()
     if machine.ideal:
         rows = [(r.scheduler, r.analytic_cycles_per_update, *_steady(r, cost.total), r.fill_latency,
@@ -239,6 +290,7 @@ def _functional(args: argparse.Namespace, net, machine: Machine) -> int:
                 align="rrrrr"))
     if not r.steady_state:
         print(f"(too few mini-batches for a steady state at P = {args.procs}: use more training samples or epochs)")
+    print(activity_line(r, None))
     _details(r)
     print()
     runs = [("pipelined (functional)", list(result.history))]

@@ -141,7 +141,8 @@ class Fabric:
 
     `send` books the first hop of a transfer now; every further hop is booked when the previous
     one ends (`clock.defer`), so each channel serves transfers in the order they reach it.
-    `deliver(item, batch, dst, time, nbytes, payload)` is called once the arrival time is known.
+    `deliver(item, batch, dst, time, nbytes, payload, record)` is called once the arrival time is
+    known (`record`: the index of the last hop's `TransferRecord` in `trace`, -1 untraced).
     """
 
     def __init__(self, machine: Machine, clock: Clock, deliver: Callable, names: list[tuple[str, int]],
@@ -163,7 +164,7 @@ class Fabric:
             for link in path:
                 link.nbytes += nbytes
                 link.transfers += 1
-            self.deliver(item, batch, dst, now, nbytes, payload)
+            self.deliver(item, batch, dst, now, nbytes, payload, -1)
             return now
         return self._hop(path, 0, src, dst, nbytes, item, batch, payload)
 
@@ -180,7 +181,7 @@ class Fabric:
             self.trace.append(TransferRecord(link.name, *self.names[item], batch, src, dst, end - duration, end,
                                              nbytes))
         if i + 1 == len(path):
-            self.deliver(item, batch, dst, end, nbytes, payload)
+            self.deliver(item, batch, dst, end, nbytes, payload, -1 if self.trace is None else len(self.trace) - 1)
         else:
             heapq.heappush(self.clock.deferred, (end, next(self.clock.order), self._hop,
                                                  (path, i + 1, src, dst, nbytes, item, batch, payload)))  # Clock.defer

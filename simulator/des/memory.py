@@ -62,6 +62,7 @@ class Buffer:
     written: int = 0  # cycle the last DRAM write of its bytes ends
     pending: int = 0  # its DRAM writes not started yet
     key: int = 0  # its next use on the processor, in program order (spill order)
+    feeds: list | None = None  # traced runs: indices of the transfer records that delivered its shares
 
 
 @dataclass(slots=True)

@@ -8,6 +8,7 @@ from enum import Enum
 from typing import Any, NamedTuple
 
 from simulator.cost import ArrayConfig
+from simulator.energy import Activity
 from simulator.machine import Machine
 
 from .machine import Link, TransferRecord
@@ -20,7 +21,11 @@ def _finite(x: float) -> float | None:
 
 class SliceRecord(NamedTuple):
     """One executed slice: processor, task, mini-batch, start/end and when its inputs were there
-    (data, then weights; it starts once it has also read back what it spilled to DRAM)."""
+    (data, then weights; it starts once it has also read back what it spilled to DRAM); `issued`
+    is when the processor turned to it (it waited from then for data, weights, DRAM reads),
+    `released` when it moved on (after `end` only without overlap: it waited for the bus), and
+    `fed_by` the indices in `SimResult.transfers` of the last hops and DRAM reads that brought its
+    inputs."""
 
     proc: int
     label: str
@@ -31,6 +36,17 @@ class SliceRecord(NamedTuple):
     end: int
     data_ready: int
     weights_ready: int
+    issued: int
+    released: int
+    fed_by: tuple[int, ...]
+
+
+class SramSample(NamedTuple):
+    """Processor `proc` holds `nbytes` in SRAM from cycle `time` (traced runs)."""
+
+    proc: int
+    time: int
+    nbytes: int
 
 
 @dataclass(frozen=True)
@@ -168,9 +184,11 @@ class SimResult:
     dram_bytes_per_update: float
     processors_used: int  # processors with slices (the others are off: no static power)
     energy: EnergyBreakdown | None  # per update (None: not measured)
+    activity: Activity | None  # the spike densities energy (and zero-skip cycles) used; None: dense
     limited_by: Limit
     slices: tuple[SliceRecord, ...] | None = None
     transfers: tuple[TransferRecord, ...] | None = None  # link hops and DRAM accesses
+    sram: tuple[SramSample, ...] | None = None  # SRAM occupancy at each change, in time order
 
     def __repr__(self) -> str:
         cycles = "not measured" if self.simulated_cycles_per_update is None else \
@@ -270,6 +288,9 @@ class SimResult:
             "seconds_per_update": self.seconds_per_update, "samples_per_second": self.samples_per_second,
             "energy_per_update_j": self.energy_per_update_j, "energy_per_sample_j": self.energy_per_sample_j,
             "energy_breakdown_j": None if self.energy is None else self.energy._asdict(),
+            "activity": None if self.activity is None else {"source": self.activity.source,
+                                                             "densities": list(self.activity.densities)},
+            "zero_skip": m.processors.zero_skip,
             "power_per_processor_w": self.power_per_processor_w,
             "processors_used": self.processors_used,
             "peak_sram_bytes": [p.peak_sram for p in self.processors],

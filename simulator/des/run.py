@@ -15,22 +15,23 @@ import math
 from typing import Callable, NamedTuple, Protocol
 
 from simulator.cost import TaskKind
-from simulator.energy import dram_energy, link_energy, static_energy, task_energy
+from simulator.energy import Activity, dram_energy, link_energy, static_energy, task_density, task_energy
 from simulator.machine import Machine, load_machine
 from simulator.schedule import Schedule
 from simulator.schedule.dataflow import Item, ItemKind
 from workloads import ConfigError, Network
 
-from .machine import Clock, Fabric, Processor
+from .machine import DRAM_END, Clock, Fabric, Processor
 from .memory import PINNED, Buffer, Memory
-from .result import EnergyBreakdown, Limit, LinkStats, ProcessorStats, Resource, SimResult, SliceRecord
+from .result import EnergyBreakdown, Limit, LinkStats, ProcessorStats, Resource, SimResult, SliceRecord, SramSample
 from .steps import SliceStep, build_programs
 
 WEIGHTS = ItemKind.WEIGHTS
 
 
 def simulate(schedule: Schedule, minibatches: int = 64, machine: Machine | None = None, overlap: bool = True,
-             trace: bool = False, network: Network | None = None, executor: Executor | None = None) -> SimResult:
+             trace: bool = False, network: Network | None = None, executor: Executor | None = None,
+             activity: Activity | None = None) -> SimResult:
     """Run `schedule` for `minibatches` mini-batches on `machine`.
 
     `machine` defaults to the paper's: the `ideal` preset built of the schedule's arrays (free
@@ -42,6 +43,13 @@ def simulate(schedule: Schedule, minibatches: int = 64, machine: Machine | None 
     have been made for that network. With `executor` (functional mode, `simulator.functional`),
     every slice also computes its values, which travel with the items it produces; the timing
     is the same with or without it.
+
+    `activity` (measured spike densities, `simulator.energy.Activity`) prices the spike-gated
+    accumulates of FP and WG by density, and on a machine whose arrays skip zero spikes
+    (`processors.zero_skip`) shortens their cycles (`simulator.cost.zero_skip_cycles`); without
+    it they are dense. In functional mode without `activity`, the energy uses the densities the
+    executor measured on the real spikes (`Executor.activity`); cycles, fixed before the run,
+    then need `activity` on a zero-skipping machine.
     """
     if not isinstance(schedule, Schedule):
         raise ConfigError(f"schedule: expected a Schedule, got {type(schedule).__name__}")
@@ -61,8 +69,15 @@ def simulate(schedule: Schedule, minibatches: int = 64, machine: Machine | None 
         raise ConfigError(f"machine {machine.name}: its processors are {machine.processors.array} arrays but the "
                           f"schedule was costed on {array}: cost the network on the machine's array or override "
                           f"it (Machine.with_overrides(array=...), --array)")
+    if activity is not None:
+        if not isinstance(activity, Activity):
+            raise ConfigError(f"activity: expected a simulator.energy.Activity, got {type(activity).__name__}")
+        activity.check(schedule.cost)
+    elif executor is not None and machine.processors.zero_skip:
+        raise ConfigError(f"machine {machine.name}: its arrays skip zero spikes, and in functional mode the cycles "
+                          f"are fixed before the spikes are known: give the densities (--activity FILE)")
     machine = machine.with_processors(schedule.procs)
-    return _Simulation(schedule, machine, minibatches, overlap, trace, executor).run()
+    return _Simulation(schedule, machine, minibatches, overlap, trace, executor, activity).run()
 
 
 def step_period(ends: list[int], offsets: list[int], minibatches: int) -> float | None:
@@ -93,6 +108,9 @@ class Executor(Protocol):
     def run(self, step: SliceStep, batch: int, inputs: dict[Item, list],
             weights: Callable[[int], object | None]) -> dict[Item, object]: ...
 
+    def activity(self) -> Activity | None:
+        """The spike densities of the run so far (None: none measured)."""
+
 
 class _Op(NamedTuple):
     """A slice step compiled for the event loop: items by id, with what the loop needs at hand."""
@@ -114,20 +132,27 @@ class _Op(NamedTuple):
 
 class _Simulation:
     def __init__(self, schedule: Schedule, machine: Machine, minibatches: int, overlap: bool, trace: bool,
-                 executor: Executor | None = None) -> None:
+                 executor: Executor | None = None, activity: Activity | None = None) -> None:
         self.schedule, self.machine, self.flow, self.n = schedule, machine, schedule.flow, minibatches
-        self.overlap, self.executor = overlap, executor
+        self.overlap, self.executor, self.activity = overlap, executor, activity
         specs = [machine.processor(p) for p in range(schedule.procs)]
         arrays = tuple(s.array for s in specs)
-        self.steps = steps = build_programs(schedule, None if set(arrays) == {schedule.cost.array} else arrays)
+        cost = schedule.cost
+        densities = {(t.layer, t.kind): task_density(cost, t, activity) for t in cost.tasks} \
+            if machine.processors.zero_skip else None
+        self.steps = steps = build_programs(schedule, None if set(arrays) == {cost.array} else arrays, densities)
         self.items = tuple(Item(kind, layer) for layer in range(len(steps.delays)) for kind in ItemKind)
         self.ids = ids = {item: i for i, item in enumerate(self.items)}
         self.env = Clock()
         self.trace: list | None = [] if trace else None
         self.records: list[SliceRecord] | None = [] if trace else None
+        self.sram: list[SramSample] | None = [] if trace else None
         self.procs = [Processor(p, s.array, s.sram_bytes) for p, s in enumerate(specs)]
         self.memory = Memory(machine, schedule, steps, self.procs, self.items, minibatches, self.env, self.trace)
         self.fabric = Fabric(machine, self.env, self._deliver, self.memory.names, self.trace)
+        if self.sram is not None:  # the weights placed at the start
+            for p in range(len(self.procs)):
+                self._sample(p)
         parts, readers = self.flow.parts, self.flow.readers
         self.parts = [parts.get(item, 0) for item in self.items]
         self.programs = [tuple(_Op(
@@ -154,13 +179,18 @@ class _Simulation:
         return self._result()
 
     # -- items ---------------------------------------------------------------------------
-    def _deliver(self, item: int, batch: int, dest: int, time: int, nbytes: int, payload: object = None) -> None:
-        """A share of `item` reaches `dest` at `time`."""
+    def _deliver(self, item: int, batch: int, dest: int, time: int, nbytes: int, payload: object = None,
+                 record: int = -1) -> None:
+        """A share of `item` reaches `dest` at `time` (traced: by the transfer `record`, -1 none)."""
         slot = (batch * self.n_items + item) * self.n_procs + dest
         buf = self.arrivals.get(slot)
         if buf is None:
             buf = self.arrivals[slot] = self.memory.new_buffer(dest, item, batch, slot)
         buf.count += 1
+        if record >= 0:
+            if buf.feeds is None:
+                buf.feeds = []
+            buf.feeds.append(record)
         if payload is not None:
             if buf.payloads is None:
                 buf.payloads = []
@@ -177,9 +207,15 @@ class _Simulation:
             if proc.sram > proc.peak_sram:
                 proc.peak_sram = proc.sram
             buf.sram += nbytes
+        if self.sram is not None:
+            self._sample(dest)
         if buf.waiter is not None and buf.count == self.parts[item]:
             buf.waiter.succeed()
             buf.waiter = None
+
+    def _sample(self, p: int) -> None:
+        """Traced runs: processor p's SRAM occupancy now."""
+        self.sram.append(SramSample(p, self.env._now, self.procs[p].sram))
 
     def _consume(self, buf: Buffer, proc: int, consumers: int) -> None:
         buf.consumed += 1
@@ -190,6 +226,8 @@ class _Simulation:
             del self.arrivals[buf.slot]
         else:
             self.memory.read_once(proc, buf)
+        if self.sram is not None:
+            self._sample(proc)
 
     # -- processors ----------------------------------------------------------------------
     def _processor(self, p: int, program: tuple[_Op, ...]):
@@ -246,6 +284,7 @@ class _Simulation:
                     if wbuf is not None:
                         wbuf.key = PINNED
                     if spilled:
+                        reads = 0 if self.trace is None else len(self.trace)
                         end = yield from self._fetch(p, op, batch, bufs, wbuf, version, ready)
                         if end > t3:
                             t3 = end
@@ -263,7 +302,12 @@ class _Simulation:
                 proc.busy += op.cycles
                 now = env._now
                 if self.records is not None:
-                    self.records.append(SliceRecord(p, *op.record, batch, t3, now, t1, t2))
+                    fed = [r for buf in bufs + ([wbuf] if wbuf is not None else []) for r in buf.feeds or ()]
+                    if fetching and spilled:  # its DRAM reads (the channel records them with the slice's p as dst)
+                        fed += [i for i in range(reads, len(self.trace))
+                                if self.trace[i].dst == p and self.trace[i].src == DRAM_END]
+                    record = len(self.records)
+                    self.records.append(SliceRecord(p, *op.record, batch, t3, now, t1, t2, t0, now, tuple(fed)))
                 for buf, (_, _, readers) in zip(bufs, op.needs):
                     consume(buf, p, readers)
                 if wbuf is not None:
@@ -282,6 +326,8 @@ class _Simulation:
                 if not overlap and left > now:
                     yield env.timeout(left - now)
                     proc.wait_bus += left - now
+                    if self.records is not None:
+                        self.records[record] = self.records[record]._replace(released=left)
                 if op.wg:
                     self.wg_done[batch] += 1
                     if self.wg_done[batch] == self.steps.wg_slices:
@@ -351,6 +397,7 @@ class _Simulation:
             wait_weights=p.wait_weights, wait_memory=p.wait_memory, wait_bus=p.wait_bus, total=total,
             peak_sram=p.peak_sram, sram_bytes=p.capacity) for p in self.procs)
         cost = self.schedule.cost
+        activity = self.activity if self.activity is not None or self.executor is None else self.executor.activity()
         return SimResult(
             scheduler=self.schedule.scheduler, network=cost.network.name, array=cost.array, batch=cost.batch,
             procs=self.steps.procs, minibatches=n, machine=machine, overlap=self.overlap, delays=self.steps.delays,
@@ -360,15 +407,17 @@ class _Simulation:
             links=tuple(LinkStats.within(l, total, busy, cycles) for l, busy in links),
             dram=tuple(LinkStats.within(c, total, busy, cycles) for c, busy in dram),
             dram_bytes_per_update=dram_bytes, processors_used=used, limited_by=limited_by,
-            energy=None if cycles is None else self._energy(cycles, used, dram_bytes),
+            energy=None if cycles is None else self._energy(cycles, used, dram_bytes, activity), activity=activity,
             slices=tuple(self.records) if self.records is not None else None,
-            transfers=tuple(self.trace) if self.trace is not None else None)
+            transfers=tuple(self.trace) if self.trace is not None else None,
+            sram=None if self.sram is None else tuple(sorted(self.sram, key=lambda s: s.time)))
 
-    def _energy(self, cycles: float, used: int, dram_bytes: float) -> EnergyBreakdown:
-        """Joules per update: every slice's share of its task's dynamic energy, the link bytes times
-        the hops they cross, the DRAM bytes, and the leakage of the processors used."""
+    def _energy(self, cycles: float, used: int, dram_bytes: float, activity: Activity | None) -> EnergyBreakdown:
+        """Joules per update: every slice's share of its task's dynamic energy (at `activity`'s
+        densities), the link bytes times the hops they cross, the DRAM bytes, and the leakage of
+        the processors used."""
         table, cost = self.machine.energy, self.schedule.cost
-        per_task = {(t.layer, t.kind): task_energy(cost, t, table) for t in cost.tasks}
+        per_task = {(t.layer, t.kind): task_energy(cost, t, table, activity) for t in cost.tasks}
         shares = [per_task[s.layer, s.kind].share(s.tiles) for slices in self.schedule.processors for s in slices]
         return EnergyBreakdown(
             compute=sum(e.compute_pj for e in shares) * 1e-12, iir=sum(e.iir_pj for e in shares) * 1e-12,

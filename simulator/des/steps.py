@@ -16,6 +16,10 @@ On a heterogeneous machine a slice runs on its processor's array: a processor wh
 the one the schedule was costed on takes, for a slice of tiles `[start, stop)` of `tiles`, the
 same share of the task's cycles on its own array (`simulator.schedule.machine_load.slice_cycles`): tile counts differ between
 arrays, so the schedule's tiles cannot be priced with the other array's cycles per tile.
+
+On arrays that skip zero spikes (`processors.zero_skip`) the spike-gated tasks take
+`simulator.cost.zero_skip_cycles` at their layer's density: a slice of `k` tiles on the schedule's
+array takes `k` zero-skip tiles, elsewhere its share of the task's zero-skip cycles.
 """
 from __future__ import annotations
 
@@ -55,9 +59,11 @@ class Programs:
     wg_slices: int  # WG slices per mini-batch (one update completes when all are done)
 
 
-def build_programs(schedule: Schedule, arrays: tuple[ArrayConfig, ...] | None = None) -> Programs:
+def build_programs(schedule: Schedule, arrays: tuple[ArrayConfig, ...] | None = None,
+                   densities: dict[tuple[int, TaskKind], float] | None = None) -> Programs:
     """Derive the step programs of `schedule`, with slice cycles on `arrays` (per processor;
-    default: the schedule's array everywhere)."""
+    default: the schedule's array everywhere); with `densities` (per task: layer, kind), on arrays
+    that skip zero spikes."""
     cost = schedule.cost
     costs: dict[ArrayConfig, NetworkCost] = {}
     layers = cost.network.compute_layers()
@@ -72,7 +78,9 @@ def build_programs(schedule: Schedule, arrays: tuple[ArrayConfig, ...] | None = 
                      key=lambda x: (-x[0].layer, x[0].kind is WG, x[0].tile_start))
         programs.append(tuple(SliceStep(
             proc=p, label=sl.label, layer=sl.layer, kind=sl.kind,
-            cycles=sl.cycles if arrays is None else slice_cycles(sl, cost, arrays[p], costs),
+            cycles=sl.cycles if arrays is None and densities is None else
+            slice_cycles(sl, cost, cost.array if arrays is None else arrays[p], costs,
+                         None if densities is None else densities[sl.layer, sl.kind]),
             offset=schedule.offset(sl.kind, p), needs=needs(sl.layer, sl.kind, last),
             weights=weights_read(sl.layer, sl.kind), outputs=outs)
             for sl, outs in fwd + bwd))

@@ -176,8 +176,9 @@ class _Run:
         self.fabric.send(src, dst, nbytes, self.names.index(name),
                          key.minibatch * self.schedule.micro_batches + key.micro, key)
 
-    def _delivered(self, item: int, batch: int, dst: int, time: int, nbytes: int, key: _Input) -> None:
-        """The fabric's delivery: the transfer carrying input `key` arrives at `time`."""
+    def _delivered(self, item: int, batch: int, dst: int, time: int, nbytes: int, key: _Input, record: int) -> None:
+        """The fabric's delivery: the transfer carrying input `key` arrives at `time` (its trace
+        `record` is not needed: `OpRecord`s name their inputs)."""
         self._arrive(key, time)
 
     def _arrive(self, key: _Input, time: int) -> None:

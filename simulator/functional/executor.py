@@ -12,6 +12,10 @@ slice produces (over the bus model, to the processors that consume them).
 - IG slice: the transposed GEMM (eq. 12) of its rows; the gradient filter of the layer below
   runs where that layer's state is (its WG and IG), on the joined dL/ds.
 
+Every FP also counts the ones among the spikes its layer reads (once per layer and mini-batch):
+`activity()` is their density per layer over the run so far, which the DES prices the energy
+of spike-gated accumulates with (a layer fed with real values, currents, counts as dense).
+
 Weight versions (`weights`): with ``"stash"`` FP and IG of mini-batch b both use version
 `b - 1 - D_l` (the version the DES waits for; the processor keeps every version still to be
 used: weight stashing). With ``"latest"`` each processor keeps one copy, overwritten when a
@@ -31,6 +35,7 @@ from models.neuron import accumulator_backward
 from models.optim import Adam, SGD, update_layer
 from models.train import MAX_LOSS, TrainingDiverged, loss_diverged
 from simulator.cost import TaskKind
+from simulator.energy import Activity
 from simulator.des.steps import SliceStep
 from simulator.schedule import Schedule
 from simulator.schedule.dataflow import ACT, GRAD, STATE, Item, backward_input, made
@@ -64,6 +69,7 @@ class PipelineExecutor:
     losses: dict[int, tuple[float, int]] = field(default_factory=dict)
     kept: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     emulated: list[EmulationRecord] = field(default_factory=list)
+    spikes: dict[tuple[int, int], tuple[int, int]] = field(default_factory=dict)  # (layer, batch) -> ones, spikes
 
     def __post_init__(self) -> None:
         if self.weights not in WEIGHT_POLICIES:
@@ -169,6 +175,18 @@ class PipelineExecutor:
         g_sent = S.join_ig(self.layers[layer + 1], inputs[Item(GRAD, layer)], t, self.batch)
         return snn.grad_filter(lay, state, g_sent, self.net.neuron)  # eq. 17, 22, 23
 
+    def activity(self) -> Activity | None:
+        """Density of the spikes each compute layer read over the mini-batches run so far (1.0:
+        a layer fed with real values); None before any FP ran."""
+        if not self.spikes:
+            return None
+        totals = [[0, 0] for _ in self.layers]
+        for (layer, _), (ones, size) in self.spikes.items():
+            totals[layer][0] += ones
+            totals[layer][1] += size
+        return Activity(tuple(ones / size if size else 1.0 for ones, size in totals),
+                        f"measured on the fly ({len(self.spikes)} layer mini-batches of the functional run)")
+
     # -- the hook --------------------------------------------------------------------------
     def run(self, step: SliceStep, batch: int, inputs: dict, weights: Callable[[int], object]) -> dict:
         layer, kind = self.layers[step.layer], step.kind
@@ -179,6 +197,8 @@ class PipelineExecutor:
         if kind is TaskKind.FP:
             w, b = self._weights(step, batch, weights)
             x, static = self._layer_input(step.layer, batch, inputs)
+            if not static and (step.layer, batch) not in self.spikes:
+                self.spikes[step.layer, batch] = (int(np.count_nonzero(x)), int(x.size))
             if sl.whole and not emulate:
                 st = snn.layer_fp(layer, w, b, x, t, n, static=static)
                 return dict.fromkeys(outputs, st)

@@ -50,8 +50,8 @@ class Machine:
 
     @property
     def ideal(self) -> bool:
-        """The paper's machine: free transfers, unbounded SRAM everywhere, no DRAM."""
-        return (self.interconnect.free and self.dram is None and math.isinf(self.processors.sram_bytes)
+        """The paper's machine: free transfers, unbounded SRAM everywhere, no DRAM, dense arrays."""
+        return (not self.processors.zero_skip and self.interconnect.free and self.dram is None and math.isinf(self.processors.sram_bytes)
                 and all(o.sram_bytes is None or math.isinf(o.sram_bytes) for o in self.processors.overrides))
 
     def with_processors(self, count: int) -> Machine:

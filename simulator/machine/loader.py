@@ -10,6 +10,7 @@ File format (every section optional; units in the key or below)::
     count = 4                  # optional: default is the schedule's number of processors
     array = "32x32"            # SR x SC of every processor
     sram_bytes = 4194304       # per processor; inf = unbounded
+    zero_skip = false          # arrays skip zero spikes in FP and WG (cycles shrink with the density)
 
     [[processors.override]]    # a processor that differs (heterogeneous machines)
     index = 2
@@ -64,7 +65,7 @@ DEFAULT_MACHINE = "realistic"
 
 _KEYS: dict[str, tuple[str, ...]] = {
     "": ("name", "description", "clock_ghz", "processors", "dram", "interconnect", "energy"),
-    "processors": ("count", "array", "sram_bytes", "override"),
+    "processors": ("count", "array", "sram_bytes", "zero_skip", "override"),
     "processors.override": ("index", "array", "sram_bytes"),
     "dram": ("bandwidth", "latency", "channels"),
     "interconnect": ("topology", "bandwidth", "latency", "mesh_rows", "mesh_cols", "placement"),
@@ -118,6 +119,7 @@ def machine_from_dict(data: Any, default_name: str = "custom") -> Machine:
         sram_bytes=_inf(proc.get("sram_bytes", math.inf)),
         count=proc.get("count"),
         overrides=tuple(_override(item) for item in overrides),
+        zero_skip=proc.get("zero_skip", False),
     )
     dram = None
     if "dram" in table:
@@ -180,6 +182,8 @@ def machine_to_dict(m: Machine) -> dict[str, Any]:
     proc: dict[str, Any] = {"array": str(m.processors.array), "sram_bytes": m.processors.sram_bytes}
     if m.count is not None:
         proc["count"] = m.count
+    if m.processors.zero_skip:
+        proc["zero_skip"] = True
     if m.processors.overrides:
         proc["override"] = [{"index": o.index, **({"array": str(o.array)} if o.array else {}),
                              **({} if o.sram_bytes is None else {"sram_bytes": o.sram_bytes})}
@@ -213,6 +217,8 @@ def machine_to_toml(m: Machine) -> str:
 def _toml(value: Any) -> str:
     if isinstance(value, str):
         return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")  # a TOML basic string
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, float):
         return "inf" if math.isinf(value) else repr(value)
     if isinstance(value, list):

@@ -3,7 +3,10 @@
 Each processor is an `SR x SC` output-stationary systolic array with a bank of `SC` IIR
 filters and an SRAM (Fig. 11). `sram_bytes` is the capacity per processor, `math.inf` for
 unbounded (the paper's assumption). A heterogeneous machine overrides the array or the SRAM
-of single processors by index.
+of single processors by index. With `zero_skip` every array skips the zero spikes of the tasks
+that multiply spikes (FP and WG of a layer fed with spikes): their cycles shrink with the
+measured spike density (`simulator.cost.zero_skip_cycles_per_tile`); without it (the paper's
+array) they are dense whatever the spikes.
 """
 from __future__ import annotations
 
@@ -49,14 +52,18 @@ class ProcessorOverride:
 
 @dataclass(frozen=True)
 class Processors:
-    """`count` processors (None: as many as the schedule has), by default all alike."""
+    """`count` processors (None: as many as the schedule has), by default all alike; `zero_skip`:
+    their arrays skip zero spikes (all of them: it is not overridden per processor)."""
 
     array: ArrayConfig = ArrayConfig(32, 32)
     sram_bytes: int | float = math.inf
     count: int | None = None
     overrides: tuple[ProcessorOverride, ...] = ()
+    zero_skip: bool = False
 
     def __post_init__(self) -> None:
+        if not isinstance(self.zero_skip, bool):
+            fail("processors.zero_skip", "true or false", self.zero_skip)
         if not isinstance(self.array, ArrayConfig):
             fail("processors.array", "an array like '32x32'", self.array)
         object.__setattr__(self, "sram_bytes", bytes_or_inf("processors.sram_bytes", self.sram_bytes))

@@ -16,3 +16,12 @@ def new_figure(rows: int, cols: int, size: tuple[float, float], dpi: float = 150
     fig = Figure(figsize=size, dpi=dpi, layout="constrained")
     fig.subplots(rows, cols, squeeze=False)
     return fig
+
+
+def cycle_axis(ax, largest: float, axis: str = "x") -> None:
+    """Label a cycle axis readably: Mcycles from a million cycles on, else cycles with thousands separators."""
+    from matplotlib.ticker import FuncFormatter
+    mega = largest >= 1e6
+    fmt = FuncFormatter((lambda v, _: f"{v / 1e6:,.2f}") if mega else (lambda v, _: f"{v:,.0f}"))
+    getattr(ax, f"{axis}axis").set_major_formatter(fmt)
+    getattr(ax, f"set_{axis}label")("Mcycles" if mega else "cycles")

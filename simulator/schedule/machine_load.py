@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
-from simulator.cost import ArrayConfig, NetworkCost, TaskKind, network_cost
+from simulator.cost import ArrayConfig, NetworkCost, TaskKind, network_cost, zero_skip_cycles, zero_skip_cycles_per_tile
 from simulator.machine import Channels, LinkId, Machine
 
 from .dataflow import ItemKind
@@ -41,15 +41,21 @@ class MachineLoad(NamedTuple):
         return max((*self.compute, *self.links.values(), *self.dram))
 
 
-def slice_cycles(s: TaskSlice, cost: NetworkCost, array: ArrayConfig, costs: dict[ArrayConfig, NetworkCost]) -> int:
+def slice_cycles(s: TaskSlice, cost: NetworkCost, array: ArrayConfig, costs: dict[ArrayConfig, NetworkCost],
+                 density: float | None = None) -> int:
     """Cycles of slice `s` (of a schedule costed as `cost`) on a processor with `array`: its own
     cycles on the schedule's array, else its share of the task's cycles on `array` (eq. 26-29),
-    split like the bytes of its outputs so that the slices of a task add up to the task."""
+    split like the bytes of its outputs so that the slices of a task add up to the task. With a
+    `density`, on an array that skips zero spikes (`zero_skip_cycles_per_tile`)."""
     if array == cost.array:
-        return s.cycles
+        if density is None:
+            return s.cycles
+        return (s.tile_stop - s.tile_start) * zero_skip_cycles_per_tile(cost.task(s.layer, s.kind).gemm, array,
+                                                                         density)
     if array not in costs:
         costs[array] = network_cost(cost.network, array, cost.batch, cost.include_first_ig, cost.bytes_model)
-    total = costs[array].task(s.layer, s.kind).cycles
+    task = costs[array].task(s.layer, s.kind)
+    total = task.cycles if density is None else zero_skip_cycles(task, array, density)
     return total * s.tile_stop // s.task_tiles - total * s.tile_start // s.task_tiles
 
 
