@@ -1,4 +1,4 @@
-"""Discrete-event model speed: wall and CPU time for DVS128, P = 16, the optimal scheduler,
+"""Discrete-event model speed: wall and CPU time for DVS128, P = 16, the compute-optimal scheduler,
 1,000 mini-batches, on the paper's ideal machine, on links alone (16 bytes/cycle, 20 cycles per
 hop) and on the `realistic` and `mesh16` presets (links, 4 MiB SRAM per processor spilling to
 DRAM); and the same runs on a 16x16 and a 256x256 array, to show that the cost follows slices,
@@ -41,7 +41,7 @@ MACHINES = {  # label: machine with the default 32x32 array (overridden per row)
 
 
 def measure(array: ArrayConfig, machine: str, minibatches: int, repeats: int,
-            scheduler: str = "optimal") -> tuple[dict, SimResult]:
+            scheduler: str = "compute-optimal") -> tuple[dict, SimResult]:
     """Median wall and CPU seconds of `repeats` runs, with the load while they ran; the last result."""
     schedule = make_schedule(scheduler, network_cost(DVS128, array, 1), 16)
     m = MACHINES[machine].with_overrides(array=array)
@@ -86,7 +86,7 @@ def main() -> int:
               f"{row['cycles_per_update']:12,.0f} {row['limited_by']:>14} {row['median_foreign_load']:6.0%}",
               flush=True)
     ratio = walls["256x256", "ideal"]["cpu_s"] / walls["16x16", "ideal"]["cpu_s"]
-    print(f"CPU time 256x256 / 16x16, optimal (ideal machine): {ratio:.2f}; the two schedules differ in "
+    print(f"CPU time 256x256 / 16x16, compute-optimal (ideal machine): {ratio:.2f}; the two schedules differ in "
           f"slices and transfers (see events), not only in cycles")
     fixed = [measure(a, "16 B/cyc, 20", args.minibatches, args.repeats, "layerwise")
              for a in (ArrayConfig(16, 16), ArrayConfig(256, 256))]

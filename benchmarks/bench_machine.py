@@ -7,7 +7,7 @@ scales with P.
    cycles per hop, 4 MiB SRAM per processor spilling to a shared DRAM of 25.6 B/cycle, 1 GHz),
    one resource at a time: the SRAM per processor (64 KiB .. 64 MiB, x4 steps, and unbounded)
    and the link bandwidth (1 .. 64 B/cycle, x2 steps, and free links), for the three Table I
-   networks (MNIST, N-MNIST, DVS128) at batch 1, P = 4 and 8, the fine-grained and the optimal
+   networks (MNIST, N-MNIST, DVS128) at batch 1, P = 4 and 8, the fine-grained and the compute-optimal
    schedulers: throughput (samples/s) and energy per sample.
 2. Section IV-D: "the memory requirement [of one processor, batch 32] is 11.568 MB, 44.217 MB and
    2.092 GB ... This requirement reduces almost linearly with an increase in number of
@@ -44,7 +44,7 @@ RESULTS = Path(__file__).parent / "results" / "machine"
 NETWORKS = (MNIST, NMNIST, DVS128)
 ARRAY = ArrayConfig(32, 32)
 PROCS = (4, 8)
-SCHEDULERS = ("finegrained", "optimal")
+SCHEDULERS = ("finegrained", "compute-optimal")
 SRAM_BYTES = tuple(64 * 1024 * 4 ** i for i in range(6)) + (math.inf,)  # 64 KiB .. 64 MiB, unbounded
 BANDWIDTHS = tuple(2.0 ** i for i in range(7)) + (math.inf,)  # 1 .. 64 B/cycle, free
 MEMORY_PROCS = (1, 2, 4, 8, 16)
@@ -126,7 +126,7 @@ def sweep_figure(rows: list[dict], network: str):
                            and r["axis"] == axis and r["procs"] == procs and r["scheduler"] == scheduler
                            and r[field] is not None]
                     ax.plot(*zip(*pts), marker="o", markersize=3,
-                            linestyle="-" if scheduler == "optimal" else "--", label=f"{scheduler}, P = {procs}")
+                            linestyle="-" if scheduler == "compute-optimal" else "--", label=f"{scheduler}, P = {procs}")
             ax.set_xscale("log", base=2)
             ax.set_yscale("log")
             finite = [v for v in (SRAM_BYTES if axis == "sram" else BANDWIDTHS) if not math.isinf(v)]
@@ -147,7 +147,7 @@ def memory_figure(rows: list[dict]):
         for scheduler in SCHEDULERS:
             pts = [(r["procs"], r["peak_sram_mb_max"]) for r in rows
                    if r["network"] == net.name and r["scheduler"] == scheduler]
-            line, = ax.plot(*zip(*pts), marker="o", linestyle="-" if scheduler == "optimal" else "--",
+            line, = ax.plot(*zip(*pts), marker="o", linestyle="-" if scheduler == "compute-optimal" else "--",
                             label=f"{net.name}, {scheduler}")
         one = pts[0][1]
         ax.plot(MEMORY_PROCS, [one / p for p in MEMORY_PROCS], color=line.get_color(), linestyle=":", linewidth=1)

@@ -45,13 +45,13 @@ def test_committed_results_match_the_simulator() -> None:
     results = Path(__file__).parents[1] / "benchmarks" / "results" / "machine"
     sweep = list(csv.DictReader((results / "sweep.csv").open()))
     assert len(sweep) == len(B.NETWORKS) * len(B.PROCS) * len(B.SCHEDULERS) * (len(B.SRAM_BYTES) + len(B.BANDWIDTHS))
-    row = next(r for r in sweep if r["network"] == "mnist" and r["procs"] == "4" and r["scheduler"] == "optimal"
+    row = next(r for r in sweep if r["network"] == "mnist" and r["procs"] == "4" and r["scheduler"] == "compute-optimal"
                and r["axis"] == "sram" and r["value"] == "65536")
-    schedule = make_schedule("optimal", network_cost(MNIST, ArrayConfig(32, 32), 1), 4)
+    schedule = make_schedule("compute-optimal", network_cost(MNIST, ArrayConfig(32, 32), 1), 4)
     r = simulate(schedule, 4 * 4 + 10, B.machine_with(load_machine("realistic"), "sram", 65536))
     assert float(row["cycles_per_update"]) == r.simulated_cycles_per_update
     memory = list(csv.DictReader((results / "memory.csv").open()))
-    one = next(m for m in memory if m["network"] == "mnist" and m["scheduler"] == "optimal" and m["procs"] == "1")
-    r1 = simulate(make_schedule("optimal", network_cost(MNIST, ArrayConfig(32, 32), 32), 1), 18, load_machine("ideal"))
+    one = next(m for m in memory if m["network"] == "mnist" and m["scheduler"] == "compute-optimal" and m["procs"] == "1")
+    r1 = simulate(make_schedule("compute-optimal", network_cost(MNIST, ArrayConfig(32, 32), 32), 1), 18, load_machine("ideal"))
     assert float(one["peak_sram_mb_max"]) == max(p.peak_sram for p in r1.processors) / 1e6
     assert float(one["paper_mb_one_processor"]) == 11.568

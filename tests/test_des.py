@@ -52,7 +52,7 @@ def test_free_bus_reproduces_random_schedules(net, procs, scheduler, array, batc
     assert result.simulated_cycles_per_update == schedule.cycles_per_update
 
 
-@pytest.mark.parametrize("net, scheduler, procs", [(MNIST, "optimal", 4), (MNIST, "layerwise", 3),
+@pytest.mark.parametrize("net, scheduler, procs", [(MNIST, "compute-optimal", 4), (MNIST, "layerwise", 3),
                                                    (NMNIST, "finegrained", 6), (NMNIST, "pipedream", 4)])
 def test_finite_bus_degrades_monotonically(net, scheduler, procs) -> None:
     schedule = make_schedule(scheduler, network_cost(net, ArrayConfig(32, 32), 1), procs)
@@ -71,7 +71,7 @@ def test_finite_bus_degrades_monotonically(net, scheduler, procs) -> None:
 
 
 def test_slow_link_is_named_as_the_bottleneck() -> None:
-    schedule = make_schedule("optimal", network_cost(MNIST, ArrayConfig(32, 32), 1), 4)
+    schedule = make_schedule("compute-optimal", network_cost(MNIST, ArrayConfig(32, 32), 1), 4)
     slow = simulate(schedule, 24, bus(bandwidth=1))
     assert slow.bottleneck.startswith("link p")
     fast = simulate(schedule, 24)
@@ -79,7 +79,7 @@ def test_slow_link_is_named_as_the_bottleneck() -> None:
 
 
 def test_no_overlap_and_shared_bus_cost_time() -> None:
-    schedule = make_schedule("optimal", network_cost(MNIST, ArrayConfig(32, 32), 1), 4)
+    schedule = make_schedule("compute-optimal", network_cost(MNIST, ArrayConfig(32, 32), 1), 4)
     base = simulate(schedule, 24, bus(bandwidth=8))
     serial = simulate(schedule, 24, bus(bandwidth=8), overlap=False)
     shared = simulate(schedule, 24, bus(bandwidth=8, shared=True))
@@ -135,7 +135,7 @@ def test_single_processor_memory_matches_the_cost_model() -> None:
 
 def test_trace_is_valid_and_causal(tmp_path) -> None:
     path = tmp_path / "trace.json"
-    assert main(["simulate", "--network", "mnist", "--procs", "4", "--scheduler", "optimal",
+    assert main(["simulate", "--network", "mnist", "--procs", "4", "--scheduler", "compute-optimal",
                  "--bus-bandwidth", "8", "--bus-latency", "5", "--minibatches", "12",
                  "--trace", str(path), "--plot", str(tmp_path / "gantt.png")]) == 0
     doc = json.loads(path.read_text())
@@ -179,13 +179,13 @@ def test_trace_is_valid_and_causal(tmp_path) -> None:
 
 
 def doc_delays(layer: int) -> int:
-    schedule = make_schedule("optimal", network_cost(MNIST, ArrayConfig(32, 32), 1), 4)
+    schedule = make_schedule("compute-optimal", network_cost(MNIST, ArrayConfig(32, 32), 1), 4)
     return schedule.delays[layer]
 
 
 def test_bad_input_is_refused() -> None:
     cost = network_cost(MNIST, ArrayConfig(32, 32), 1)
-    schedule = make_schedule("optimal", cost, 2)
+    schedule = make_schedule("compute-optimal", cost, 2)
     with pytest.raises(ConfigError, match="bandwidth"):
         Interconnect(bandwidth=-1)
     with pytest.raises(ConfigError, match="latency"):
@@ -195,7 +195,7 @@ def test_bad_input_is_refused() -> None:
     with pytest.raises(ConfigError, match="made for network 'mnist'"):
         simulate(schedule, 4, network=NMNIST)
     with pytest.raises(ConfigError, match="expected a Schedule"):
-        simulate("optimal", 4)
+        simulate("compute-optimal", 4)
     with pytest.raises(ConfigError):
         Schedule("broken", cost, (schedule.processors[0],), 1.0)  # tasks missing
 
@@ -223,5 +223,5 @@ def test_cli_json_has_the_promised_fields(capsys) -> None:
 
 
 def test_result_repr_is_short() -> None:
-    r = simulate(make_schedule("optimal", network_cost(MNIST, "32x32"), 4), 16, trace=True)
+    r = simulate(make_schedule("compute-optimal", network_cost(MNIST, "32x32"), 4), 16, trace=True)
     assert len(repr(r)) < 200 and f"{r.analytic_cycles_per_update:,}" in repr(r)

@@ -47,7 +47,7 @@ def test_one_processor_equals_plain_trainer():
     """P = 1: 240 steps (2 epochs of 120 mini-batches of 2) give the plain trainer's weights bit for bit."""
     train = _data(240, 3)
     cost = network_cost(MNIST, ArrayConfig(32, 32), 2)
-    schedule = make_schedule("optimal", cost, 1)
+    schedule = make_schedule("compute-optimal", cost, 1)
     cfg = FunctionalConfig(epochs=2, lr=2e-3)
     res = run_functional(schedule, train, TEST, cfg, progress=False)
     hist, params = run_ideal(schedule, train, TEST, cfg, progress=False)
@@ -89,7 +89,7 @@ def test_trainer_and_cosimulation_draw_the_same_minibatches(monkeypatch):
     assert [(mb.epoch, mb.step) for _, _, mb in a] == [(e, s) for e in range(2) for s in range(6)]
 
 
-@pytest.mark.parametrize("scheduler,procs", [("finegrained", 2), ("finegrained", 4), ("optimal", 4)])
+@pytest.mark.parametrize("scheduler,procs", [("finegrained", 2), ("finegrained", 4), ("compute-optimal", 4)])
 def test_pipelined_equals_delayed_trainer_where_semantics_agree(scheduler, procs):
     """With weight stashing, the weights each mini-batch uses are the idealised trainer's with the same
     delays: the version before the pending gradients equals its final weights bit for bit. The drained
@@ -140,7 +140,7 @@ def test_latest_weights_differ_from_stashing_only_with_delays():
 @pytest.mark.parametrize("machine", [None, Machine(interconnect=Interconnect(bandwidth=64, latency=20))])
 def test_functional_cycles_equal_timing_only(machine):
     cost = network_cost(MNIST, ArrayConfig(32, 32), 32)
-    schedule = make_schedule("optimal", cost, 4)
+    schedule = make_schedule("compute-optimal", cost, 4)
     res = run_functional(schedule, TRAIN, TEST, CFG, machine=machine, progress=False)
     # the energy uses the densities measured on the real spikes: timing-only with them is the same run
     timing = simulate(schedule, res.sim.minibatches, machine, activity=res.sim.activity)
@@ -249,7 +249,7 @@ def test_cli_functional(capsys, tmp_path):
     from simulator.cli import main
     assert main(["simulate", "--functional", "--dataset", "mnist"]) == 2  # needs one --scheduler
     assert "--scheduler" in capsys.readouterr().err
-    assert main(["simulate", "--functional", "--scheduler", "optimal"]) == 2
+    assert main(["simulate", "--functional", "--scheduler", "compute-optimal"]) == 2
     assert "--dataset" in capsys.readouterr().err
     try:
         from workloads.datasets import get_dataset

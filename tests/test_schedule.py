@@ -32,7 +32,7 @@ def test_mnist_cycles_per_update_match_section_v() -> None:
     assert make_schedule("pipedream", MNIST_COST, 4).cycles_per_update == PIPEDREAM_P4_CYCLES
     fine = make_schedule("finegrained", MNIST_COST, 4)
     assert -(-TABLE_VI_TOTAL // 4) <= fine.cycles_per_update <= FINEGRAINED_P4_CYCLES
-    assert make_schedule("optimal", MNIST_COST, 4).cycles_per_update >= -(-MNIST_COST.total // 4)
+    assert make_schedule("compute-optimal", MNIST_COST, 4).cycles_per_update >= -(-MNIST_COST.total // 4)
 
 
 def test_delays_follow_the_weight_gradient() -> None:
@@ -55,12 +55,12 @@ def test_delays_follow_the_weight_gradient() -> None:
 
 def test_bad_input_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="procs"):
-        make_schedule("optimal", MNIST_COST, 0)
+        make_schedule("compute-optimal", MNIST_COST, 0)
     with pytest.raises(ConfigError, match="unknown 'nope'"):
         make_schedule("nope", MNIST_COST, 2)
     with pytest.raises(ConfigError, match="at most 320 task slices"):
         make_schedule("layerwise", MNIST_COST, max_slices(MNIST_COST) + 1)
-    assert make_schedule("optimal", MNIST_COST, max_slices(MNIST_COST)).cycles_per_update == 6_334
+    assert make_schedule("compute-optimal", MNIST_COST, max_slices(MNIST_COST)).cycles_per_update == 6_334
 
 
 def _whole(cost: NetworkCost, *labels: str) -> tuple[TaskSlice, ...]:
@@ -161,7 +161,7 @@ def test_optimal_matches_brute_force(config) -> None:
     if sum(t.tiles for t in cost.tasks) > 60:  # keep the brute force small
         return
     procs = min(procs, max_slices(cost))
-    assert make_schedule("optimal", cost, procs).cycles_per_update == _reference_optimum(cost, procs)
+    assert make_schedule("compute-optimal", cost, procs).cycles_per_update == _reference_optimum(cost, procs)
 
 
 @settings(max_examples=40, deadline=None)
@@ -188,14 +188,14 @@ def test_schedule_properties(net, size, batch, procs) -> None:
         assert len(s.boundary_bytes) == procs - 1
         assert all(0 <= extra <= total for extra, total in zip(s.boundary_overhead_bytes, s.boundary_bytes))
         assert 0 <= s.weight_overhead_bytes <= sum(s.boundary_bytes)
-    best = schedules["optimal"].cycles_per_update
+    best = schedules["compute-optimal"].cycles_per_update
     assert all(best <= s.cycles_per_update for s in schedules.values())
     assert best >= -(-cost.total // procs)
 
 
 def test_reprs_are_short_and_say_what_matters() -> None:
-    s = make_schedule("optimal", MNIST_COST, 4)
-    assert len(repr(s)) < 200 and "optimal" in repr(s) and f"{s.cycles_per_update:,}" in repr(s)
+    s = make_schedule("compute-optimal", MNIST_COST, 4)
+    assert len(repr(s)) < 200 and "compute-optimal" in repr(s) and f"{s.cycles_per_update:,}" in repr(s)
     assert len(repr(MNIST_COST)) < 120 and f"{TABLE_VI_TOTAL:,}" in repr(MNIST_COST)
 
 

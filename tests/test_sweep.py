@@ -22,7 +22,7 @@ from workloads import DVS128, MNIST, NMNIST
 def paper_grid():
     """Every network, batch and array of Table VII, at the paper's processor counts."""
     procs = sorted({p for _, p in TABLE_VII})
-    return sweep([MNIST, NMNIST, DVS128], procs, schedulers=("pipedream", "finegrained", "optimal"))
+    return sweep([MNIST, NMNIST, DVS128], procs, schedulers=("pipedream", "finegrained", "compute-optimal"))
 
 
 def test_pipedream_column_matches_table_vii(paper_grid) -> None:
@@ -38,14 +38,14 @@ def test_optimal_between_algorithm_1_and_bound(paper_grid) -> None:
     for pt in paper_grid:
         by_config.setdefault((pt.network, pt.batch, pt.array, pt.procs), {})[pt.scheduler] = pt
     for config, pts in by_config.items():
-        best, fine = pts["optimal"], pts["finegrained"]
+        best, fine = pts["compute-optimal"], pts["finegrained"]
         assert best.cycles_per_update <= fine.cycles_per_update, config
         assert best.speedup <= min(best.bound, config[3]) + 1e-9, config
     rows = {(r.network, r.procs, r.scheduler): r for r in table_vii(paper_grid)}
     for (net, p), (_, published_fine, _) in TABLE_VII.items():
         assert rows[(net, p, "finegrained")].difference == pytest.approx(
             rows[(net, p, "finegrained")].mean_speedup - published_fine)
-        assert rows[(net, p, "optimal")].mean_speedup >= rows[(net, p, "finegrained")].mean_speedup
+        assert rows[(net, p, "compute-optimal")].mean_speedup >= rows[(net, p, "finegrained")].mean_speedup
 
 
 def test_schedule_cli_json_and_plot(capsys, tmp_path) -> None:
@@ -84,7 +84,7 @@ def test_sweep_cli_writes_table_csv_and_figures(capsys, tmp_path) -> None:
     assert {"network", "procs", "scheduler", "mean_speedup", "overhead_kb"} <= rows[0].keys()
     mnist2 = {r["scheduler"]: r for r in rows if r["network"] == "mnist" and r["procs"] == 2}
     assert mnist2["finegrained"]["published_speedup"] == 1.97
-    assert mnist2["optimal"]["mean_speedup"] >= mnist2["finegrained"]["mean_speedup"]
+    assert mnist2["compute-optimal"]["mean_speedup"] >= mnist2["finegrained"]["mean_speedup"]
     with open(tmp_path / "table_vii.csv", newline="") as fh:
         assert len(list(csv.DictReader(fh))) == len(rows)
     with open(tmp_path / "points.csv", newline="") as fh:
@@ -120,3 +120,45 @@ def test_schedule_json_reports_procs_used(capsys) -> None:
     assert main(["schedule", "--network", "mnist", "--procs", "8", "--scheduler", "layerwise", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["procs"] == 8 and doc["procs_used"] == 3 and doc["delays"] == [4, 2, 0, 0]
+
+
+def test_runner_reproduces_the_in_process_table(tmp_path) -> None:
+    from simulator.cost import ArrayConfig
+    from simulator.experiments import run
+    from simulator.reports import sweep_experiment, sweep_points
+    grid = sweep_experiment(["mnist", "nmnist"], [1, 2, 8], [1, 32], [ArrayConfig(32, 32), ArrayConfig(64, 64)],
+                            ["pipedream", "finegrained", "compute-optimal"])
+    assert grid.kind == "schedule"
+    got = sweep_points(run(grid, tmp_path / "results.jsonl", workers=1, progress=False).records)
+    direct = sweep([MNIST, NMNIST], (1, 2, 8), (1, 32), (32, 64), ("pipedream", "finegrained", "compute-optimal"))
+    assert not got.failed and len(got.points) + got.beyond_slices == 2 * 3 * 2 * 2 * 3
+    assert sorted(table_vii(got.points), key=repr) == sorted(table_vii(direct), key=repr)
+    again = run(grid, tmp_path / "results.jsonl", workers=1, progress=False)
+    assert again.computed == 0 and again.skipped == again.points  # resumed: nothing left to do
+
+
+def test_sweep_on_a_physical_machine_is_simulated(capsys, tmp_path) -> None:
+    assert main(["sweep", "--networks", "mnist", "--procs", "2", "--batches", "4", "--arrays", "16x64,32",
+                 "--machine", "realistic", "--schedulers", "compute-optimal,machine-optimal,1f1b",
+                 "--micro-batches", "2", "--minibatches", "12", "--workers", "1", "--out", str(tmp_path),
+                 "--no-plots"]) == 0
+    out = capsys.readouterr().out
+    assert "simulated on machine realistic" in out and "paper" not in out.split("\n")[1]
+    assert "Paper's columns left out: arrays 16x64" in out and "uJ per sample" in out
+    with open(tmp_path / "points.csv", newline="") as fh:
+        pts = list(csv.DictReader(fh))
+    assert len(pts) == 2 * 3 and {p["array"] for p in pts} == {"16x64", "32x32"}
+    best = {p["array"]: float(p["cycles_per_update"]) for p in pts if p["scheduler"] == "machine-optimal"}
+    for p in pts:
+        if p["scheduler"] == "compute-optimal":
+            assert best[p["array"]] <= float(p["cycles_per_update"])
+    sync = [p for p in pts if p["scheduler"] == "1f1b"]
+    assert all(p["energy_per_sample_j"] == "-" and float(p["seconds_per_sample"]) > 0 for p in sync)
+
+
+def test_sweep_says_why_figures_are_skipped(capsys, tmp_path) -> None:
+    assert main(["sweep", "--networks", "mnist", "--procs", "2", "--batches", "2", "--arrays", "16",
+                 "--workers", "1", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "fig16 skipped: it needs batch 1 on a 32x32 array" in out and "fig18 skipped" in out
+    assert not (tmp_path / "fig16.png").exists() and (tmp_path / "fig17.png").exists()

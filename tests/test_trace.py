@@ -19,8 +19,8 @@ SRAM = 16 * 1024
 
 @pytest.fixture(scope="module")
 def tight():
-    """MNIST, optimal, P = 4 on the realistic machine with 16 KiB of SRAM (it spills) at 1 and 2 GHz."""
-    schedule = make_schedule("optimal", network_cost(MNIST, ArrayConfig(32, 32), 4), 4)
+    """MNIST, compute-optimal, P = 4 on the realistic machine with 16 KiB of SRAM (it spills) at 1 and 2 GHz."""
+    schedule = make_schedule("compute-optimal", network_cost(MNIST, ArrayConfig(32, 32), 4), 4)
     m = replace(load_machine("realistic"), processors=Processors(ArrayConfig(32, 32), SRAM))
     fast = replace(m, clock_ghz=2.0)
     return (simulate(schedule, 12, replace(m, clock_ghz=1.0), trace=True),
@@ -109,14 +109,14 @@ def test_gantt_has_a_lane_per_channel_and_a_window(tight) -> None:
 
 
 def test_untraced_results_are_refused() -> None:
-    schedule = make_schedule("optimal", network_cost(MNIST, ArrayConfig(32, 32), 4), 2)
+    schedule = make_schedule("compute-optimal", network_cost(MNIST, ArrayConfig(32, 32), 4), 2)
     with pytest.raises(ConfigError, match="trace=True"):
         trace_events(simulate(schedule, 8))
 
 
 def test_simulate_plot_window_cli(capsys, tmp_path) -> None:
     from simulator.cli import main
-    base = ["simulate", "--network", "mnist", "--procs", "2", "--scheduler", "optimal", "--minibatches", "12"]
+    base = ["simulate", "--network", "mnist", "--procs", "2", "--scheduler", "compute-optimal", "--minibatches", "12"]
     png = tmp_path / "g.png"
     assert main(base + ["--plot", str(png), "--plot-window", "1_000:40,000"]) == 0
     assert png.stat().st_size > 0

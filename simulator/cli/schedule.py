@@ -10,7 +10,7 @@ from simulator.reports import plot_schedule
 from simulator.schedule.summary import schedule_dict
 
 BOUND_EQUATION = {"layerwise": "eq. 30", "pipedream": "eq. 31", "split": "eq. 32", "finegrained": "eq. 33",
-                  "optimal": "eq. 33"}
+                  "compute-optimal": "eq. 33", "machine-optimal": "eq. 33"}
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -19,6 +19,7 @@ from models.optim import OPTIMIZERS
 from models.threads import set_threads
 from simulator.functional import WEIGHT_POLICIES, FunctionalConfig, run_functional, run_ideal, subset
 from simulator.reports import plot_gantt, trace_events
+from simulator.reports.baselines import BASELINE_HEADERS, baseline_table
 from simulator.schedule import SCHEDULERS, make_schedule
 from workloads import ConfigError
 from workloads.datasets import get_dataset
@@ -39,6 +40,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--procs", type=int, default=4, help="number of processors P (default 4)")
     p.add_argument("--scheduler", default="all", help=f"all or one of {', '.join(SCHEDULERS)} (default all)")
     p.add_argument("--minibatches", type=int, default=64, help="mini-batches to run (default 64)")
+    p.add_argument("--micro-batches", type=int, default=None,
+                   help="micro-batches of the synchronous baselines listed with --scheduler all (default: one per sample)")
     p.add_argument("--bus-bandwidth", default=None,
                    help="override the machine's link bandwidth: bytes per cycle per link, or inf")
     p.add_argument("--bus-latency", type=int, default=None, help="override the machine's link latency: cycles per hop")
@@ -169,7 +172,7 @@ def run(args: argparse.Namespace) -> int:
     tracing = bool(args.trace or args.plot)
     results: list[SimResult] = []
     for name in names:
-        result = simulate(make_schedule(name, cost, args.procs), args.minibatches, machine, not args.no_overlap,
+        result = simulate(make_schedule(name, cost, args.procs, machine), args.minibatches, machine, not args.no_overlap,
                           trace=tracing, activity=activity)
         results.append(result)
         if args.trace:
@@ -197,6 +200,10 @@ def run(args: argparse.Namespace) -> int:
                     [(r.scheduler, r.analytic_cycles_per_update, *_physical(r), _limit(r),
                       max(p.peak_sram for p in r.processors) / 1e3, _sram_use(r)) for r in results],
                     align="lrrrrrlrr"))
+    if args.scheduler == "all":
+        sync = baseline_table(net, array, args.batch, args.procs, args.micro_batches, machine, args.minibatches)
+        print()
+        print(sync.skipped or table(BASELINE_HEADERS, sync.rows, align="lrrrrrr"))
     if any(not r.steady_state for r in results):
         print(f"(the run is too short for a steady state at P = {args.procs}: use at least "
               f"{4 * args.procs + 2} mini-batches)")

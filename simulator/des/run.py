@@ -37,7 +37,7 @@ def simulate(schedule: Schedule, minibatches: int = 64, machine: Machine | None 
     `machine` defaults to the paper's: the `ideal` preset built of the schedule's arrays (free
     transfers, unbounded SRAM, no DRAM), on which the simulated throughput is the schedule's.
     A machine's default array must be the one the schedule was costed on (processors it
-    overrides may differ: `steps.slice_cycles`). With `overlap` (double buffering) a processor
+    overrides may differ: `simulator.schedule.machine_load.slice_cycles`). With `overlap` (double buffering) a processor
     computes while its results are sent; without it, it waits until its outgoing data has left
     before its next slice (DRAM writes are posted: it never waits for them). With `network`, the schedule must
     have been made for that network. With `executor` (functional mode, `simulator.functional`),

@@ -14,7 +14,7 @@ mini-batch b use the weights updated with the gradients of mini-batches up to b 
 
 On a heterogeneous machine a slice runs on its processor's array: a processor whose array is not
 the one the schedule was costed on takes, for a slice of tiles `[start, stop)` of `tiles`, the
-same share of the task's cycles on its own array (`slice_cycles`): tile counts differ between
+same share of the task's cycles on its own array (`simulator.schedule.machine_load.slice_cycles`): tile counts differ between
 arrays, so the schedule's tiles cannot be priced with the other array's cycles per tile.
 
 On arrays that skip zero spikes (`processors.zero_skip`) the spike-gated tasks take
@@ -25,9 +25,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from simulator.cost import ArrayConfig, NetworkCost, TaskKind, network_cost, zero_skip_cycles, zero_skip_cycles_per_tile
-from simulator.schedule import Schedule, TaskSlice
+from simulator.cost import ArrayConfig, NetworkCost, TaskKind
+from simulator.schedule import Schedule
 from simulator.schedule.dataflow import Item, Output, needs, weights_read
+from simulator.schedule.machine_load import slice_cycles
 
 FP, WG = TaskKind.FP, TaskKind.WG
 
@@ -56,24 +57,6 @@ class Programs:
     weight_bytes: tuple[int, ...]  # per layer: the weights a processor holding the layer keeps
     delays: tuple[int, ...]
     wg_slices: int  # WG slices per mini-batch (one update completes when all are done)
-
-
-def slice_cycles(s: TaskSlice, cost: NetworkCost, array: ArrayConfig, costs: dict[ArrayConfig, NetworkCost],
-                 density: float | None = None) -> int:
-    """Cycles of slice `s` (of a schedule costed as `cost`) on a processor with `array`: its own
-    cycles on the schedule's array, else its share of the task's cycles on `array` (eq. 26-29),
-    split like the bytes of its outputs so that the slices of a task add up to the task. With a
-    `density`, on an array that skips zero spikes (`zero_skip_cycles_per_tile`)."""
-    if array == cost.array:
-        if density is None:
-            return s.cycles
-        return (s.tile_stop - s.tile_start) * zero_skip_cycles_per_tile(cost.task(s.layer, s.kind).gemm, array,
-                                                                         density)
-    if array not in costs:
-        costs[array] = network_cost(cost.network, array, cost.batch, cost.include_first_ig, cost.bytes_model)
-    task = costs[array].task(s.layer, s.kind)
-    total = task.cycles if density is None else zero_skip_cycles(task, array, density)
-    return total * s.tile_stop // s.task_tiles - total * s.tile_start // s.task_tiles
 
 
 def build_programs(schedule: Schedule, arrays: tuple[ArrayConfig, ...] | None = None,

@@ -6,8 +6,9 @@ the caller saves or shows the figure (the CLI writes it atomically).
 """
 from .gantt import plot_gantt
 from .schedule_map import plot_schedule
-from .sweep import SweepPoint, SweepRow, sweep, table_vii
-from .sweep_figures import plot_sweep
+from .sweep import SweepPoint, SweepRecords, SweepRow, on_paper_grid, sweep, sweep_experiment, sweep_points, table_vii
+from .sweep_figures import plot_sweep, skipped_figures
 from .trace import trace_events
 
-__all__ = ["SweepPoint", "SweepRow", "plot_gantt", "plot_schedule", "plot_sweep", "sweep", "table_vii", "trace_events"]
+__all__ = ["SweepPoint", "SweepRecords", "SweepRow", "on_paper_grid", "plot_gantt", "plot_schedule", "plot_sweep",
+           "skipped_figures", "sweep", "sweep_experiment", "sweep_points", "table_vii", "trace_events"]

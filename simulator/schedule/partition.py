@@ -142,8 +142,8 @@ def min_bottleneck(layers: list[list[Order]], procs: int) -> tuple[int, list[Pla
     return hi, _place(layers, best_chosen, hi)
 
 
-def partition(layers: list[list[tuple[Item, ...]]], procs: int) -> tuple[tuple[TaskSlice, ...], ...]:
-    """Per processor the slices of the optimal partition of the chain `layers` (orders per layer)."""
+def _numeric(layers: list[list[tuple[Item, ...]]]) -> tuple[list[Item], list[list[Order]]]:
+    """The chain as item ids with (chunk size, chunks), and the items by id."""
     items: list[Item] = []
     numeric: list[list[Order]] = []
     ids: dict[int, int] = {}
@@ -158,7 +158,10 @@ def partition(layers: list[list[tuple[Item, ...]]], procs: int) -> tuple[tuple[T
                 row.append((key, *item.chunk))
             rows.append(tuple(row))
         numeric.append(rows)
-    _, placements = min_bottleneck(numeric, procs)
+    return items, numeric
+
+
+def _slices(items: list[Item], placements: list[Placement], procs: int) -> tuple[tuple[TaskSlice, ...], ...]:
     out: list[list[TaskSlice]] = [[] for _ in range(procs)]
     done = [0] * len(items)
     for pl in placements:
@@ -170,3 +173,20 @@ def partition(layers: list[list[tuple[Item, ...]]], procs: int) -> tuple[tuple[T
         else:
             out[pl.proc].extend(TaskSlice.of(t) for t in item.tasks)
     return tuple(tuple(p) for p in out)
+
+
+def partition(layers: list[list[tuple[Item, ...]]], procs: int) -> tuple[tuple[TaskSlice, ...], ...]:
+    """Per processor the slices of the optimal partition of the chain `layers` (orders per layer)."""
+    items, numeric = _numeric(layers)
+    _, placements = min_bottleneck(numeric, procs)
+    return _slices(items, placements, procs)
+
+
+def partition_at(layers: list[list[tuple[Item, ...]]], procs: int,
+                 bound: int) -> tuple[tuple[TaskSlice, ...], ...] | None:
+    """The greedy packing of the chain with at most `bound` cycles per processor (None: infeasible).
+
+    Used processors come first; a larger `bound` packs onto fewer processors with fewer cuts."""
+    items, numeric = _numeric(layers)
+    ok, _, _, chosen = _probe(numeric, procs, bound)
+    return _slices(items, _place(numeric, chosen, bound), procs) if ok else None

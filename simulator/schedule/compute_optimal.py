@@ -17,6 +17,6 @@ from .partition import partition
 from .types import Schedule
 
 
-def optimal(cost: NetworkCost, procs: int) -> Schedule:
+def compute_optimal(cost: NetworkCost, procs: int) -> Schedule:
     """Minimal max load over `procs` processors with FP/IG split at tile boundaries."""
-    return Schedule("optimal", cost, partition(free_chain(cost), procs), finegrained_bound(cost))
+    return Schedule("compute-optimal", cost, partition(free_chain(cost), procs), finegrained_bound(cost))
