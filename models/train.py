@@ -131,9 +131,21 @@ def minibatches(train: ArrayDataset, timesteps: int, batch: int, encoding: str, 
     (each mini-batch's indices sorted), step `s` rate-coded from `default_rng([seed, epoch, s])`."""
     order = np.random.default_rng([seed, epoch]).permutation(len(train))
     for step in range(len(train) // batch):
-        idx = np.sort(order[step * batch:(step + 1) * batch])
-        x, static = encode(train.x[idx], train.kind, timesteps, encoding, np.random.default_rng([seed, epoch, step]))
-        yield MiniBatch(epoch, step, x, static, train.y[idx])
+        yield _minibatch(train, order, timesteps, batch, encoding, seed, epoch, step)
+
+
+def probe_batch(train: ArrayDataset, timesteps: int, batch: int, encoding: str, seed: int) -> MiniBatch:
+    """The first mini-batch of epoch 0 (`minibatches`): the batch `InitKind.FIRING` scales on and the
+    activity is measured on."""
+    order = np.random.default_rng([seed, 0]).permutation(len(train))
+    return _minibatch(train, order, timesteps, batch, encoding, seed, 0, 0)
+
+
+def _minibatch(train: ArrayDataset, order: np.ndarray, timesteps: int, batch: int, encoding: str, seed: int,
+               epoch: int, step: int) -> MiniBatch:
+    idx = np.sort(order[step * batch:(step + 1) * batch])
+    x, static = encode(train.x[idx], train.kind, timesteps, encoding, np.random.default_rng([seed, epoch, step]))
+    return MiniBatch(epoch, step, x, static, train.y[idx])
 
 
 def train_step(net: Network, params: snn.Params, opt: SGD | Adam, line: DelayLine | None,
@@ -204,7 +216,7 @@ def run_training(net: Network, train: ArrayDataset, test: ArrayDataset, cfg: Tra
     steps = steps_per_epoch(len(train), cfg.batch, "train")
     check_test_split(test, "train")
     opt = make_optimizer(cfg.optimizer, cfg.lr)
-    probe = next(minibatches(train, net.timesteps, cfg.batch, cfg.encoding, cfg.seed, 0))
+    probe = probe_batch(train, net.timesteps, cfg.batch, cfg.encoding, cfg.seed)
     if start is None:
         params, history = initial_params(net, cfg.init, cfg.seed, probe.x, probe.static), []
     else:

@@ -230,7 +230,9 @@ def test_history_records_firing_rates_at_step_0_and_after_each_epoch():
     lines = []
     train = _data(40, 5)
     hist = T.run_training(NET, train, _data(16, 6), cfg, progress=False, report=lines.append).history
-    probe = next(T.minibatches(train, NET.timesteps, 8, cfg.encoding, 1, 0))
+    probe = T.probe_batch(train, NET.timesteps, 8, cfg.encoding, 1)
+    first = next(T.minibatches(train, NET.timesteps, 8, cfg.encoding, 1, 0))
+    assert np.array_equal(probe.x, first.x) and np.array_equal(probe.y, first.y)
     expect0 = measure_activity(NET, snn.init_params(NET, 1), probe.x, probe.static)
     assert hist[0]["step0_firing_rates"] == pytest.approx(expect0.firing, abs=1e-6)
     assert hist[0]["step0_input_density"] is None  # a current input: real-valued
