@@ -32,7 +32,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, TypeVar
 
 from models.init import INIT_KINDS, InitKind
 from simulator.exits import OneLineParser, run_guarded
@@ -42,6 +42,7 @@ from workloads.files import write_atomic
 ITERS = {"mnist": (3, 30), "nmnist": (2, 10), "dvs128": (1, 3)}  # warm-up, timed
 PEER_MODES = ("layer", "step")  # peer_torch.MODES (not imported here: torch may be missing)
 RESULTS = Path(__file__).parent / "results" / "bench_train.json"
+B = TypeVar("B")  # a batch as an implementation takes it
 
 
 def _busy_jiffies() -> int:
@@ -55,14 +56,16 @@ def _own_jiffies() -> float:
     return (t.user + t.system) * os.sysconf("SC_CLK_TCK")
 
 
-def time_steps(step: Callable[[int], float], warmup: int, iters: int, batch: int) -> dict:
-    """Run `step(i)` for warm-up and timed iterations -> samples/s (median), the other processes' share of
-    the CPUs during the timed ones (median), the peak resident memory, the first and last loss."""
+def time_steps(draw: Callable[[], B], step: Callable[[B], float], warmup: int, iters: int, batch: int) -> dict:
+    """Run `step(draw())` for warm-up and timed iterations (the drawing of the random batch is not timed)
+    -> samples/s (median), the other processes' share of the CPUs during the timed ones (median), the
+    peak resident memory, the first and last loss."""
     times, foreign, losses = [], [], []
     hz, ncpu = os.sysconf("SC_CLK_TCK"), os.cpu_count() or 1
     for it in range(warmup + iters):
+        data = draw()
         b0, o0, t0 = _busy_jiffies(), _own_jiffies(), time.perf_counter()
-        losses.append(step(it))
+        losses.append(step(data))
         dt = time.perf_counter() - t0
         if it >= warmup:
             times.append(dt)
@@ -72,8 +75,10 @@ def time_steps(step: Callable[[int], float], warmup: int, iters: int, batch: int
             "first_loss": losses[0], "last_loss": losses[-1]}
 
 
-def spikepipe_step(net_name: str, batch: int, seed: int, init: InitKind) -> tuple[Callable[[int], float], dict]:
-    """SpikePipe's training step on a fresh random batch per call, and the first batch's spike activity."""
+def spikepipe_step(net_name: str, batch: int, seed: int,
+                   init: InitKind) -> tuple[Callable[[], tuple], Callable[[tuple], float], dict]:
+    """SpikePipe's random batches (an analog image, or event frames with 10 % active pixels), its training
+    step on one, and the first batch's spike activity."""
     import numpy as np
 
     from models.activity import measure_activity
@@ -96,11 +101,10 @@ def spikepipe_step(net_name: str, batch: int, seed: int, init: InitKind) -> tupl
     params, opt = initial_params(net, init, seed, x0, static), Adam(1e-3)
     activity = measure_activity(net, params, x0, static)
 
-    def step(_: int) -> float:
-        x, y = draw()
-        return train_step(net, params, opt, None, x, static, y)[0]
+    def step(data: tuple[np.ndarray, np.ndarray]) -> float:
+        return train_step(net, params, opt, None, data[0], static, data[1])[0]
 
-    return step, {"init": str(init), "firing_rates": [round(r, 4) for r in activity.firing]}
+    return draw, step, {"init": str(init), "firing_rates": [round(r, 4) for r in activity.firing]}
 
 
 def worker(args: argparse.Namespace) -> dict:
@@ -112,14 +116,14 @@ def worker(args: argparse.Namespace) -> dict:
     if args.impl == "torch":
         from peer_torch import make_step  # beside this file, in sys.path[0]
 
-        step = make_step(BUILTIN[args.worker], args.mode, args.batch, args.seed, args.threads)
+        draw, step = make_step(BUILTIN[args.worker], args.mode, args.batch, args.seed, args.threads)
         return {"impl": "torch", "mode": args.mode, "threads": args.threads,
-                **time_steps(step, warmup, iters, args.batch), "torch": sys.modules["torch"].__version__}
+                **time_steps(draw, step, warmup, iters, args.batch), "torch": sys.modules["torch"].__version__}
     set_threads(args.threads, args.blas_threads)
     keep_freed_memory()
-    step, info = spikepipe_step(args.worker, args.batch, args.seed, InitKind(args.init))
+    draw, step, info = spikepipe_step(args.worker, args.batch, args.seed, InitKind(args.init))
     return {"impl": "spikepipe", "threads": args.threads, "blas_threads": args.blas_threads, **info,
-            **time_steps(step, warmup, iters, args.batch)}
+            **time_steps(draw, step, warmup, iters, args.batch)}
 
 
 def _last_json(cmd: list[str]) -> dict:

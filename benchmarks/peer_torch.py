@@ -114,9 +114,11 @@ class PeerNet(nn.Module):
         return 2 * total - current  # eq. 18
 
 
-def make_step(net: Network, mode: str, batch: int, seed: int, threads: int) -> Callable[[int], float]:
-    """A function that runs training step `i` (a fresh random batch like `bench_train`'s: an analog image
-    as a constant current, or event frames with 10 % active pixels; FP, BPTT, Adam) and returns its loss."""
+def make_step(net: Network, mode: str, batch: int, seed: int,
+              threads: int) -> tuple[Callable[[], tuple], Callable[[tuple], float]]:
+    """`bench_train`'s two callables: one draws a random batch like SpikePipe's (an analog image as a
+    constant current, or event frames with 10 % active pixels; labels), the other runs one training step
+    on it (FP, BPTT, Adam) and returns the loss."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     torch.set_num_threads(threads)
@@ -129,16 +131,18 @@ def make_step(net: Network, mode: str, batch: int, seed: int, threads: int) -> C
     classes = net.compute_layers()[-1].out_size
     rng = np.random.default_rng(seed)
 
-    def step(_: int) -> float:
+    def draw() -> tuple[torch.Tensor, torch.Tensor]:
         if static:
             x = torch.from_numpy(rng.random((batch, c, h, w), dtype=np.float32))
         else:
             x = torch.from_numpy((rng.random((net.timesteps, batch, c, h, w)) < 0.1).astype(np.float32))
-        y = torch.from_numpy(rng.integers(0, classes, batch))
+        return x, torch.from_numpy(rng.integers(0, classes, batch))
+
+    def step(data: tuple[torch.Tensor, torch.Tensor]) -> float:
         opt.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(forward(x, static), y)
+        loss = F.cross_entropy(forward(data[0], static), data[1])
         loss.backward()
         opt.step()
         return float(loss.detach())
 
-    return step
+    return draw, step

@@ -70,8 +70,8 @@ def test_peer_matches_spikepipe(kind, mode):
 
 def test_make_step_trains():
     net = Network("peer-step", (8, 8, 1), (Conv(4), MaxPool(), Dense(6), Output(3)), 4)
-    step = P.make_step(net, "layer", 8, 0, 1)
-    losses = [step(i) for i in range(3)]
+    draw, step = P.make_step(net, "layer", 8, 0, 1)
+    losses = [step(draw()) for _ in range(3)]
     assert all(np.isfinite(losses))
     with pytest.raises(ValueError, match="mode"):
         P.make_step(net, "fast", 8, 0, 1)
