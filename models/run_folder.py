@@ -3,7 +3,8 @@
 `train_in_folder` runs the trainer with a checkpoint sink that, after every epoch, writes
 `checkpoint.npz` (the `TrainState`: weights `w_<k>`/`b_<k>`, optimiser slots, pending delayed
 gradients, and a `meta` entry with the run's identity and history),
-`metrics.json` and `metrics.csv`, each through `workloads.files.atomic_path`, so an interrupted
+`metrics.json`, `metrics.csv` and `activity.json` (the probe batch's spike activity after the
+epoch, `models.activity`), each through `workloads.files.atomic_path`, so an interrupted
 write never leaves a corrupt file. `spikepipe train` and `benchmarks/reproduce_table2.py` use it.
 
 A run owns its folder while it writes it: `folder_lock` holds an exclusive `flock` on
@@ -12,7 +13,8 @@ pid, and the kernel drops the lock when the holder dies, so a lock is never stal
 
 With `resume` the run continues from the checkpoint there if it is the same run (`run_config`:
 the network's content hash, the data's size and content hash, every training setting but the
-number of epochs, which may grow); otherwise it stops listing the fields that differ. A damaged
+number of epochs and of fine-tuning epochs, which may grow as long as the epochs already trained
+keep their kind, `train.check_finetune_plan`); otherwise it stops listing the fields that differ. A damaged
 checkpoint (truncated, overwritten, an array or the optimiser state missing: `state_keys`) stops
 with one line, never a partial resume.
 """
@@ -40,13 +42,15 @@ from workloads.files import write_atomic, write_csv_atomic
 from workloads.network import Network
 
 from . import snn
+from .activity import ACTIVITY_FILE, SpikeActivity, activity_json
+from .init import InitKind
 from .optim import ParamKind, slot
-from .train import TrainConfig, TrainResult, TrainState, run_training, steps_per_epoch
+from .train import TrainConfig, TrainResult, TrainState, check_finetune_plan, run_training, steps_per_epoch
 
 CHECKPOINT = "checkpoint.npz"
 LOCK = ".lock"
 _HASH_CHUNK = 1 << 26  # bytes hashed at a time (memory-mapped data stays on disk)
-_NOT_COMPARED = ("network", "epochs")  # a renamed network file, a larger budget: the same run
+_NOT_COMPARED = ("network", "epochs", "finetune_epochs")  # a renamed network file, a larger budget: the same run
 
 
 def _spec(value: object) -> object:
@@ -83,6 +87,8 @@ def run_config(net: Network, cfg: TrainConfig, describe: dict | None = None,
     the network's name and content hash, the training settings, the data's sizes and content hash
     (given `data`, the train and test splits) and the caller's `describe` fields."""
     ident = {"network": net.name, "network_sha256": network_sha256(net), **asdict(cfg)}
+    if cfg.init is InitKind.DEFAULT:
+        del ident["init"]  # so runs saved before there was a choice of initialisation still resume
     if data is not None:
         ident |= {"train_samples": len(data[0]), "test_samples": len(data[1]), "data_sha256": data_sha256(*data)}
     return json.loads(json.dumps(ident | (describe or {})))
@@ -171,16 +177,19 @@ def _damaged(path: Path, why: object) -> ConfigError:
                        "or restore a good copy")
 
 
-def state_keys(cfg: TrainConfig, layers: int, steps: int) -> list[str]:
-    """The optimiser and delay-line arrays a checkpoint holds after `steps` mini-batches: Adam's
-    slots of every layer updated by then (layer k first at step D_k + 1), and the D_k pending
-    gradients (dL/dW, dL/db) of each delayed layer (`models.optim`, `models.delayed`)."""
+def state_keys(cfg: TrainConfig, layers: int, epochs: int, steps: int) -> list[str]:
+    """The optimiser and delay-line arrays a checkpoint holds after `epochs` epochs of `steps`
+    mini-batches: Adam's slots of every layer updated by then (layer k first at step D_k + 1, every
+    layer once fine-tuning began), and, until then, the D_k pending gradients (dL/dW, dL/db) of each
+    delayed layer (`models.optim`, `models.delayed`)."""
     delays = cfg.delays or (0,) * layers
+    delayed_steps, tuned = min(epochs, cfg.epochs) * steps, epochs > cfg.epochs
     keys = []
     for k, d in enumerate(delays):
-        if cfg.optimizer == "adam" and steps > d:
+        if cfg.optimizer == "adam" and (delayed_steps > d or tuned):
             keys += [f"adam_{m}_{slot(k, kind)}" for kind in ParamKind for m in ("m", "v", "t")]
-        keys += [f"pending_{k}_{j}_{i}" for j in range(min(d, steps)) for i in range(2)]
+        if not tuned:
+            keys += [f"pending_{k}_{j}_{i}" for j in range(min(d, delayed_steps)) for i in range(2)]
     return keys
 
 
@@ -199,13 +208,14 @@ def _resume_state(path: Path, config: dict, net: Network, cfg: TrainConfig, step
     history = meta["history"]
     if not all(isinstance(h, dict) and h.get("epoch") == e + 1 for e, h in enumerate(history)):
         raise _damaged(path, "its history is not a list of epochs 1, 2, ...")
+    check_finetune_plan(history, cfg)
     params = []
     for k, (w0, b0) in enumerate(snn.init_params(net, cfg.seed)):
         w, b = arrays.pop(f"w_{k}", None), arrays.pop(f"b_{k}", None)
         if w is None or b is None or w.shape != w0.shape or b.shape != b0.shape or w.dtype != w0.dtype:
             raise _damaged(path, f"layer {k}'s weights are missing or of another shape")
         params.append((w, b))
-    missing = [k for k in state_keys(cfg, len(params), len(history) * steps) if k not in arrays]
+    missing = [k for k in state_keys(cfg, len(params), len(history), steps) if k not in arrays]
     if missing:  # never a silent reset of Adam's moments or of the pending gradients
         raise _damaged(path, f"optimiser or delayed-gradient state {', '.join(missing)} missing")
     return TrainState(params, arrays, tuple(history))
@@ -230,5 +240,9 @@ def train_in_folder(net: Network, train: ArrayDataset, test: ArrayDataset, cfg: 
         def sink(state: TrainState) -> None:
             save_checkpoint(path, state, config)
             write_metrics(out, state.history)
+            last = state.history[-1]
+            source = (f"measured while training in {out}: the first mini-batch of epoch 1 ({cfg.batch} training "
+                      f"samples) after epoch {last['epoch']}")
+            write_atomic(out / ACTIVITY_FILE, activity_json(net, SpikeActivity.from_metrics(last), source))
 
         return run_training(net, train, test, cfg, start, sink, progress, report)

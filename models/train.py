@@ -1,6 +1,16 @@
 """The delayed-gradient trainer: mini-batches, BPTT steps, per-layer delayed updates, evaluation.
 
-Reproducibility: weights come from `seed`, epoch `e` visits the training set in the order
+A run trains `epochs` epochs with the per-layer delays, then `finetune_epochs` more without them
+(the paper's suggestion, Section III-E): from the first fine-tuning step every layer is updated
+with the gradient of the current step, and the gradients still pending in the delay line are
+dropped. Each epoch's metrics say whether it was fine-tuning.
+
+Activity: the *probe batch* is the first mini-batch of epoch 0 (the batch `InitKind.FIRING`
+scales the weights on, `models.init`). The trainer measures its spike activity
+(`models.activity`) before the first update and after every epoch; the first epoch's metrics hold
+the step-0 figures (`step0_firing_rates`, ...), every epoch's its own (`firing_rates`, ...).
+
+Reproducibility: weights come from `seed` (and for FIRING from the probe batch), epoch `e` visits the training set in the order
 `default_rng([seed, e]).permutation(N)` and rate coding of its step `s` draws from
 `default_rng([seed, e, s])` (`minibatches`; the functional co-simulation draws from it too).
 So training continued from the state after epoch `e` (`TrainState`) goes on exactly as an
@@ -22,8 +32,10 @@ from workloads.errors import ConfigError
 from workloads.network import Network
 
 from . import snn
+from .activity import SpikeActivity, measure_activity
 from .delayed import DelayLine
 from .encoding import ENCODINGS, Encoding, check_compatible, encode
+from .init import INIT_KINDS, InitKind, initial_params
 from .layers import softmax_cross_entropy
 from .memory import check_memory
 from .optim import OPTIMIZERS, Adam, SGD, make_optimizer, update_layer
@@ -76,11 +88,24 @@ class TrainConfig:
     encoding: Encoding = Encoding.CURRENT
     max_loss: float = MAX_LOSS
     eval_batch: int = 256
+    init: InitKind = InitKind.DEFAULT
+    finetune_epochs: int = 0  # epochs without delays after the `epochs` with them
 
     def __post_init__(self) -> None:
         check_training_fields("train", self, ("batch", "epochs", "eval_batch"), ("lr", "max_loss"))
         if self.delays is not None:
             object.__setattr__(self, "delays", tuple(int(d) for d in self.delays))
+        if self.init not in INIT_KINDS:
+            raise ConfigError(f"train: field 'init' must be one of {', '.join(INIT_KINDS)}, got {self.init!r}")
+        object.__setattr__(self, "init", InitKind(self.init))
+        ft = self.finetune_epochs
+        if isinstance(ft, bool) or not isinstance(ft, int) or ft < 0:
+            raise ConfigError(f"train: field 'finetune_epochs' must be a non-negative integer, got {ft!r}")
+
+    @property
+    def total_epochs(self) -> int:
+        """Epochs with delays, then fine-tuning epochs without them."""
+        return self.epochs + self.finetune_epochs
 
 
 class MiniBatch(NamedTuple):
@@ -106,9 +131,21 @@ def minibatches(train: ArrayDataset, timesteps: int, batch: int, encoding: str, 
     (each mini-batch's indices sorted), step `s` rate-coded from `default_rng([seed, epoch, s])`."""
     order = np.random.default_rng([seed, epoch]).permutation(len(train))
     for step in range(len(train) // batch):
-        idx = np.sort(order[step * batch:(step + 1) * batch])
-        x, static = encode(train.x[idx], train.kind, timesteps, encoding, np.random.default_rng([seed, epoch, step]))
-        yield MiniBatch(epoch, step, x, static, train.y[idx])
+        yield _minibatch(train, order, timesteps, batch, encoding, seed, epoch, step)
+
+
+def probe_batch(train: ArrayDataset, timesteps: int, batch: int, encoding: str, seed: int) -> MiniBatch:
+    """The first mini-batch of epoch 0 (`minibatches`): the batch `InitKind.FIRING` scales on and the
+    activity is measured on."""
+    order = np.random.default_rng([seed, 0]).permutation(len(train))
+    return _minibatch(train, order, timesteps, batch, encoding, seed, 0, 0)
+
+
+def _minibatch(train: ArrayDataset, order: np.ndarray, timesteps: int, batch: int, encoding: str, seed: int,
+               epoch: int, step: int) -> MiniBatch:
+    idx = np.sort(order[step * batch:(step + 1) * batch])
+    x, static = encode(train.x[idx], train.kind, timesteps, encoding, np.random.default_rng([seed, epoch, step]))
+    return MiniBatch(epoch, step, x, static, train.y[idx])
 
 
 def train_step(net: Network, params: snn.Params, opt: SGD | Adam, line: DelayLine | None,
@@ -168,8 +205,9 @@ def run_training(net: Network, train: ArrayDataset, test: ArrayDataset, cfg: Tra
                  progress: bool = True, report: Callable[[str], None] | None = tqdm.write) -> TrainResult:
     """Train `net` on the `train` split, evaluate on `test` after every epoch.
 
-    Continues from `start` if given. After every epoch hands the trainer's state to `checkpoint`
-    (None: none kept) and a one-line summary to `report` (None: silent)."""
+    Continues from `start` if given (its weights replace the initialisation `cfg.init`). After
+    every epoch hands the trainer's state to `checkpoint` (None: none kept) and a summary to
+    `report` (None: silent), which also gets the probe batch's activity before the first update."""
     check_memory(net, cfg.batch, "train")
     check_compatible(net, train.sample_shape, train.kind, cfg.encoding)
     n_layers = len(net.compute_layers())
@@ -178,19 +216,29 @@ def run_training(net: Network, train: ArrayDataset, test: ArrayDataset, cfg: Tra
     steps = steps_per_epoch(len(train), cfg.batch, "train")
     check_test_split(test, "train")
     opt = make_optimizer(cfg.optimizer, cfg.lr)
-    line = DelayLine(cfg.delays) if cfg.delays is not None and any(cfg.delays) else None
+    probe = probe_batch(train, net.timesteps, cfg.batch, cfg.encoding, cfg.seed)
     if start is None:
-        params, history = snn.init_params(net, cfg.seed), []
+        params, history = initial_params(net, cfg.init, cfg.seed, probe.x, probe.static), []
     else:
         params, history = [(w.copy(), b.copy()) for w, b in start.params], list(start.history)
+        check_finetune_plan(history, cfg)
         opt.load_state_arrays(start.arrays)
-        if line is not None:
-            line.load_state_arrays(start.arrays)
-    for epoch in range(len(history), cfg.epochs):
+    delayed = cfg.delays is not None and any(cfg.delays) and len(history) < cfg.epochs
+    line = DelayLine(cfg.delays) if delayed else None
+    if line is not None and start is not None:
+        line.load_state_arrays(start.arrays)
+    step0 = measure_activity(net, params, probe.x, probe.static) if not history else None
+    if step0 is not None and report is not None:
+        report(f"step 0 activity: {step0.line()}")
+    for epoch in range(len(history), cfg.total_epochs):
+        finetune = epoch >= cfg.epochs
+        if finetune:
+            line = None  # no delays from here on; the pending gradients are dropped
         t0 = time.perf_counter()
         loss_sum, correct, seen = 0.0, 0, 0
         bar = tqdm(minibatches(train, net.timesteps, cfg.batch, cfg.encoding, cfg.seed, epoch), total=steps,
-                   desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress, leave=False)
+                   desc=f"epoch {epoch + 1}/{cfg.total_epochs}{' (fine-tuning)' if finetune else ''}",
+                   disable=not progress, leave=False)
         for mb in bar:
             loss, ok = train_step(net, params, opt, line, mb.x, mb.static, mb.y)
             what = loss_diverged(loss, cfg.max_loss)
@@ -208,15 +256,31 @@ def run_training(net: Network, train: ArrayDataset, test: ArrayDataset, cfg: Tra
         train_time = time.perf_counter() - t0
         test_loss, test_acc = evaluate(net, params, test.x, test.y, test.kind, cfg.encoding, cfg.seed,
                                        cfg.eval_batch)
+        activity = measure_activity(net, params, probe.x, probe.static)
         history.append({"epoch": epoch + 1, "train_loss": loss_sum / seen, "train_acc": correct / seen,
                         "test_loss": test_loss, "test_acc": test_acc, "train_seconds": round(train_time, 2),
-                        "train_samples_per_s": round(seen / train_time, 1)})
+                        "train_samples_per_s": round(seen / train_time, 1), "finetune": finetune,
+                        **activity.metrics(), **(step0.metrics("step0_") if step0 is not None else {})})
+        step0 = None
         if report is not None:
             h = history[-1]
-            report(f"epoch {h['epoch']}: train loss {h['train_loss']:.4f} acc {h['train_acc']:.4f}, "
-                   f"test loss {h['test_loss']:.4f} acc {h['test_acc']:.4f} ({h['train_samples_per_s']:.0f} samples/s)")
+            report(f"epoch {h['epoch']}{' (fine-tuning, no delays)' if finetune else ''}: train loss "
+                   f"{h['train_loss']:.4f} acc {h['train_acc']:.4f}, test loss {h['test_loss']:.4f} acc "
+                   f"{h['test_acc']:.4f} ({h['train_samples_per_s']:.0f} samples/s); activity: {activity.line()}")
         if checkpoint is not None:
             arrays = {**opt.state_arrays(), **(line.state_arrays() if line is not None else {})}
             checkpoint(TrainState([(w.copy(), b.copy()) for w, b in params],
                                   {k: np.array(a) for k, a in arrays.items()}, tuple(history)))
     return TrainResult(params, tuple(history))
+
+
+def check_finetune_plan(history: list[dict], cfg: TrainConfig) -> None:
+    """ConfigError if a finished epoch was (not) fine-tuning where `cfg` says otherwise (a run continues
+    only with the same split between epochs with delays and fine-tuning epochs, for those done)."""
+    for h in history:
+        planned = h["epoch"] > cfg.epochs
+        if h.get("finetune", False) != planned:
+            raise ConfigError(f"--finetune-epochs: epoch {h['epoch']} of this run was trained "
+                              f"{'without' if h.get('finetune', False) else 'with'} delays, but --epochs "
+                              f"{cfg.epochs} makes it {'a fine-tuning epoch' if planned else 'an epoch with delays'}; "
+                              f"keep --epochs at {sum(not x.get('finetune', False) for x in history)} to continue it")

@@ -33,13 +33,17 @@ def _split(n: int, seed: int) -> ArrayDataset:
 DATA = {"tiny": DatasetSplits(_split(32, 0), _split(16, 1), True, "toy data")}
 
 
-def _grid(seeds: int, epochs: int) -> list:
+TWO_MODES = ("none", "table")
+
+
+def _grid(seeds: int, epochs: int, modes: tuple[str, ...] = TWO_MODES, **kw) -> list:
     return R.make_grid(["tiny"], {"tiny": "toy"}, {"tiny": True}, ["sgd", "adam"], {"tiny": seeds}, {"tiny": epochs},
-                       {"tiny": None}, {"tiny": None}, lr=0.01, batch=8)
+                       {"tiny": None}, {"tiny": None}, lr=0.01, batch=8, delay_modes=modes, **kw)
 
 
-def _meta() -> dict:
-    return {"command": "test", "lr": 0.01, "batch": 8, "subset_seed": 0, "seeds": {"tiny": 2}, "classes": {"tiny": 3}}
+def _meta(modes: tuple[str, ...] = TWO_MODES) -> dict:
+    return {"command": "test", "lr": 0.01, "batch": 8, "subset_seed": 0, "seeds": {"tiny": 2}, "classes": {"tiny": 3},
+            "delay_modes": list(modes)}
 
 
 def test_grid_writes_table_resume_skips_finished_and_extends(tmp_path):
@@ -78,7 +82,7 @@ def test_mean_and_std_of_known_metrics(tmp_path):
         _fake_run(spec, tmp_path, accs[spec.folder])
     rows, curves = R.summarize(specs, tmp_path)
     for row in rows:
-        for d in R.DELAY_MODES:
+        for d in TWO_MODES:
             runs = [accs[s.folder] for s in specs if (s.optimizer, s.delays) == (row["optimizer"], d)
                     and s.folder in accs]
             final = 100 * np.array([a[-1] for a in runs])
@@ -140,3 +144,91 @@ def test_subset_is_fixed_and_in_file_order():
     rows = [int(np.flatnonzero((ds.x == x).all(axis=(1, 2, 3)))[0]) for x in a.x]
     assert rows == sorted(rows)
     assert R.subset(ds, None, 7, 0) is ds and R.subset(ds, 500, 7, 0) is ds
+
+
+THREE_MODES = ("none", "table", "schedule:finegrained:2")
+
+
+def test_three_delay_modes_train_and_the_table_shows_their_cost(tmp_path):
+    specs = _grid(seeds=2, epochs=1, modes=THREE_MODES)
+    assert len(specs) == 12 and {s.folder.split("/")[1] for s in specs if s.seed == 0} >= {
+        "sgd-none-s0", "adam-table-s0", "adam-schedule-finegrained-2-s0"}
+    assert R.reproduce(specs, {"tiny": NET}, DATA, tmp_path, _meta(THREE_MODES), progress=False) == specs
+    table = json.loads((tmp_path / "table2.json").read_text())
+    for row in table["rows"]:
+        assert row["none_runs"] == row["table_runs"] == row["schedule-finegrained-2_runs"] == 2
+        for k in ("table", "schedule-finegrained-2"):
+            assert row[f"{k}_cost_pairs"] == 2
+            assert row[f"{k}_cost_ci95_low"] <= row[f"{k}_cost_mean"] <= row[f"{k}_cost_ci95_high"]
+    md = (tmp_path / "table2.md").read_text()
+    assert "Finegrained P=2 delays: final" in md and "Cost of the delays" in md and "| finegrained P=2 delays |" in md
+    # the schedule mode trained with the scheduler's delays (6 would be finegrained:4's; P=2 gives 2, 0, 0)
+    saved = json.loads(np.load(tmp_path / specs[2].folder / "checkpoint.npz")["meta"].item())["config"]
+    assert specs[2].delays == "schedule:finegrained:2" and saved["delays"] == [2, 0, 0]
+
+
+def test_delay_cost_is_paired_by_seed_with_a_t_interval(tmp_path):
+    stats = pytest.importorskip("scipy.stats")
+    specs = _grid(seeds=4, epochs=2, modes=THREE_MODES)
+    rng = np.random.default_rng(1)
+    accs = {}
+    for spec in specs:
+        if spec.optimizer == "sgd" and spec.delays == "none" and spec.seed == 3:
+            continue  # seed 3 has no baseline in sgd: its delayed runs pair with nothing
+        accs[spec.folder] = rng.uniform(0.3, 0.9, 2).tolist()
+        _fake_run(spec, tmp_path, accs[spec.folder])
+    rows, _ = R.summarize(specs, tmp_path)
+    for row in rows:
+        for mode in THREE_MODES[1:]:
+            def final(d: str, seed: int) -> float | None:
+                key = f"tiny/{row['optimizer']}-{R.mode_key(d)}-s{seed}"
+                return 100 * accs[key][-1] if key in accs else None
+
+            diffs = np.array([final(mode, s) - final("none", s) for s in range(4) if final("none", s) is not None])
+            k = R.mode_key(mode)
+            half = stats.t.ppf(0.975, len(diffs) - 1) * diffs.std(ddof=1) / np.sqrt(len(diffs))
+            assert row[f"{k}_cost_pairs"] == len(diffs) == (3 if row["optimizer"] == "sgd" else 4)
+            assert row[f"{k}_cost_mean"] == pytest.approx(diffs.mean())
+            assert row[f"{k}_cost_std"] == pytest.approx(diffs.std(ddof=1))
+            assert row[f"{k}_cost_ci95_low"] == pytest.approx(diffs.mean() - half, abs=1e-3)
+            assert row[f"{k}_cost_ci95_high"] == pytest.approx(diffs.mean() + half, abs=1e-3)
+
+
+def test_t_quantile_matches_scipy():
+    stats = pytest.importorskip("scipy.stats")
+    for df in [*range(1, 60), 100, 1000, 10**6]:
+        assert R.t_quantile_975(df) == pytest.approx(stats.t.ppf(0.975, df), abs=5e-5)
+    with pytest.raises(ValueError):
+        R.t_quantile_975(0)
+
+
+def test_firing_init_and_finetune_epochs_in_the_grid(tmp_path):
+    specs = _grid(seeds=1, epochs=1, modes=("none", "table"), init="firing", finetune_epochs=1)
+    assert [s.folder for s in specs] == ["tiny/sgd-none-firing-s0", "tiny/sgd-table-firing-s0",
+                                         "tiny/adam-none-firing-s0", "tiny/adam-table-firing-s0"]
+    assert R.reproduce(specs, {"tiny": NET}, DATA, tmp_path, _meta(), progress=False) == specs
+    for spec in specs:
+        hist = R.run_history(spec, tmp_path)
+        assert [h["finetune"] for h in hist] == [False, True]
+        assert all(r > 0 for r in hist[0]["step0_firing_rates"])
+    row = json.loads((tmp_path / "table2.json").read_text())["rows"][0]
+    assert (row["epochs"], row["finetune_epochs"], row["init"]) == (1, 1, "firing")
+    assert "1 + 1" in (tmp_path / "table2.md").read_text()
+    more = _grid(seeds=1, epochs=1, modes=("none", "table"), init="firing", finetune_epochs=2)
+    assert R.reproduce(more, {"tiny": NET}, DATA, tmp_path, _meta(), progress=False) == more  # resumed, one more
+    assert all([h["finetune"] for h in R.run_history(s, tmp_path)] == [False, True, True] for s in more)
+
+
+def test_committed_runs_still_match_their_identity():
+    """Runs recorded before the init and fine-tuning options existed are still the same runs."""
+    folder = Path(__file__).parents[1] / "benchmarks" / "results" / "table2" / "mnist" / "adam-table-s0"
+    recorded = json.loads((folder / R.RUN_FILE).read_text())
+    spec = R.RunSpec(**recorded, epochs=1)
+    assert spec.folder == "mnist/adam-table-s0" and spec.identity() == recorded
+
+
+def test_bad_delay_modes_fail_in_one_line(capsys):
+    for bad in ("table,none", "none,schedule:x", "none,sometimes"):
+        assert R.main(["--networks", "mnist", "--delays", bad, "--plan", "--out", "/nonexistent/x"]) == 2
+        err = capsys.readouterr().err
+        assert "--delays" in err and len(err.strip().splitlines()) == 1

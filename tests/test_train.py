@@ -10,6 +10,8 @@ import pytest
 import models.run_folder as RF
 import models.train as T
 from models import snn
+from models.activity import ACTIVITY_FILE, load_activity, measure_activity
+from models.init import RATE_TOLERANCE, TARGET_RATE
 from models.delayed import DelayLine
 from models.encoding import encode
 from models.layers import softmax_cross_entropy
@@ -221,3 +223,120 @@ def test_blas_threads_are_set():
         for k in range(1, min(2, numba.config.NUMBA_NUM_THREADS) + 1):
             set_threads(n, blas=k)
             assert blas() == {k} and numba.get_num_threads() == n
+
+
+def test_history_records_firing_rates_at_step_0_and_after_each_epoch():
+    cfg = T.TrainConfig(batch=8, epochs=2, seed=1, lr=0.01, eval_batch=16)
+    lines = []
+    train = _data(40, 5)
+    hist = T.run_training(NET, train, _data(16, 6), cfg, progress=False, report=lines.append).history
+    probe = T.probe_batch(train, NET.timesteps, 8, cfg.encoding, 1)
+    first = next(T.minibatches(train, NET.timesteps, 8, cfg.encoding, 1, 0))
+    assert np.array_equal(probe.x, first.x) and np.array_equal(probe.y, first.y)
+    expect0 = measure_activity(NET, snn.init_params(NET, 1), probe.x, probe.static)
+    assert hist[0]["step0_firing_rates"] == pytest.approx(expect0.firing, abs=1e-6)
+    assert hist[0]["step0_input_density"] is None  # a current input: real-valued
+    assert "step0_firing_rates" not in hist[1]
+    for h in hist:
+        assert len(h["firing_rates"]) == len(h["sent_rates"]) == 2 and h["finetune"] is False
+    assert lines[0].startswith("step 0 activity: input current | fired ")
+    assert all("activity: input current | fired" in line for line in lines[1:])
+
+
+def test_firing_init_is_the_default_init_unless_chosen_and_starts_at_the_target():
+    train = _data(40, 5, frames=True)
+    cfg = T.TrainConfig(batch=8, epochs=1, seed=2, lr=0.01, eval_batch=16, init="firing")
+    hist = T.run_training(NET, train, _data(16, 6, frames=True), cfg, progress=False, report=None).history
+    assert hist[0]["step0_input_density"] > 0
+    assert all(abs(r - TARGET_RATE) <= RATE_TOLERANCE * TARGET_RATE for r in hist[0]["step0_firing_rates"])
+    with pytest.raises(ConfigError, match="field 'init'"):
+        T.TrainConfig(init="lsuv")
+    with pytest.raises(ConfigError, match="finetune_epochs"):
+        T.TrainConfig(finetune_epochs=-1)
+
+
+def test_finetune_epochs_run_without_delays():
+    """After the epochs with delays, the fine-tuning epochs equal a run without delays continued from
+    the same weights and Adam state; a run that kept its delays ends elsewhere."""
+    train, test = _data(40, 5), _data(16, 6)
+    cfg = T.TrainConfig(batch=8, epochs=1, finetune_epochs=2, seed=3, delays=(2, 1, 0), lr=0.01, eval_batch=16)
+    states = []
+    tuned = T.run_training(NET, train, test, cfg, checkpoint=states.append, progress=False, report=None)
+    assert [h["finetune"] for h in tuned.history] == [False, True, True]
+    after1 = states[0]
+    assert any(k.startswith("pending_") for k in after1.arrays)  # dropped when fine-tuning starts
+    no_delays = T.TrainConfig(batch=8, epochs=3, seed=3, delays=None, lr=0.01, eval_batch=16)
+    ref = T.run_training(NET, train, test, no_delays, start=after1, progress=False, report=None)
+    kept = T.run_training(NET, train, test, T.TrainConfig(batch=8, epochs=3, seed=3, delays=(2, 1, 0), lr=0.01,
+                                                          eval_batch=16), start=after1, progress=False, report=None)
+    for (w1, b1), (w2, b2) in zip(tuned.params, ref.params):
+        assert np.array_equal(w1, w2) and np.array_equal(b1, b2)
+    assert not np.array_equal(tuned.params[0][0], kept.params[0][0])
+    assert _strip(tuned.history)[1:] == [h | {"finetune": True} for h in _strip(ref.history)[1:]]
+
+
+def test_finetune_resumes_and_extends_in_a_run_folder(tmp_path, monkeypatch):
+    whole = _run(tmp_path / "whole", 1, finetune_epochs=2)
+    calls = {"n": 0}
+    real = T.train_step
+
+    def dying(*args):
+        calls["n"] += 1
+        if calls["n"] == 12:  # in the middle of epoch 3, the second fine-tuning epoch (5 steps per epoch)
+            raise KeyboardInterrupt
+        return real(*args)
+
+    monkeypatch.setattr(T, "train_step", dying)
+    with pytest.raises(KeyboardInterrupt):
+        _run(tmp_path / "cut", 1, finetune_epochs=2)
+    monkeypatch.setattr(T, "train_step", real)
+    saved, _ = RF.load_checkpoint(tmp_path / "cut" / RF.CHECKPOINT)
+    assert not any(k.startswith("pending_") for k in saved)  # fine-tuning keeps no delayed gradient
+    assert _strip(_run(tmp_path / "cut", 1, resume=True, finetune_epochs=2)) == _strip(whole)
+    longer = _run(tmp_path / "cut", 1, resume=True, finetune_epochs=3)  # one more fine-tuning epoch
+    assert [h["finetune"] for h in longer] == [False, True, True, True]
+    with pytest.raises(ConfigError, match="--finetune-epochs: epoch 2 of this run was trained without delays"):
+        _run(tmp_path / "cut", 2, resume=True, finetune_epochs=3)
+    activity = load_activity(tmp_path / "cut" / ACTIVITY_FILE, NET)
+    assert activity.densities == (1.0, *longer[-1]["sent_rates"]) and "after epoch 4" in activity.source
+
+
+def test_plot_training_returns_a_figure_with_the_fine_tuning_shaded():
+    from matplotlib.figure import Figure
+    from simulator.reports import plot_training
+
+    hist = [{"epoch": e, "train_loss": 1 / e, "test_loss": 1.2 / e, "train_acc": 0.2 * e, "test_acc": 0.18 * e,
+             "finetune": e > 2} for e in (1, 2, 3)]
+    fig = plot_training(hist, "tiny")
+    assert isinstance(fig, Figure) and len(fig.axes) == 2
+    loss_ax, acc_ax = fig.axes
+    assert list(acc_ax.lines[1].get_ydata()) == pytest.approx([18, 36, 54])
+    assert len(loss_ax.patches) == 1  # the fine-tuning span
+    with pytest.raises(ConfigError, match="no finished epoch"):
+        plot_training([])
+
+
+def test_cli_train_plot_init_and_finetune(tmp_path, monkeypatch, capsys):
+    import simulator.cli.data  # noqa: F401  (imported unpatched: it binds get_dataset at import)
+    import workloads.datasets as D
+    monkeypatch.setattr(D, "get_dataset", lambda name, data_dir=None, seed=0:
+                        DatasetSplits(_data(48, 1, frames=True), _data(16, 2, frames=True), True, "toy stand-in"))
+    net_file = tmp_path / "tiny.json"
+    net_file.write_text(json.dumps({"name": "tiny", "input": [6, 6, 1], "timesteps": 3, "input_kind": "spikes",
+                                    "layers": [{"type": "conv", "filters": 3}, {"type": "maxpool"},
+                                               {"type": "dense", "units": 8}, {"type": "output", "units": 3}]}))
+    out = tmp_path / "run"
+    args = ["train", "--network", str(net_file), "--dataset", "toy", "--epochs", "1", "--finetune-epochs", "1",
+            "--batch", "8", "--delays", "1,1,0", "--init", "firing", "--out", str(out), "--no-progress",
+            "--plot", str(tmp_path / "curves.png")]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "off (fine-tuning)" in text and "step 0 activity: input 0." in text and "init firing" in text
+    assert (tmp_path / "curves.png").stat().st_size > 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert [h["finetune"] for h in metrics] == [False, True]
+    assert load_activity(out / ACTIVITY_FILE).densities[0] == metrics[-1]["input_density"]
+    assert main(args[:-2] + ["--plot", str(tmp_path / "curves.txt")]) == 2
+    assert "--plot" in capsys.readouterr().err
+    assert main(args[:-2] + ["--init-from", "x.nir"]) == 2
+    assert "--init-from" in capsys.readouterr().err
