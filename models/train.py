@@ -32,7 +32,7 @@ from workloads.errors import ConfigError
 from workloads.network import Network
 
 from . import snn
-from .activity import SpikeActivity, measure_activity
+from .activity import measure_activity
 from .delayed import DelayLine
 from .encoding import ENCODINGS, Encoding, check_compatible, encode
 from .init import INIT_KINDS, InitKind, initial_params
