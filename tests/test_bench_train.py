@@ -8,7 +8,10 @@ from pathlib import Path
 
 import pytest
 
-_SPEC = importlib.util.spec_from_file_location("bench_train", Path(__file__).parents[1] / "benchmarks" / "bench_train.py")
+BENCHMARKS = Path(__file__).parents[1] / "benchmarks"
+if str(BENCHMARKS) not in sys.path:  # the script imports its neighbour machine_load, as when run from there
+    sys.path.insert(0, str(BENCHMARKS))
+_SPEC = importlib.util.spec_from_file_location("bench_train", BENCHMARKS / "bench_train.py")
 B = sys.modules.setdefault("bench_train", importlib.util.module_from_spec(_SPEC))
 _SPEC.loader.exec_module(B)
 
