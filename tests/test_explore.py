@@ -41,7 +41,7 @@ def test_explore_runs_the_grid_and_writes_csv_table_and_plots(grid, tmp_path, ca
     assert main(["explore", str(grid), "--workers", "1", "--out", str(out)]) == 0
     text = capsys.readouterr().out
     assert "tiny: 4 points, 4 run now, 0 already in" in text
-    assert "throughput (samples per 10^6 cycles)" in text and "speedup (x)" in text  # units in the headers
+    assert "throughput (samples/s)" in text and "energy per sample (J)" in text and "speedup (x)" in text  # units
     with open(out / "results.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     points = load_experiment(grid).points()
@@ -54,7 +54,8 @@ def test_explore_runs_the_grid_and_writes_csv_table_and_plots(grid, tmp_path, ca
         assert row["network"] == "mnist" and float(row["bandwidth"]) == 4.0 and int(row["minibatches"]) == 12
         assert float(row["cycles_per_sample"]) == pytest.approx(expected["cycles_per_sample"], rel=1e-12)
         assert row["delays"] == expected["delays"]
-    assert {p.name for p in out.glob("*.png")} == {"throughput-procs.png", "throughput-scheduler.png"}
+    assert {p.name for p in out.glob("*.png")} == {"throughput-energy-procs.png", "throughput-energy-scheduler.png",
+                                                   "pareto.png"}
     assert all(p.read_bytes().startswith(b"\x89PNG") for p in out.glob("*.png"))
     assert not [p for p in out.iterdir() if p.suffix == ".tmp"]  # written through temporary files, none left
 
@@ -69,7 +70,7 @@ def test_rerun_skips_every_point_and_json_is_one_document(grid, tmp_path, capsys
     assert (doc["points"], doc["computed"], doc["skipped"], doc["failed"], doc["complete"]) == (4, 0, 4, 0, True)
     assert doc["figures"] == [] and not list(out.glob("*.png"))
     assert len(doc["summary"]) == 4 and set(doc["summary"][0]) == \
-        {"procs", "scheduler", "throughput (samples per 10^6 cycles)", "speedup (x)"}
+        {"procs", "scheduler", "throughput (samples/s)", "energy per sample (J)", "speedup (x)"}
     assert len(_points(out / "results.jsonl")) == 4  # nothing ran twice
     assert (out / "results.csv").read_text() == first_csv
 
