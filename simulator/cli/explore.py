@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from simulator.cli.common import output_file, print_json, save_figure, table
+from simulator.cli.common import add_pool_options, output_file, print_json, save_figure, table
 from simulator.experiments import Status, load_experiment, run
 from simulator.experiments.report import figures, results_table, summary_table
 from workloads import ConfigError
@@ -21,16 +21,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "(throughput and energy per sample against each swept parameter, Pareto front "
                                    "of time against energy) as PNG files in DIR.")
     p.add_argument("grid", metavar="GRID", help="grid file (.toml or .json)")
-    where = p.add_mutually_exclusive_group()
-    where.add_argument("--workers", type=int, default=None,
-                       help="local worker processes (default: every core; 1 runs the points in this process)")
-    where.add_argument("--dask", metavar="ADDRESS", default=None,
-                       help="Dask scheduler address, or 'local' / 'local:N' for a cluster on this machine "
-                            "(default: $DASK_SCHEDULER_ADDRESS if --workers is not given)")
+    add_pool_options(p)
     p.add_argument("--out", metavar="DIR", default=None,
-                   help="output folder (default results/explore/<experiment name>)")
+                   help="output folder (default: results/explore/<experiment name>)")
     p.add_argument("--retry-failed", action="store_true", help="run points that failed before again")
-    p.add_argument("--top", type=int, default=20, help="rows of the summary table to print (0: all; default 20)")
+    p.add_argument("--top", type=int, default=20, help="rows of the summary table to print, 0 for all")
     p.add_argument("--no-plots", action="store_true", help="write no PNG files")
     p.add_argument("--json", action="store_true", help="print one JSON document instead of the table")
     p.set_defaults(func=explore)
