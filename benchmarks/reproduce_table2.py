@@ -125,15 +125,23 @@ def _subset_size(text: str) -> int | None:
     return None if text == "all" else _positive(text)
 
 
+def _init_kind(text: str) -> str:
+    if text not in INIT_KINDS:
+        raise ValueError(text)
+    return text
+
+
 def make_grid(networks: list[str], datasets: Mapping[str, str], synthetic: Mapping[str, bool],
               optimizers: list[str], seeds: Mapping[str, int], epochs: Mapping[str, int],
               train_subset: Mapping[str, int | None], test_subset: Mapping[str, int | None],
               subset_seed: int = 0, lr: float = 1e-3, batch: int = 32, delay_modes: Sequence[str] = DELAY_MODES,
-              init: str = InitKind.DEFAULT, finetune_epochs: int = 0) -> list[RunSpec]:
-    """Every run, network by network and seed by seed, so every cell gets its first run early."""
+              init: str | Mapping[str, str] = InitKind.DEFAULT, finetune_epochs: int = 0) -> list[RunSpec]:
+    """Every run, network by network and seed by seed, so every cell gets its first run early; `init` is
+    one initialisation for every network or one per network."""
     check_delay_modes(delay_modes)
+    inits = {net: init for net in networks} if isinstance(init, str) else init
     return [RunSpec(net, datasets[net], synthetic[net], opt, d, s, epochs[net], train_subset[net], test_subset[net],
-                    subset_seed, lr, batch, init, finetune_epochs)
+                    subset_seed, lr, batch, inits[net], finetune_epochs)
             for net in networks for s in range(seeds[net]) for opt in optimizers for d in delay_modes]
 
 
@@ -237,7 +245,7 @@ def render_markdown(rows: list[dict], meta: dict) -> str:
              f"Command: `{meta['command']}`", "",
              f"Environment: {meta['environment']['summary'] if 'environment' in meta else 'not recorded'}", "",
              f"Test accuracy, mean +- sample std (n - 1) over seeds; 'final' after the last epoch, 'best' the "
-             f"highest epoch. lr {meta['lr']}, batch {meta['batch']}, init {meta.get('init', 'default')}; the same "
+             f"highest epoch. lr {meta['lr']}, batch {meta['batch']}; the same "
              f"subset (subset seed {meta['subset_seed']}) for every run; seeds vary weights and sample order."
              + (f" After the epochs with delays, {'/'.join(map(str, sorted(finetune)))} fine-tuning epoch(s) without "
                 "them (every mode trains as many epochs)." if finetune != {0} else ""), ""]
@@ -246,13 +254,14 @@ def render_markdown(rows: list[dict], meta: dict) -> str:
         lines += [f"**{', '.join(synthetic)}: SYNTHETIC stand-ins, not the real datasets**; the paper's values are "
                   "for the real ones.", ""]
     heads = [f"{mode_label(d)[0].upper()}{mode_label(d)[1:]}: {w}" for d in modes for w in ("final", "best")]
-    lines += ["| Network | Dataset | Optimizer | Epochs | Train / test samples | Seeds | " + " | ".join(heads)
-              + " | Paper: no delays | Paper: Table I delays |", "|" + "---|" * (8 + len(heads))]
+    lines += ["| Network | Dataset | Optimizer | Init | Epochs | Train / test samples | Seeds | " + " | ".join(heads)
+              + " | Paper: no delays | Paper: Table I delays |", "|" + "---|" * (9 + len(heads))]
     for r in rows:
         sizes = f"{r['train_size']:,} / {r['test_size']:,}"
         seeds = f"{min(r[f'{mode_key(d)}_runs'] for d in modes)}/{r['seeds_planned']}"
         epochs = f"{r['epochs']} + {r['finetune_epochs']}" if r["finetune_epochs"] else str(r["epochs"])
-        lines.append(f"| {r['network']} | {_data_label(r)} | {r['optimizer']} | {epochs} | {sizes} | {seeds} | "
+        lines.append(f"| {r['network']} | {_data_label(r)} | {r['optimizer']} | {r.get('init', 'default')} | {epochs} | "
+                     f"{sizes} | {seeds} | "
                      + " | ".join(_pm(r[f"{mode_key(d)}_{w}_mean"], r[f"{mode_key(d)}_{w}_std"],
                                       r[f"{mode_key(d)}_runs"]) for d in modes for w in ("final", "best"))
                      + f" | {_pm(r['none_paper_mean'], r['none_paper_std'])} | "
@@ -386,8 +395,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="then N epochs without delays in every run (default 0)")
     ap.add_argument("--delays", default=",".join(DELAY_MODES),
                     help="delay modes, none first: none, table, schedule:NAME:P (default: %(default)s)")
-    ap.add_argument("--init", default=InitKind.DEFAULT, choices=INIT_KINDS,
-                    help="initial weights: default, or firing (every layer fires at the start, docs/numerics.md)")
+    ap.add_argument("--init", default=str(InitKind.DEFAULT),
+                    help="initial weights, per network or one for all: default, or firing (every layer fires at "
+                         "the start, docs/numerics.md); e.g. default,dvs128=firing")
     ap.add_argument("--train-subset", default=DEFAULT_TRAIN_SUBSET, help="samples per network, or 'all'")
     ap.add_argument("--test-subset", default=DEFAULT_TEST_SUBSET, help="samples per network, or 'all'")
     ap.add_argument("--subset-seed", type=int, default=0)
@@ -422,8 +432,9 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
     optimizers = [o for o in args.optimizers.split(",") if o]
     if not optimizers:
         raise ConfigError("--optimizers: give at least one of sgd, adam")
+    inits = parse_per_network(args.init, names, "init", _init_kind)
     for o in optimizers:  # bad names or values fail before any training
-        TrainConfig(optimizer=o, lr=args.lr, batch=args.batch, init=args.init, finetune_epochs=args.finetune_epochs)
+        TrainConfig(optimizer=o, lr=args.lr, batch=args.batch, finetune_epochs=args.finetune_epochs)
     modes = [m for m in args.delays.split(",") if m]
     check_delay_modes(modes)
     for m in modes:
@@ -450,12 +461,12 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
         if data[n].synthetic:
             print(f"note: {datasets[n]} is synthetic: {data[n].description}")
     specs = make_grid(names, datasets, {n: data[n].synthetic for n in names}, optimizers, seeds, epochs,
-                      train_subset, test_subset, args.subset_seed, args.lr, args.batch, modes, args.init,
+                      train_subset, test_subset, args.subset_seed, args.lr, args.batch, modes, inits,
                       args.finetune_epochs)
     sizes = {n: (len(d.train), len(d.test)) for n, d in data.items()}
     meta = {"command": "python benchmarks/reproduce_table2.py " + " ".join(argv), "lr": args.lr,
             "batch": args.batch, "subset_seed": args.subset_seed, "seeds": seeds, "delay_modes": modes,
-            "init": str(args.init), "finetune_epochs": args.finetune_epochs,
+            "init": {n: str(i) for n, i in inits.items()}, "finetune_epochs": args.finetune_epochs,
             "classes": {n: net.compute_layers()[-1].out_size for n, net in nets.items()},
             "environment": environment().as_dict()}
     if args.table_only:
@@ -468,7 +479,7 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
         print(f"{n}: {datasets[n]}{' (SYNTHETIC)' if data[n].synthetic else ''}, {sizes[n][0]:,} train / "
               f"{sizes[n][1]:,} test samples, {epochs[n]} epoch(s)"
               + (f" + {args.finetune_epochs} fine-tuning" if args.finetune_epochs else "")
-              + f" (paper: {TABLE_II_EPOCHS.get(n, '-')}), {seeds[n]} seed(s), delays "
+              + f" (paper: {TABLE_II_EPOCHS.get(n, '-')}), {seeds[n]} seed(s), init {inits[n]}, delays "
               + ", ".join(f"{m} {resolve_delays(m, nets[n], args.batch) or ''}".strip() for m in modes))
     est = estimate_seconds(specs, sizes, args.out)
     print(f"{len(specs)} runs ({done} finished); estimated time for the rest: "
