@@ -1,11 +1,13 @@
 """Table II: test accuracy with SGD and Adam, without and with gradient delays, over seeds.
 
-Trains the grid network x optimizer x delay mode x seed with the delayed-gradient trainer
-(`models.run_folder.train_in_folder`), each run in its own folder `OUT/<network>/<optimizer>-
-<mode>[-<init>]-s<seed>/` with its own checkpoint, then writes `table2.md`/`.csv`/`.json` (mean +-
-std over seeds of the final and the best test accuracy beside the paper's values, and the cost
-of each delay mode, accuracy(delays) - accuracy(none) paired by seed, with its 95 % interval)
-and `curves.png` (test accuracy per epoch, one panel per network, shaded +- std over seeds).
+Trains the grid network x optimizer x delay mode x seed through the experiment runner
+(`simulator.experiments`, point kind `train`: each run in its own folder `OUT/<network>/<optimizer>-
+<mode>[-<init>]-s<seed>/` with its own checkpoint, its record appended to `OUT/<network>/points.jsonl`),
+on this process, a local process pool (`--workers N`) or a Dask cluster (`--dask ADDRESS`), then writes
+`table2.md`/`.csv`/`.json` (mean +- std over seeds of the final and the best test accuracy beside the
+paper's values, and the cost of each delay mode, accuracy(delays) - accuracy(none) paired by seed, with
+its 95 % interval) and `curves.png` (test accuracy per epoch, one panel per network, shaded +- std over
+seeds).
 
 Delay modes: `none`, `table` (Table I's delays) and `schedule:NAME:P` (the delays scheduler
 NAME gives on P processors, `simulator.schedule.delays.resolve_delays`); by default all three,
@@ -17,39 +19,42 @@ budgets stay equal).
 The budget is the user's: epochs and subset sizes per network, number of seeds. The paper
 trains 100 / 100 / 300 epochs over 10 seeds on the full sets; the defaults here take about an
 hour and a half on two shared cores (estimate printed before starting). Ctrl-C stops cleanly:
-finished epochs are checkpointed, and `--resume` skips finished runs and continues the others.
+finished epochs are checkpointed, and `--resume` skips finished runs and continues the others
+(a run given more epochs continues from its checkpoint). `--table-only` rebuilds the table from
+the finished runs and trains nothing.
 
     python benchmarks/reproduce_table2.py [--networks mnist,nmnist,dvs128] [--seeds 2|mnist=3,...]
         [--epochs mnist=1,nmnist=2,dvs128=3] [--finetune-epochs 0] [--init default|firing]
         [--delays none,table,schedule:finegrained:4] [--train-subset ...] [--test-subset ...]
         [--datasets nmnist=nmnist-synthetic] [--out results/table2] [--resume]
-
-The trainer runs in this process rather than as `spikepipe train` subprocesses: the subsets
-are cut here (the CLI trains on whole splits), and each dataset is loaded once for all runs.
+        [--workers N | --dask ADDRESS] [--table-only | --plan]
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Mapping, Sequence, TypeVar
 
 import numpy as np
-from tqdm import tqdm
 
 from models.init import INIT_KINDS, InitKind
 from models.threads import keep_freed_memory, set_threads
-from models.run_folder import train_in_folder
-from models.train import TrainConfig, TrainingDiverged
+from models.train import TrainConfig
 from simulator.exits import OneLineParser, is_interrupt, run_guarded
+from simulator.experiments import run as run_experiment
+from simulator.experiments.grid import Experiment
+from simulator.experiments.results import Status
+from simulator.experiments.training import (RUN_FILE, RunSpec, check_delay_mode, default_dataset, is_finished,
+                                            load_splits, mode_key, run_history)
 from simulator.paper import TABLE_II, TABLE_II_EPOCHS
 from simulator.schedule.delays import resolve_delays
-from workloads import ConfigError, Network, load_network
-from workloads.datasets import ArrayDataset, DatasetSplits, data_root, get_dataset
+from workloads import ConfigError, load_network
+from workloads.datasets import DatasetSplits
 from workloads.environment import environment
 from workloads.files import atomic_path, write_atomic, write_csv_atomic
 
@@ -69,60 +74,8 @@ THROUGHPUT = {"mnist": (1400.0, 6300.0), "nmnist": (320.0, 770.0), "dvs128": (3.
 DEFAULT_EPOCHS = "mnist=1,nmnist=2,dvs128=3"
 DEFAULT_TRAIN_SUBSET = "mnist=all,nmnist=5000,dvs128=352"
 DEFAULT_TEST_SUBSET = "mnist=all,nmnist=all,dvs128=all"
-RUN_FILE = "run.json"
+POINTS_FILE = "points.jsonl"  # per network: the runner's records of its runs
 V = TypeVar("V")
-
-
-@dataclass(frozen=True)
-class RunSpec:
-    """One training run of the grid; `train_subset`/`test_subset` None means the whole split."""
-
-    network: str
-    dataset: str
-    synthetic: bool
-    optimizer: str
-    delays: str
-    seed: int
-    epochs: int
-    train_subset: int | None
-    test_subset: int | None
-    subset_seed: int
-    lr: float
-    batch: int
-    init: str = InitKind.DEFAULT
-    finetune_epochs: int = 0
-
-    def __post_init__(self) -> None:
-        check_delay_mode(self.delays, "run: field 'delays'")
-        if self.init not in INIT_KINDS:
-            raise ConfigError(f"run: field 'init' must be one of {', '.join(INIT_KINDS)}, got {self.init!r}")
-
-    @property
-    def total_epochs(self) -> int:
-        return self.epochs + self.finetune_epochs
-
-    @property
-    def folder(self) -> str:
-        init = "" if self.init == InitKind.DEFAULT else f"-{self.init}"
-        return f"{self.network}/{self.optimizer}-{mode_key(self.delays)}{init}-s{self.seed}"
-
-    @property
-    def cell(self) -> tuple[str, str, str, str]:
-        return self.network, self.dataset, self.optimizer, self.delays
-
-    def identity(self) -> dict:
-        """What must not change between a run and its resumption (the epochs and fine-tuning epochs may
-        grow); the default init is left out, so runs recorded before the option existed still match."""
-        return {k: v for k, v in asdict(self).items()
-                if k not in ("epochs", "finetune_epochs") and not (k == "init" and v == InitKind.DEFAULT)}
-
-
-def check_delay_mode(mode: str, where: str) -> None:
-    """ConfigError unless `mode` is none, table or schedule:NAME:P."""
-    parts = mode.split(":")
-    if mode not in ("none", "table") and not (len(parts) == 3 and parts[0] == "schedule" and parts[2].isdigit()):
-        raise ConfigError(f"{where} must be none, table or schedule:NAME:P (e.g. schedule:finegrained:4), "
-                          f"got {mode!r}")
 
 
 def check_delay_modes(modes: Sequence[str]) -> None:
@@ -132,11 +85,6 @@ def check_delay_modes(modes: Sequence[str]) -> None:
     if not modes or modes[0] != "none":
         raise ConfigError(f"--delays: the first delay mode must be none (the baseline of the delay cost), "
                           f"got {','.join(modes)!r}")
-
-
-def mode_key(mode: str) -> str:
-    """A delay mode as a name part: schedule:finegrained:4 -> schedule-finegrained-4."""
-    return mode.replace(":", "-")
 
 
 def mode_label(mode: str) -> str:
@@ -177,61 +125,24 @@ def _subset_size(text: str) -> int | None:
     return None if text == "all" else _positive(text)
 
 
-def default_dataset(network: str, data_dir: str | Path | None) -> str:
-    """mnist -> mnist; nmnist / dvs128 -> the real set if imported, else its synthetic stand-in."""
-    if network == "mnist":
-        return "mnist"
-    if network in ("nmnist", "dvs128"):
-        return network if (data_root(data_dir) / network).is_dir() else f"{network}-synthetic"
-    raise ConfigError(f"--datasets: give a dataset for network {network!r} (e.g. {network}=NAME)")
-
-
-def subset(ds: ArrayDataset, n: int | None, seed: int, split: int) -> ArrayDataset:
-    """The same `n` samples for every run: a seeded choice, kept in file order (all if n is None or too large)."""
-    if n is None or n >= len(ds):
-        return ds
-    idx = np.sort(np.random.default_rng([seed, split]).permutation(len(ds))[:n])
-    return ArrayDataset(ds.name, np.asarray(ds.x[idx]), ds.y[idx], ds.kind)
+def _init_kind(text: str) -> str:
+    if text not in INIT_KINDS:
+        raise ValueError(text)
+    return text
 
 
 def make_grid(networks: list[str], datasets: Mapping[str, str], synthetic: Mapping[str, bool],
               optimizers: list[str], seeds: Mapping[str, int], epochs: Mapping[str, int],
               train_subset: Mapping[str, int | None], test_subset: Mapping[str, int | None],
               subset_seed: int = 0, lr: float = 1e-3, batch: int = 32, delay_modes: Sequence[str] = DELAY_MODES,
-              init: str = InitKind.DEFAULT, finetune_epochs: int = 0) -> list[RunSpec]:
-    """Every run, network by network and seed by seed, so every cell gets its first run early."""
+              init: str | Mapping[str, str] = InitKind.DEFAULT, finetune_epochs: int = 0) -> list[RunSpec]:
+    """Every run, network by network and seed by seed, so every cell gets its first run early; `init` is
+    one initialisation for every network or one per network."""
     check_delay_modes(delay_modes)
+    inits = {net: init for net in networks} if isinstance(init, str) else init
     return [RunSpec(net, datasets[net], synthetic[net], opt, d, s, epochs[net], train_subset[net], test_subset[net],
-                    subset_seed, lr, batch, init, finetune_epochs)
+                    subset_seed, lr, batch, inits[net], finetune_epochs)
             for net in networks for s in range(seeds[net]) for opt in optimizers for d in delay_modes]
-
-
-def run_history(spec: RunSpec, out: Path) -> list[dict]:
-    """The finished epochs of a run ([] if it never finished one); a folder of another run is an error."""
-    folder = out / spec.folder
-    run_file, metrics = folder / RUN_FILE, folder / "metrics.json"
-    if not run_file.exists():
-        return []
-    recorded = json.loads(run_file.read_text())
-    if recorded != spec.identity():
-        raise ConfigError(f"{folder} holds a run of another configuration ({recorded}); choose another --out")
-    return json.loads(metrics.read_text()) if metrics.exists() else []
-
-
-def is_finished(spec: RunSpec, out: Path) -> bool:
-    return len(run_history(spec, out)) >= spec.total_epochs
-
-
-def train_run(spec: RunSpec, net: Network, splits: DatasetSplits, out: Path, progress: bool) -> tuple[dict, ...]:
-    """Train (or continue) one run in its own folder through the trainer."""
-    folder = out / spec.folder
-    write_atomic(folder / RUN_FILE, json.dumps(spec.identity(), indent=2))
-    cfg = TrainConfig(optimizer=spec.optimizer, lr=spec.lr, batch=spec.batch, epochs=spec.epochs, seed=spec.seed,
-                      delays=resolve_delays(spec.delays, net, spec.batch), init=spec.init,
-                      finetune_epochs=spec.finetune_epochs)
-    describe = {k: v for k, v in spec.identity().items() if k not in asdict(cfg) and k != "network"}
-    return train_in_folder(net, splits.train, splits.test, cfg, folder, resume=True, progress=progress,
-                           describe=describe, report=None).history
 
 
 def mean_std(values: list[float]) -> tuple[float, float | None]:
@@ -334,7 +245,7 @@ def render_markdown(rows: list[dict], meta: dict) -> str:
              f"Command: `{meta['command']}`", "",
              f"Environment: {meta['environment']['summary'] if 'environment' in meta else 'not recorded'}", "",
              f"Test accuracy, mean +- sample std (n - 1) over seeds; 'final' after the last epoch, 'best' the "
-             f"highest epoch. lr {meta['lr']}, batch {meta['batch']}, init {meta.get('init', 'default')}; the same "
+             f"highest epoch. lr {meta['lr']}, batch {meta['batch']}; the same "
              f"subset (subset seed {meta['subset_seed']}) for every run; seeds vary weights and sample order."
              + (f" After the epochs with delays, {'/'.join(map(str, sorted(finetune)))} fine-tuning epoch(s) without "
                 "them (every mode trains as many epochs)." if finetune != {0} else ""), ""]
@@ -343,13 +254,14 @@ def render_markdown(rows: list[dict], meta: dict) -> str:
         lines += [f"**{', '.join(synthetic)}: SYNTHETIC stand-ins, not the real datasets**; the paper's values are "
                   "for the real ones.", ""]
     heads = [f"{mode_label(d)[0].upper()}{mode_label(d)[1:]}: {w}" for d in modes for w in ("final", "best")]
-    lines += ["| Network | Dataset | Optimizer | Epochs | Train / test samples | Seeds | " + " | ".join(heads)
-              + " | Paper: no delays | Paper: Table I delays |", "|" + "---|" * (8 + len(heads))]
+    lines += ["| Network | Dataset | Optimizer | Init | Epochs | Train / test samples | Seeds | " + " | ".join(heads)
+              + " | Paper: no delays | Paper: Table I delays |", "|" + "---|" * (9 + len(heads))]
     for r in rows:
         sizes = f"{r['train_size']:,} / {r['test_size']:,}"
         seeds = f"{min(r[f'{mode_key(d)}_runs'] for d in modes)}/{r['seeds_planned']}"
         epochs = f"{r['epochs']} + {r['finetune_epochs']}" if r["finetune_epochs"] else str(r["epochs"])
-        lines.append(f"| {r['network']} | {_data_label(r)} | {r['optimizer']} | {epochs} | {sizes} | {seeds} | "
+        lines.append(f"| {r['network']} | {_data_label(r)} | {r['optimizer']} | {r.get('init', 'default')} | {epochs} | "
+                     f"{sizes} | {seeds} | "
                      + " | ".join(_pm(r[f"{mode_key(d)}_{w}_mean"], r[f"{mode_key(d)}_{w}_std"],
                                       r[f"{mode_key(d)}_runs"]) for d in modes for w in ("final", "best"))
                      + f" | {_pm(r['none_paper_mean'], r['none_paper_std'])} | "
@@ -425,33 +337,51 @@ def estimate_seconds(specs: list[RunSpec], sizes: Mapping[str, tuple[int, int]],
     return total
 
 
-def reproduce(specs: list[RunSpec], nets: Mapping[str, Network], data: Mapping[str, DatasetSplits], out: Path,
-              meta: dict, progress: bool = True) -> list[RunSpec]:
-    """Train the unfinished runs, rebuilding the table after each; returns the runs trained now."""
+def experiment(specs: Sequence[RunSpec], network: str, data_dir: str | None, out: Path) -> Experiment:
+    """The runs of one network as a grid of the `train` kind: seeds x optimizers x delay modes, the first
+    outermost (the order of `make_grid`); `network` is the name or file the runs load."""
+    first = specs[0]
+    return Experiment(f"table2-{first.network}", 0, "train", {
+        "network": network, "dataset": first.dataset, "epochs": first.epochs,
+        "finetune_epochs": first.finetune_epochs, "init": str(first.init), "lr": first.lr, "batch": first.batch,
+        "train_subset": first.train_subset or 0, "test_subset": first.test_subset or 0,
+        "subset_seed": first.subset_seed, "data_dir": data_dir or "", "out": str(out.resolve())},
+        {"run_seed": list(dict.fromkeys(s.seed for s in specs)),
+         "optimizer": list(dict.fromkeys(s.optimizer for s in specs)),
+         "delays": list(dict.fromkeys(s.delays for s in specs))})
+
+
+def reproduce(specs: list[RunSpec], networks: Mapping[str, str], out: Path, meta: dict,
+              sizes: Mapping[str, tuple[int, int]], data_dir: str | None = None, workers: int | None = 1,
+              dask: str | None = None, progress: bool = True) -> list[RunSpec]:
+    """Run every network's grid through the runner (finished runs are only read back), rebuilding the table
+    after each network; returns the runs whose points ran now. A run that fails (diverges, say) is named
+    in one line and left out of the table; Ctrl-C keeps what is finished and goes on to the caller."""
     trained = []
-    bar = tqdm(specs, desc="table2 runs", unit="run", disable=not progress)
-    for spec in bar:
-        bar.set_postfix_str(spec.folder)
-        if is_finished(spec, out):
-            continue
-        try:
-            hist = train_run(spec, nets[spec.network], data[spec.network], out, progress)
-        except TrainingDiverged as exc:
-            tqdm.write(f"{spec.folder}: diverged ({exc}); left out of the table")
-            continue
-        trained.append(spec)
-        tqdm.write(f"{spec.folder}: test accuracy {100 * hist[-1]['test_acc']:.2f}% after {len(hist)} epoch(s) "
-                   f"({hist[-1]['train_samples_per_s']:.1f} samples/s)")
-        rebuild(specs, data, meta, out)
-    rebuild(specs, data, meta, out)
+    by_run = {(s.network, s.run_key): s for s in specs}
+    try:
+        for name, source in networks.items():
+            mine = [s for s in specs if s.network == name]
+            grid = experiment(mine, source, data_dir, out)
+            outcome = run_experiment(grid, out / name / POINTS_FILE,
+                                     workers=workers, dask=dask, progress=progress)
+            trained += [by_run[name, (p.params["run_seed"], p.params["optimizer"], p.params["delays"])]
+                        for p in grid.points() if p.key in outcome.ran]
+            for r in outcome.records:
+                if r.status is Status.FAILED:
+                    print(f"{name}, {r.params['optimizer']}, delays {r.params['delays']}, seed "
+                          f"{r.params['run_seed']}: {r.error}; left out of the table")
+            rebuild(specs, sizes, meta, out)
+    except BaseException:
+        rebuild(specs, sizes, meta, out)
+        raise
     return trained
 
 
-def rebuild(specs: list[RunSpec], data: Mapping[str, DatasetSplits], meta: dict, out: Path) -> None:
+def rebuild(specs: list[RunSpec], sizes: Mapping[str, tuple[int, int]], meta: dict, out: Path) -> None:
     """Rewrite the table and the curves from the finished runs' metrics."""
     rows, curves = summarize(specs, out)
-    sized = [r | {"train_size": len(data[r["network"]].train), "test_size": len(data[r["network"]].test)}
-             for r in rows]
+    sized = [r | {"train_size": sizes[r["network"]][0], "test_size": sizes[r["network"]][1]} for r in rows]
     write_outputs(sized, curves, meta, out)
 
 
@@ -465,8 +395,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="then N epochs without delays in every run (default 0)")
     ap.add_argument("--delays", default=",".join(DELAY_MODES),
                     help="delay modes, none first: none, table, schedule:NAME:P (default: %(default)s)")
-    ap.add_argument("--init", default=InitKind.DEFAULT, choices=INIT_KINDS,
-                    help="initial weights: default, or firing (every layer fires at the start, docs/numerics.md)")
+    ap.add_argument("--init", default=str(InitKind.DEFAULT),
+                    help="initial weights, per network or one for all: default, or firing (every layer fires at "
+                         "the start, docs/numerics.md); e.g. default,dvs128=firing")
     ap.add_argument("--train-subset", default=DEFAULT_TRAIN_SUBSET, help="samples per network, or 'all'")
     ap.add_argument("--test-subset", default=DEFAULT_TEST_SUBSET, help="samples per network, or 'all'")
     ap.add_argument("--subset-seed", type=int, default=0)
@@ -475,24 +406,35 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--batch", type=_positive, default=32)
-    ap.add_argument("--threads", type=_positive, default=1, help="numba threads (1 suits a shared machine)")
+    ap.add_argument("--threads", type=_positive, default=1,
+                    help="numba threads per training process (1 suits a shared machine)")
     ap.add_argument("--blas-threads", type=_positive, default=1)
+    where = ap.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=_positive, default=1,
+                       help="training processes: 1 trains in this process (default), N on a local process pool")
+    where.add_argument("--dask", metavar="ADDRESS", default=None,
+                       help="train on a Dask scheduler at ADDRESS, or 'local' / 'local:N' for a LocalCluster")
     ap.add_argument("--out", type=Path, default=Path("results/table2"))
     ap.add_argument("--resume", action="store_true", help="skip finished runs, continue the others")
-    ap.add_argument("--plan", action="store_true", help="print the runs and the time estimate, train nothing")
+    what = ap.add_mutually_exclusive_group()
+    what.add_argument("--plan", action="store_true", help="print the runs and the time estimate, train nothing")
+    what.add_argument("--table-only", action="store_true",
+                      help="rebuild the table and curves from the finished runs, train nothing")
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
     return run_guarded("reproduce_table2", lambda: _run(args, argv if argv is not None else sys.argv[1:]))
 
 
 def _run(args: argparse.Namespace, argv: list[str]) -> int:
-    nets = {net.name: net for net in map(load_network, filter(None, args.networks.split(",")))}
+    sources = {load_network(n).name: n for n in filter(None, args.networks.split(","))}
+    nets = {name: load_network(source) for name, source in sources.items()}
     names = list(nets)
     optimizers = [o for o in args.optimizers.split(",") if o]
     if not optimizers:
         raise ConfigError("--optimizers: give at least one of sgd, adam")
+    inits = parse_per_network(args.init, names, "init", _init_kind)
     for o in optimizers:  # bad names or values fail before any training
-        TrainConfig(optimizer=o, lr=args.lr, batch=args.batch, init=args.init, finetune_epochs=args.finetune_epochs)
+        TrainConfig(optimizer=o, lr=args.lr, batch=args.batch, finetune_epochs=args.finetune_epochs)
     modes = [m for m in args.delays.split(",") if m]
     check_delay_modes(modes)
     for m in modes:
@@ -504,50 +446,57 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
     test_subset = parse_per_network(args.test_subset, names, "test-subset", _subset_size)
     chosen = {k: v for k, v in (p.split("=", 1) for p in args.datasets.split(",") if "=" in p)}
     datasets = {n: chosen.get(n) or default_dataset(n, args.data_dir) for n in names}
-    if args.out.exists() and any(args.out.glob(f"*/*/{RUN_FILE}")) and not (args.resume or args.plan):
+    if args.out.exists() and any(args.out.glob(f"*/*/{RUN_FILE}")) and not (args.resume or args.plan
+                                                                             or args.table_only):
         raise ConfigError(f"{args.out} already holds runs: pass --resume to continue them, or choose another --out")
     set_threads(args.threads, args.blas_threads)
+    for var, value in (("NUMBA_NUM_THREADS", args.threads), ("OPENBLAS_NUM_THREADS", args.blas_threads),
+                       ("OMP_NUM_THREADS", args.blas_threads)):
+        os.environ[var] = str(value)  # for the local worker processes, which start afresh
     keep_freed_memory()
-    data = {}
+    data: dict[str, DatasetSplits] = {}
     for n in names:
-        splits = get_dataset(datasets[n], args.data_dir)
-        data[n] = DatasetSplits(subset(splits.train, train_subset[n], args.subset_seed, 0),
-                                subset(splits.test, test_subset[n], args.subset_seed, 1),
-                                splits.synthetic, splits.description)
-        if splits.synthetic:
-            print(f"note: {datasets[n]} is synthetic: {splits.description}")
+        data[n] = load_splits(datasets[n], args.data_dir or "", train_subset[n] or 0, test_subset[n] or 0,
+                              args.subset_seed)
+        if data[n].synthetic:
+            print(f"note: {datasets[n]} is synthetic: {data[n].description}")
     specs = make_grid(names, datasets, {n: data[n].synthetic for n in names}, optimizers, seeds, epochs,
-                      train_subset, test_subset, args.subset_seed, args.lr, args.batch, modes, args.init,
+                      train_subset, test_subset, args.subset_seed, args.lr, args.batch, modes, inits,
                       args.finetune_epochs)
     sizes = {n: (len(d.train), len(d.test)) for n, d in data.items()}
     meta = {"command": "python benchmarks/reproduce_table2.py " + " ".join(argv), "lr": args.lr,
             "batch": args.batch, "subset_seed": args.subset_seed, "seeds": seeds, "delay_modes": modes,
-            "init": str(args.init), "finetune_epochs": args.finetune_epochs,
+            "init": {n: str(i) for n, i in inits.items()}, "finetune_epochs": args.finetune_epochs,
             "classes": {n: net.compute_layers()[-1].out_size for n, net in nets.items()},
             "environment": environment().as_dict()}
+    if args.table_only:
+        rebuild(specs, sizes, meta, args.out)
+        done = sum(is_finished(s, args.out) for s in specs)
+        print(f"table of {done} finished runs of {len(specs)}: {args.out / 'table2.md'}")
+        return 0
     done = sum(is_finished(s, args.out) for s in specs)
     for n in names:
         print(f"{n}: {datasets[n]}{' (SYNTHETIC)' if data[n].synthetic else ''}, {sizes[n][0]:,} train / "
               f"{sizes[n][1]:,} test samples, {epochs[n]} epoch(s)"
               + (f" + {args.finetune_epochs} fine-tuning" if args.finetune_epochs else "")
-              + f" (paper: {TABLE_II_EPOCHS.get(n, '-')}), {seeds[n]} seed(s), delays "
+              + f" (paper: {TABLE_II_EPOCHS.get(n, '-')}), {seeds[n]} seed(s), init {inits[n]}, delays "
               + ", ".join(f"{m} {resolve_delays(m, nets[n], args.batch) or ''}".strip() for m in modes))
     est = estimate_seconds(specs, sizes, args.out)
     print(f"{len(specs)} runs ({done} finished); estimated time for the rest: "
-          + (f"{est / 60:.1f} min at {args.threads} thread(s) on this machine's measured throughput"
+          + (f"{est / 60:.1f} min at {args.threads} thread(s) in one process on this machine's measured throughput"
              if est is not None else "unknown (no throughput figures for a custom network)"))
     if args.plan:
         return 0
     t0 = time.perf_counter()
     try:
-        trained = reproduce(specs, nets, data, args.out, meta, progress=not args.no_progress)
+        trained = reproduce(specs, sources, args.out, meta, sizes, args.data_dir, args.workers if args.dask is None
+                            else None, args.dask, progress=not args.no_progress)
     except BaseException as exc:  # Ctrl-C (numba may wrap it in a SystemError): keep what is finished
         if not is_interrupt(exc):
             raise
-        rebuild(specs, data, meta, args.out)
         print(f"\ninterrupted: finished epochs are checkpointed; rerun with --resume to continue ({args.out})")
         return 130
-    print(f"trained {len(trained)} runs in {(time.perf_counter() - t0) / 60:.1f} min; "
+    print(f"ran {len(trained)} runs in {(time.perf_counter() - t0) / 60:.1f} min; "
           f"table: {args.out / 'table2.md'}, curves: {args.out / 'curves.png'}")
     return 0
 

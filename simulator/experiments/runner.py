@@ -32,13 +32,18 @@ IN_FLIGHT_PER_WORKER = 4
 
 @dataclass(frozen=True)
 class Outcome:
-    """The experiment's records in grid order (points never finished are missing) and what this run did."""
+    """The experiment's records in grid order (points never finished are missing) and what this run did:
+    the keys of the points it ran (`ran`), how many it skipped as already recorded."""
 
     records: tuple[PointRecord, ...]
     points: int
-    computed: int
+    ran: frozenset[str]
     skipped: int
     truncated_bytes: int
+
+    @property
+    def computed(self) -> int:
+        return len(self.ran)
 
     @property
     def failed(self) -> int:
@@ -75,7 +80,7 @@ def run(experiment: Experiment, results: str | Path, *, workers: int | None = No
                                                       if p.key in done)
                 _drive(pool, kind, todo, out, new, len(points), failed, experiment.name if progress else None)
         records = tuple(new.get(p.key) or done[p.key] for p in points if p.key in new or p.key in done)
-        return Outcome(records, len(points), len(new), len(points) - len(todo), out.contents.tail_bytes)
+        return Outcome(records, len(points), frozenset(new), len(points) - len(todo), out.contents.tail_bytes)
 
 
 def _versions(packages: tuple[str, ...]) -> dict[str, str | None]:
