@@ -48,10 +48,13 @@ def add_network_file_options(parser: argparse.ArgumentParser) -> None:
                         help="seconds per timestep, to discretise a .nir network's neurons (default: its metadata)")
 
 
-def add_data_dir_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+DATA_DIR_DEFAULT = f"${ENV_VAR} or {DEFAULT_DIR}"
+
+
+def add_data_dir_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup,
+                        help: str = f"data directory (default: {DATA_DIR_DEFAULT})") -> None:
     """--data-dir: where every command that reads a dataset looks for it (`workloads.datasets.data_root`)."""
-    parser.add_argument("--data-dir", metavar="DIR", default=None,
-                        help=f"data directory (default: ${ENV_VAR} or {DEFAULT_DIR})")
+    parser.add_argument("--data-dir", metavar="DIR", default=None, help=help)
 
 
 def add_pool_options(parser: argparse.ArgumentParser) -> None:
