@@ -97,10 +97,12 @@ def run_info(args: argparse.Namespace) -> int:
     print(f"{args.name}: {label}")
     print(stats["description"])
     splits = ("train", "test")
+    frames = stats["train"]["kind"] == DatasetKind.FRAMES
     rows: list[tuple] = [("samples",) + tuple(stats[s]["samples"] for s in splits),
-                         ("sample shape",) + tuple("x".join(map(str, stats[s]["sample_shape"])) for s in splits),
+                         (f"sample shape, {'TxHxWxC' if frames else 'HxWxC'}",)
+                         + tuple("x".join(map(str, stats[s]["sample_shape"])) for s in splits),
                          ("classes",) + tuple(len(stats[s]["class_counts"]) for s in splits)]
-    if stats["train"]["kind"] == DatasetKind.FRAMES:
+    if frames:
         rows += [("events/sample (mean)",) + tuple(stats[s]["events_per_sample_mean"] for s in splits),
                  ("events/sample (std)",) + tuple(stats[s]["events_per_sample_std"] for s in splits),
                  ("ON fraction",) + tuple(f"{stats[s]['on_fraction']:.3f}" for s in splits),

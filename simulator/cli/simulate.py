@@ -142,9 +142,9 @@ def activity_line(r: SimResult, path: str | None) -> str:
     zero_skip = "; arrays skip zero spikes" if r.machine.processors.zero_skip else ""
     if r.activity is None:
         return f"activity: dense (every spike-gated MAC counted){zero_skip}"
-    where = f"from {path} ({r.activity.source})" if path else r.activity.source
+    where = f"measured from {path} ({r.activity.source})" if path else r.activity.source
     densities = ", ".join(f"{d:.3f}" for d in r.activity.densities)
-    return f"activity: measured {where}: densities {densities}{zero_skip}"
+    return f"activity: {where}: densities {densities}{zero_skip}"
 
 
 def run(args: argparse.Namespace) -> int:
