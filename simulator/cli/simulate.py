@@ -245,9 +245,9 @@ def _limit(r: SimResult) -> str:
 
 
 def _sram_use(r: SimResult) -> str:
-    """The fullest processor's peak SRAM over its capacity ('-' when unbounded)."""
+    """The fullest processor's peak SRAM as a percentage of its capacity ('-' when unbounded)."""
     shares = [p.peak_sram / p.sram_bytes for p in r.processors if not math.isinf(p.sram_bytes)]
-    return f"{max(shares):.0%}" if shares else "-"
+    return f"{100 * max(shares):.0f}" if shares else "-"
 
 
 def _functional(args: argparse.Namespace, net, machine: Machine) -> int:
