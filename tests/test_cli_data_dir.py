@@ -32,7 +32,7 @@ def test_every_command_that_reads_data_takes_it() -> None:
 
 def test_validate_reads_the_data_dir(tmp_path, monkeypatch, capsys) -> None:
     net_file = tmp_path / "small-mnist.toml"
-    net_file.write_text(SMALL.replace('name = "small"', 'name = "mnist"'))  # step inputs come from the dataset of its name
+    net_file.write_text(SMALL.replace('name = "small"', 'name = "mnist"'))  # inputs: the dataset of its name
     given, elsewhere, empty = tmp_path / "given", tmp_path / "env", tmp_path / "empty"
     images = fake_mnist(given, seed=0)
     fake_mnist(elsewhere, seed=1)

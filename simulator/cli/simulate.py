@@ -7,8 +7,8 @@ import math
 from dataclasses import asdict, replace
 from pathlib import Path
 
-from simulator.cli.common import (ENCODING_HELP, LR_HELP, OPTIMIZER_HELP, add_data_dir_option, add_network_options, figure_path, network_arg, output_file, print_json,
-                                  save_figure, seed, table)
+from simulator.cli.common import (ENCODING_HELP, LR_HELP, OPTIMIZER_HELP, add_data_dir_option, add_network_options,
+                                  figure_path, network_arg, output_file, print_json, save_figure, seed, table)
 from simulator.cost import ArrayConfig, network_cost
 from simulator.des import SimResult, simulate
 from simulator.energy import Activity
@@ -44,7 +44,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "(default: one per sample)")
     p.add_argument("--bus-bandwidth", default=None, metavar="BYTES_PER_CYCLE",
                    help="link bandwidth, bytes per cycle per link, or inf (default: the machine's)")
-    p.add_argument("--bus-latency", type=int, default=None, metavar="CYCLES", help="link latency, cycles per hop (default: the machine's)")
+    p.add_argument("--bus-latency", type=int, default=None, metavar="CYCLES",
+                   help="link latency, cycles per hop (default: the machine's)")
     p.add_argument("--shared-bus", action="store_true",
                    help="one bus shared by all transfers (they contend), with the machine's link bandwidth and latency")
     p.add_argument("--no-overlap", action="store_true",
@@ -334,7 +335,8 @@ def _details(r: SimResult) -> None:
     if channels:
         print()
         print(table(["channel", "occupancy %", "steady share %", "KB moved", "transfers"],
-                    [(c.name, f"{100 * c.occupancy:.1f}", "-" if c.steady_share is None else f"{100 * c.steady_share:.1f}",
+                    [(c.name, f"{100 * c.occupancy:.1f}",
+                      "-" if c.steady_share is None else f"{100 * c.steady_share:.1f}",
                       c.nbytes / 1e3, c.transfers)
                      for c in channels], align="lrrrr"))
     e = r.energy

@@ -9,7 +9,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from simulator.cli.common import add_pool_options, output_file, positive_int_list, print_json, save_figure, table, write_csv
+from simulator.cli.common import (add_pool_options, output_file, positive_int_list, print_json, save_figure, table,
+                                  write_csv)
 from simulator.cost import ArrayConfig
 from simulator.experiments import run as run_experiment
 from simulator.machine import load_machine
@@ -32,7 +33,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "beside the published values on the paper's grid; on a physical machine the "
                                    "speedups are simulated. Writes CSV files, Fig. 16-18 and the runner's "
                                    "results.jsonl (a rerun into the same --out resumes).")
-    p.add_argument("--networks", default="mnist,nmnist,dvs128", help="comma-separated built-in networks or network files")
+    p.add_argument("--networks", default="mnist,nmnist,dvs128",
+                   help="comma-separated built-in networks or network files")
     p.add_argument("--procs", default=_csv(TABLE_VII_PROCS), help="processor counts P, comma-separated")
     p.add_argument("--batches", default=_csv(TABLE_VII_BATCHES), help="mini-batch sizes, samples, comma-separated")
     p.add_argument("--arrays", default=_csv(TABLE_VII_ARRAYS),
@@ -118,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     what = (f"simulated on machine {args.machine} (DES, {args.minibatches} mini-batches: total cycles over "
             f"simulated cycles per update)" if simulated else "analytic, ideal machine")
-    print(f"Table VII: mean speedup over batches {_csv(tuple(batches))} and arrays "
+    print(f"Table VII: mean speedup (x) per scheduler over batches {_csv(tuple(batches))} and arrays "
           f"{','.join(map(str, arrays))}, {what}" + (" (paper's published value and our difference)" if paper else ""))
     by_key = {(r.network, r.procs, r.scheduler): r for r in rows}
     shown = [name for name in schedulers if any(key[2] == name for key in by_key)]
