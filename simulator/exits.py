@@ -14,12 +14,16 @@ and the fix) and the exit code (`Exit`, documented in README.md):
 
 Paths in OS errors come from `workloads.errors.path_error`, which records what was being
 done with the file ("read", "write"); `describe_os_error` turns that into the line's fix.
+
+`OneLineParser` is the parser of every such edge; its `--help` shows each option's default
+once (`DefaultsFormatter`).
 """
 from __future__ import annotations
 
 import argparse
 import errno
 import os
+import re
 import sys
 from enum import IntEnum
 from typing import Callable, NoReturn
@@ -42,8 +46,31 @@ class Exit(IntEnum):
     INTERRUPTED = 130  # 128 + SIGINT
 
 
+STATES_DEFAULT = re.compile(r"(?<!['\w])default(?![\w'])", re.IGNORECASE)
+"""The word 'default' in a help text, unquoted: the text states the default itself ('default' in
+quotes names a choice, as in `train --init`)."""
+
+
+class DefaultsFormatter(argparse.HelpFormatter):
+    """Appends "(default: X)" to the help of every option that has a default and whose help does not
+    state one; flags, required options and those defaulting to None (the help says what that means)
+    show none."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help
+        if (text is None or action.default is None or action.default is argparse.SUPPRESS or action.required
+                or action.nargs == 0 or STATES_DEFAULT.search(text)):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
 class OneLineParser(argparse.ArgumentParser):
-    """An ArgumentParser whose usage errors are one line naming the option and where help is (exit 2)."""
+    """An ArgumentParser whose usage errors are one line naming the option and where help is (exit 2),
+    and whose help shows every option's default (`DefaultsFormatter`; its subparsers inherit both)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", DefaultsFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         self.exit(Exit.BAD_INPUT, f"{self.prog}: error: {message}; see {self.prog} --help\n")

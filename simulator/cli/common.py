@@ -10,12 +10,21 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence, TextIO
 
 from simulator.cost import ArrayConfig
 from workloads import ConfigError, Network, load_network
+from workloads.datasets.store import DEFAULT_DIR, ENV_VAR
 from workloads.files import atomic_path
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 NETWORK_HELP = "built-in network (mnist, nmnist, dvs128), a .toml/.json file, a NIR .nir file or a SCALE-Sim .csv topology"
+
+
+ARRAY_HELP = "systolic array: ROWSxCOLS processing elements, or N for a square NxN array (--array 32: 32x32)"
+BATCH_HELP = "mini-batch size, samples"
+OPTIMIZER_HELP = "optimizer of the weights"
+LR_HELP = "learning rate, the optimizer's step size"
+ENCODING_HELP = ("how images enter the network: current (the pixel values as a constant input current at every "
+                 "timestep) or rate (rate-coded spikes); event frames need none")
 
 
 def add_network_options(parser: argparse.ArgumentParser, default: str | None = "mnist",
@@ -25,18 +34,37 @@ def add_network_options(parser: argparse.ArgumentParser, default: str | None = "
     parser.add_argument("--network", default=default, required=default is None, help=NETWORK_HELP)
     add_network_file_options(parser)
     parser.add_argument("--array", default=array,
-                        help="systolic array ROWSxCOLS (default " + (array or "the machine's") + ")")
-    parser.add_argument("--batch", type=int, default=1, help="mini-batch size (default 1)")
+                        help=ARRAY_HELP + ("" if array else " (default: the machine's)"))
+    parser.add_argument("--batch", type=int, default=1, help=BATCH_HELP)
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of tables")
 
 
 def add_network_file_options(parser: argparse.ArgumentParser) -> None:
     """--timesteps and --dt: what NIR and SCALE-Sim files do not say (docs/nir.md, docs/scalesim.md)."""
-    parser.add_argument("--timesteps", type=int, default=None,
-                        help="timesteps T: needed by a .csv and by a .nir without it in its metadata; "
-                             "overrides any network's T")
-    parser.add_argument("--dt", type=float, default=None,
-                        help="seconds per timestep to discretise a .nir network's neurons (default: its metadata)")
+    parser.add_argument("--timesteps", type=int, default=None, metavar="T",
+                        help="timesteps T per sample: needed by a .csv and by a .nir without it in its metadata; "
+                             "overrides any network's T (default: the network's)")
+    parser.add_argument("--dt", type=float, default=None, metavar="SECONDS",
+                        help="seconds per timestep, to discretise a .nir network's neurons (default: its metadata)")
+
+
+DATA_DIR_DEFAULT = f"${ENV_VAR} or {DEFAULT_DIR}"
+
+
+def add_data_dir_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup,
+                        help: str = f"data directory (default: {DATA_DIR_DEFAULT})") -> None:
+    """--data-dir: where every command that reads a dataset looks for it (`workloads.datasets.data_root`)."""
+    parser.add_argument("--data-dir", metavar="DIR", default=None, help=help)
+
+
+def add_pool_options(parser: argparse.ArgumentParser) -> None:
+    """--workers or --dask: where a grid's points run (`simulator.experiments.executors.open_pool`)."""
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, default=None,
+                       help="local worker processes (default: every core; 1 runs the points in this process)")
+    where.add_argument("--dask", metavar="ADDRESS", default=None,
+                       help="Dask scheduler address, or 'local' / 'local:N' for a cluster on this machine "
+                            "(default: $DASK_SCHEDULER_ADDRESS if --workers is not given)")
 
 
 def network_arg(args: argparse.Namespace) -> Network:

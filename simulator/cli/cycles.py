@@ -20,10 +20,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--include-first-ig", action="store_true",
                    help="count the first layer's input gradient in the total (not needed for training)")
     p.add_argument("--machine", default=DEFAULT_MACHINE, metavar="NAME|FILE",
-                   help=f"the machine whose energy table prices each task: {', '.join(PRESETS)} or a TOML file "
-                        f"(default {DEFAULT_MACHINE})")
+                   help=f"the machine whose energy table prices each task: {', '.join(PRESETS)} or a TOML file")
     p.add_argument("--activity", metavar="FILE.json", default=None,
-                   help="measured spike densities (as for simulate): spike-gated FP and WG energy scale with them")
+                   help="measured spike densities (as for simulate): spike-gated FP and WG energy scale with them "
+                        "(default: dense, every spike-gated MAC counted)")
     p.set_defaults(func=run)
 
 
@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         })
         return 0
     print(f"Network {net.name}, array {array}, batch {args.batch}, T = {net.timesteps}")
-    print(table(["Layer", "Forward pass", "Weight gradient", "Input gradient"], rows))
+    print(table(["Layer", "Forward pass cycles", "Weight gradient cycles", "Input gradient cycles"], rows))
     first = "" if args.include_first_ig else f" (first layer's IG, {cost.first_ig.cycles:,}, not counted)"
     print(f"Total cycles per weight update: {cost.total:,}{first}")
     print()

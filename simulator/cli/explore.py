@@ -2,15 +2,19 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
-from simulator.cli.common import output_file, print_json, save_figure, table
-from simulator.experiments import Status, load_experiment, run
+from simulator.cli.common import (DATA_DIR_DEFAULT, add_data_dir_option, add_pool_options, output_file, print_json,
+                                  save_figure, table)
+from simulator.experiments import Experiment, Status, load_experiment, run
+from simulator.experiments.kinds import point_kind
 from simulator.experiments.report import figures, results_table, summary_table
 from workloads import ConfigError
 from workloads.files import write_csv_atomic
 
 RESULTS, CSV = "results.jsonl", "results.csv"
+DATA_DIR_PARAM = "data_dir"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,23 +25,32 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "(throughput and energy per sample against each swept parameter, Pareto front "
                                    "of time against energy) as PNG files in DIR.")
     p.add_argument("grid", metavar="GRID", help="grid file (.toml or .json)")
-    where = p.add_mutually_exclusive_group()
-    where.add_argument("--workers", type=int, default=None,
-                       help="local worker processes (default: every core; 1 runs the points in this process)")
-    where.add_argument("--dask", metavar="ADDRESS", default=None,
-                       help="Dask scheduler address, or 'local' / 'local:N' for a cluster on this machine "
-                            "(default: $DASK_SCHEDULER_ADDRESS if --workers is not given)")
+    add_pool_options(p)
     p.add_argument("--out", metavar="DIR", default=None,
-                   help="output folder (default results/explore/<experiment name>)")
+                   help="output folder (default: results/explore/<experiment name>)")
+    add_data_dir_option(p, help=f"data directory of points that read a dataset (kind train): their "
+                                f"'{DATA_DIR_PARAM}' parameter (default: the grid's, else {DATA_DIR_DEFAULT})")
     p.add_argument("--retry-failed", action="store_true", help="run points that failed before again")
-    p.add_argument("--top", type=int, default=20, help="rows of the summary table to print (0: all; default 20)")
+    p.add_argument("--top", type=int, default=20, help="rows of the summary table to print, 0 for all")
     p.add_argument("--no-plots", action="store_true", help="write no PNG files")
     p.add_argument("--json", action="store_true", help="print one JSON document instead of the table")
     p.set_defaults(func=explore)
 
 
+def with_data_dir(experiment: Experiment, data_dir: str | None, grid: str) -> Experiment:
+    """The experiment with `--data-dir` as the fixed parameter 'data_dir' of its points (a parameter, so
+    a rerun with another data directory is another experiment)."""
+    if data_dir is None:
+        return experiment
+    if DATA_DIR_PARAM not in point_kind(experiment.kind).parameters:
+        raise ConfigError(f"--data-dir: points of kind '{experiment.kind}' read no dataset; leave it out")
+    if DATA_DIR_PARAM in experiment.fixed or DATA_DIR_PARAM in experiment.vary:
+        raise ConfigError(f"--data-dir: grid file {grid} sets '{DATA_DIR_PARAM}' already; give it in one place")
+    return replace(experiment, fixed={**experiment.fixed, DATA_DIR_PARAM: str(data_dir)})
+
+
 def explore(args: argparse.Namespace) -> int:
-    experiment = load_experiment(args.grid)
+    experiment = with_data_dir(load_experiment(args.grid), args.data_dir, args.grid)
     if args.out is None and (Path(experiment.name).name != experiment.name or experiment.name in (".", "..")):
         raise ConfigError(f"grid file {args.grid}: experiment name {experiment.name!r} cannot name a folder; "
                           f"give --out DIR")

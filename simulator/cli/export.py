@@ -5,7 +5,8 @@ import argparse
 from pathlib import Path
 
 from models.run_folder import CHECKPOINT, load_checkpoint
-from simulator.cli.common import NETWORK_HELP, add_network_file_options, network_arg, print_json, table
+from simulator.cli.common import (ARRAY_HELP, BATCH_HELP, NETWORK_HELP, add_network_file_options, network_arg,
+                                  print_json, table)
 from simulator.cost import ArrayConfig, network_cost
 from simulator.scalesim import LAYOUT_HEADER, gemm_topology, scale_config, scalesim_cycles, task_row_name
 from workloads import ConfigError, Network
@@ -20,14 +21,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "--format scalesim: every training task of a network as a "
                                    "SCALE-Sim GEMM topology plus a scale.cfg for the same output-stationary array "
                                    "(docs/scalesim.md).")
-    p.add_argument("--format", required=True, choices=("nir", "scalesim"))
+    p.add_argument("--format", required=True, choices=("nir", "scalesim"),
+                   help="nir: a trained run as a NIR graph; scalesim: a network's tasks as SCALE-Sim GEMM topologies")
     p.add_argument("--out", required=True, help="nir: the .nir file to write; scalesim: the folder to write into")
     p.add_argument("--run", help="nir: training run folder holding checkpoint.npz")
     p.add_argument("--network", default=None,
                    help=f"{NETWORK_HELP} (nir: default the run's network; scalesim: required)")
     add_network_file_options(p)
-    p.add_argument("--array", default="32x32", help="scalesim: systolic array ROWSxCOLS (default 32x32)")
-    p.add_argument("--batch", type=int, default=1, help="scalesim: mini-batch size (default 1)")
+    p.add_argument("--array", default="32x32", help=f"scalesim: {ARRAY_HELP}")
+    p.add_argument("--batch", type=int, default=1, help=f"scalesim: {BATCH_HELP}")
     p.add_argument("--include-first-ig", action="store_true", help="scalesim: also write the first layer's IG")
     p.add_argument("--json", action="store_true", help="print one JSON document instead of text")
     p.set_defaults(func=run)
@@ -96,7 +98,7 @@ def _scalesim(args: argparse.Namespace) -> int:
                     "array": [array.rows, array.cols], "batch": args.batch, "total": cost.total,
                     "tasks": [dict(zip(("task", "M", "N", "K", "cycles", "scalesim_cycles"), r)) for r in rows]})
         return 0
-    print(table(["Task", "M", "N", "K", "Cycles (eq. 28)", "SCALE-Sim reports"], rows))
+    print(table(["Task", "M", "N", "K", "Cycles (eq. 28)", "SCALE-Sim reports, cycles"], rows))
     print(f"Total: {cost.total:,} cycles; SCALE-Sim's per-layer 'Total Cycles' add up to "
           f"{sum(r[-1] for r in rows):,} (one less per task, docs/scalesim.md)")
     print(f"wrote {', '.join(str(p) for p in files)}")

@@ -30,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                               description=f"Print a machine: a preset ({', '.join(PRESETS)}; default "
                                           f"{DEFAULT_MACHINE}) or a .toml file.")
     show.add_argument("machine", nargs="?", default=DEFAULT_MACHINE, metavar="NAME|FILE",
-                      help=f"preset name or .toml file (default {DEFAULT_MACHINE})")
+                      help="preset name or .toml file")
     fmt = show.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="print one JSON document (inf as \"inf\")")
     fmt.add_argument("--toml", action="store_true", help="print it as a machine file, to edit and load")

@@ -19,9 +19,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "processors (Section V) and print the schedule map, cycles per update, "
                                    "speedup, its bound, gradient delays and communication.")
     add_network_options(p)
-    p.add_argument("--procs", type=int, default=4, help="number of processors P (default 4)")
+    p.add_argument("--procs", type=int, default=4, help="number of processors P")
     p.add_argument("--scheduler", default="finegrained",
-                   help=f"one of {', '.join(SCHEDULERS)} (default finegrained)")
+                   help=f"one of {', '.join(SCHEDULERS)}")
     p.add_argument("--plot", metavar="FILE", help="draw the schedule map to FILE (.png, .svg or .pdf)")
     p.set_defaults(func=run)
 
@@ -38,15 +38,15 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(f"Network {net.name}, array {array}, batch {args.batch}: {args.scheduler} schedule on P = {s.procs}"
           + (f" ({s.procs_used} used; idle processors are no pipeline stages)" if s.procs_used < s.procs else ""))
-    rows = [(f"P{p}", load, f"{100 * idle:.1f}%", " ".join(x.label for x in slices) or "(idle)")
+    rows = [(f"P{p}", load, f"{100 * idle:.1f}", " ".join(x.label for x in slices) or "(idle)")
             for p, (load, idle, slices) in enumerate(zip(s.loads, s.idle_share, s.processors))]
-    print(table(["Proc", "Load", "Idle", "Slices"], rows, align="rrrl"))
+    print(table(["Proc", "Load cycles", "Idle %", "Slices"], rows, align="rrrl"))
     print(f"Cycles per weight update: {s.cycles_per_update:,} (one processor: {cost.total:,})")
     print(f"Speedup: {s.speedup:.2f}x (bound {BOUND_EQUATION[s.scheduler]}: {s.bound:.2f}; at most P = {s.procs})")
     names = [layer.name for layer in net.compute_layers()]
     print("Gradient delays: " + ", ".join(f"{n} {d}" for n, d in zip(names, s.delays)))
     if s.procs > 1:
-        print(table(["Boundary", "Bytes / mini-batch", "of which overhead"],
+        print(table(["Boundary", "Bytes / mini-batch", "of which overhead, bytes"],
                     [(f"P{b}|P{b + 1}", total, extra)
                      for b, (total, extra) in enumerate(zip(s.boundary_bytes, s.boundary_overhead_bytes))],
                     align="lrr"))

@@ -7,8 +7,8 @@ import math
 from dataclasses import asdict, replace
 from pathlib import Path
 
-from simulator.cli.common import (add_network_options, figure_path, network_arg, output_file, print_json,
-                                  save_figure, seed, table)
+from simulator.cli.common import (ENCODING_HELP, LR_HELP, OPTIMIZER_HELP, add_data_dir_option, add_network_options,
+                                  figure_path, network_arg, output_file, print_json, save_figure, seed, table)
 from simulator.cost import ArrayConfig, network_cost
 from simulator.des import SimResult, simulate
 from simulator.energy import Activity
@@ -35,16 +35,17 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "second, energy, the limiting resource, peak SRAM, fill latency, utilization and traffic.")
     add_network_options(p, array=None)
     p.add_argument("--machine", default=DEFAULT_MACHINE, metavar="NAME|FILE",
-                   help=f"machine preset ({', '.join(PRESETS)}) or .toml file (default {DEFAULT_MACHINE}; "
-                        f"ideal: the paper's)")
-    p.add_argument("--procs", type=int, default=4, help="number of processors P (default 4)")
-    p.add_argument("--scheduler", default="all", help=f"all or one of {', '.join(SCHEDULERS)} (default all)")
-    p.add_argument("--minibatches", type=int, default=64, help="mini-batches to run (default 64)")
+                   help=f"machine preset ({', '.join(PRESETS)}; ideal is the paper's) or .toml file")
+    p.add_argument("--procs", type=int, default=4, help="number of processors P")
+    p.add_argument("--scheduler", default="all", help=f"all or one of {', '.join(SCHEDULERS)}")
+    p.add_argument("--minibatches", type=int, default=64, help="mini-batches to run")
     p.add_argument("--micro-batches", type=int, default=None,
-                   help="micro-batches of the synchronous baselines listed with --scheduler all (default: one per sample)")
-    p.add_argument("--bus-bandwidth", default=None,
-                   help="override the machine's link bandwidth: bytes per cycle per link, or inf")
-    p.add_argument("--bus-latency", type=int, default=None, help="override the machine's link latency: cycles per hop")
+                   help="micro-batches per mini-batch of the synchronous baselines listed with --scheduler all "
+                        "(default: one per sample)")
+    p.add_argument("--bus-bandwidth", default=None, metavar="BYTES_PER_CYCLE",
+                   help="link bandwidth, bytes per cycle per link, or inf (default: the machine's)")
+    p.add_argument("--bus-latency", type=int, default=None, metavar="CYCLES",
+                   help="link latency, cycles per hop (default: the machine's)")
     p.add_argument("--shared-bus", action="store_true",
                    help="one bus shared by all transfers (they contend), with the machine's link bandwidth and latency")
     p.add_argument("--no-overlap", action="store_true",
@@ -52,31 +53,33 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--activity", metavar="FILE.json", default=None,
                    help="measured spike densities, {\"densities\": [one per compute layer], \"source\": ...} "
                         "(spikepipe train writes activity.json): spike-gated FP and WG energy, and cycles on "
-                        "arrays that skip zeros (processors.zero_skip), scale with them; default dense")
+                        "arrays that skip zeros (processors.zero_skip), scale with them (default: dense)")
     p.add_argument("--trace", metavar="FILE.json", help="write a Chrome trace-event file (open in Perfetto)")
     p.add_argument("--plot", metavar="FILE.png", help="write a Gantt chart of a window of mini-batches")
     p.add_argument("--plot-window", metavar="START:END", default=None,
-                   help="cycles the Gantt chart shows (default: four mini-batches in the steady state)")
+                   help="the cycles the Gantt chart shows (default: four mini-batches in the steady state)")
     f = p.add_argument_group("functional mode (train a real network on the simulated machine; docs/functional.md)")
     f.add_argument("--functional", action="store_true",
                    help="every slice also computes its values: report cycles, training curve, test accuracy")
     f.add_argument("--dataset", help="dataset to train on, e.g. mnist (see `spikepipe data`)")
-    f.add_argument("--data-dir", default=None, help="dataset cache folder")
-    f.add_argument("--epochs", type=int, default=1, help="epochs (default 1); replaces --minibatches")
-    f.add_argument("--optimizer", default="adam", choices=OPTIMIZERS)
-    f.add_argument("--lr", type=float, default=1e-3)
-    f.add_argument("--seed", type=seed, default=0, help="seed for weights, data order and encoding (default 0)")
-    f.add_argument("--encoding", default=Encoding.CURRENT, choices=ENCODINGS, help="image input encoding")
-    f.add_argument("--train-subset", type=int, default=None, help="train on the first N samples only")
-    f.add_argument("--test-subset", type=int, default=None, help="evaluate on the first N test samples only")
+    add_data_dir_option(f)
+    f.add_argument("--epochs", type=int, default=1, help="epochs, passes over the training set; replaces --minibatches")
+    f.add_argument("--optimizer", default="adam", choices=OPTIMIZERS, help=OPTIMIZER_HELP)
+    f.add_argument("--lr", type=float, default=1e-3, help=LR_HELP)
+    f.add_argument("--seed", type=seed, default=0, help="seed for weights, data order and encoding")
+    f.add_argument("--encoding", default=Encoding.CURRENT, choices=ENCODINGS, help=ENCODING_HELP)
+    f.add_argument("--train-subset", type=int, default=None, metavar="N",
+                   help="train on the first N samples only (default: all)")
+    f.add_argument("--test-subset", type=int, default=None, metavar="N",
+                   help="evaluate on the first N test samples only (default: all)")
     f.add_argument("--weights", default="stash", choices=WEIGHT_POLICIES,
-                   help="weight version FP and IG use: stash (b - 1 - D_l, the default) or latest (newest arrived)")
-    f.add_argument("--emulate", default="", metavar="SLICES",
-                   help="tasks to run through the cycle-level array emulation, e.g. FP0,IG1")
-    f.add_argument("--emulate-batches", type=int, default=2, help="mini-batches to emulate (default 2)")
+                   help="weight version FP and IG use: stash (b - 1 - D_l) or latest (newest arrived)")
+    f.add_argument("--emulate", default=None, metavar="SLICES",
+                   help="tasks to run through the cycle-level array emulation, e.g. FP0,IG1 (default: none)")
+    f.add_argument("--emulate-batches", type=int, default=2, help="mini-batches to emulate")
     f.add_argument("--compare-ideal", action="store_true",
                    help="also train the idealised delayed-gradient trainer (same delays) and the plain trainer")
-    f.add_argument("--threads", type=int, default=None, help="threads for the numba kernels (default all cores)")
+    f.add_argument("--threads", type=int, default=None, help="threads for the numba kernels (default: all cores)")
     f.add_argument("--out", metavar="FILE.json", help="write the functional result as JSON (atomically)")
     p.set_defaults(func=run)
 
@@ -140,9 +143,9 @@ def activity_line(r: SimResult, path: str | None) -> str:
     zero_skip = "; arrays skip zero spikes" if r.machine.processors.zero_skip else ""
     if r.activity is None:
         return f"activity: dense (every spike-gated MAC counted){zero_skip}"
-    where = f"from {path} ({r.activity.source})" if path else r.activity.source
+    where = f"measured from {path} ({r.activity.source})" if path else r.activity.source
     densities = ", ".join(f"{d:.3f}" for d in r.activity.densities)
-    return f"activity: measured {where}: densities {densities}{zero_skip}"
+    return f"activity: {where}: densities {densities}{zero_skip}"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -190,10 +193,10 @@ def run(args: argparse.Namespace) -> int:
     print()
     if machine.ideal:
         rows = [(r.scheduler, r.analytic_cycles_per_update, *_steady(r, cost.total), r.fill_latency,
-                 sum(r.utilization) / len(r.utilization), r.bus_bytes / r.minibatches / 1e3)
+                 f"{100 * sum(r.utilization) / len(r.utilization):.1f}", r.bus_bytes / r.minibatches / 1e3)
                 for r in results]
-        print(table(["scheduler", "analytic cyc/update", "simulated cyc/update", "speedup", "fill latency",
-                     "mean utilization", "bus KB/mini-batch"], rows, align="lrrrrrr"))
+        print(table(["scheduler", "analytic cyc/update", "simulated cyc/update", "speedup (x)", "fill latency cycles",
+                     "mean utilization %", "bus KB/mini-batch"], rows, align="lrrrrrr"))
     else:
         print(table(["scheduler", "ideal cycles/update", "physical cycles/update", "time/update µs", "samples/s",
                      "energy/sample mJ", "limited by", "peak SRAM KB", "of capacity %"],
@@ -243,9 +246,9 @@ def _limit(r: SimResult) -> str:
 
 
 def _sram_use(r: SimResult) -> str:
-    """The fullest processor's peak SRAM over its capacity ('-' when unbounded)."""
+    """The fullest processor's peak SRAM as a percentage of its capacity ('-' when unbounded)."""
     shares = [p.peak_sram / p.sram_bytes for p in r.processors if not math.isinf(p.sram_bytes)]
-    return f"{max(shares):.0%}" if shares else "-"
+    return f"{100 * max(shares):.0f}" if shares else "-"
 
 
 def _functional(args: argparse.Namespace, net, machine: Machine) -> int:
@@ -260,7 +263,7 @@ def _functional(args: argparse.Namespace, net, machine: Machine) -> int:
         set_threads(args.threads, 1)
     data = get_dataset(args.dataset, args.data_dir)
     train, test = subset(data.train, args.train_subset), subset(data.test, args.test_subset)
-    emulate = tuple(s.strip().upper() for s in args.emulate.split(",") if s.strip())
+    emulate = tuple(s.strip().upper() for s in (args.emulate or "").split(",") if s.strip())
     cfg = FunctionalConfig(args.optimizer, args.lr, args.epochs, args.seed, args.encoding, weights=args.weights,
                            emulate=emulate, emulate_batches=args.emulate_batches)
     array = machine.processors.array
@@ -285,7 +288,7 @@ def _functional(args: argparse.Namespace, net, machine: Machine) -> int:
     print(f"Network {net.name}, array {array}, batch {args.batch}, P = {args.procs}, scheduler {args.scheduler}, "
           f"delays {schedule.delays}; {r.minibatches} mini-batches ({args.epochs} epochs of {len(train)} samples"
           f"{', synthetic data' if data.synthetic else ''}), weights {args.weights}")
-    print(table(["analytic cyc/update", "simulated cyc/update", "speedup", "fill latency", "total cycles"],
+    print(table(["analytic cyc/update", "simulated cyc/update", "speedup (x)", "fill latency cycles", "total cycles"],
                 [(r.analytic_cycles_per_update, *_steady(r, cost.total), r.fill_latency, r.total_cycles)],
                 align="rrrrr"))
     if not r.steady_state:
@@ -296,8 +299,8 @@ def _functional(args: argparse.Namespace, net, machine: Machine) -> int:
     runs = [("pipelined (functional)", list(result.history))]
     runs += [(name, out[key]) for key, name in (("ideal", "idealised delayed"), ("plain", "non-pipelined"))
              if key in out]
-    print(table(["epoch"] + [f"{name} {what}" for name, _ in runs for what in ("train loss", "test acc")],
-                [[e + 1] + [v for _, h in runs for v in (h[e]["train_loss"], f"{h[e]['test_acc']:.2%}")]
+    print(table(["epoch"] + [f"{name} {what}" for name, _ in runs for what in ("train loss", "test acc %")],
+                [[e + 1] + [v for _, h in runs for v in (h[e]["train_loss"], f"{100 * h[e]['test_acc']:.2f}")]
                  for e in range(args.epochs)]))
     print(f"Pipeline drained (every gradient applied): test accuracy {result.final['test_acc']:.2%}; "
           f"functional simulation {result.seconds:.1f} s")
@@ -321,18 +324,19 @@ def _steady(r: SimResult, one_processor: int) -> tuple[int | str, float | str]:
 
 def _details(r: SimResult) -> None:
     print()
-    print(table(["proc", "load", "busy", "wait data", "wait weights", "wait DRAM", "wait bus", "idle", "peak SRAM KB",
-                 "SRAM KB"],
-                [(f"p{p.index}", p.load, f"{p.share(p.busy):.1%}", f"{p.share(p.wait_data):.1%}",
-                  f"{p.share(p.wait_weights):.1%}", f"{p.share(p.wait_memory):.1%}", f"{p.share(p.wait_bus):.1%}",
-                  f"{p.share(p.idle):.1%}", p.peak_sram / 1e3,
+    print(table(["proc", "load cycles", "busy %", "wait data %", "wait weights %", "wait DRAM %", "wait bus %",
+                 "idle %", "peak SRAM KB", "SRAM KB"],
+                [(f"p{p.index}", p.load, *(f"{100 * p.share(c):.1f}" for c in (p.busy, p.wait_data, p.wait_weights,
+                                                                               p.wait_memory, p.wait_bus, p.idle)),
+                  p.peak_sram / 1e3,
                   "unbounded" if math.isinf(p.sram_bytes) else f"{p.sram_bytes / 1e3:,.0f}") for p in r.processors],
                 align="lrrrrrrrrr"))
     channels = r.links + r.dram
     if channels:
         print()
-        print(table(["channel", "occupancy", "steady share", "KB moved", "transfers"],
-                    [(c.name, f"{c.occupancy:.1%}", "-" if c.steady_share is None else f"{c.steady_share:.1%}",
+        print(table(["channel", "occupancy %", "steady share %", "KB moved", "transfers"],
+                    [(c.name, f"{100 * c.occupancy:.1f}",
+                      "-" if c.steady_share is None else f"{100 * c.steady_share:.1f}",
                       c.nbytes / 1e3, c.transfers)
                      for c in channels], align="lrrrr"))
     e = r.energy

@@ -9,7 +9,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from simulator.cli.common import output_file, positive_int_list, print_json, save_figure, table, write_csv
+from simulator.cli.common import (add_pool_options, output_file, positive_int_list, print_json, save_figure, table,
+                                  write_csv)
 from simulator.cost import ArrayConfig
 from simulator.experiments import run as run_experiment
 from simulator.machine import load_machine
@@ -32,23 +33,24 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "beside the published values on the paper's grid; on a physical machine the "
                                    "speedups are simulated. Writes CSV files, Fig. 16-18 and the runner's "
                                    "results.jsonl (a rerun into the same --out resumes).")
-    p.add_argument("--networks", default="mnist,nmnist,dvs128", help="comma-separated networks or files")
-    p.add_argument("--procs", default=_csv(TABLE_VII_PROCS), help=f"processor counts (default {_csv(TABLE_VII_PROCS)})")
-    p.add_argument("--batches", default=_csv(TABLE_VII_BATCHES), help=f"batch sizes (default {_csv(TABLE_VII_BATCHES)})")
+    p.add_argument("--networks", default="mnist,nmnist,dvs128",
+                   help="comma-separated built-in networks or network files")
+    p.add_argument("--procs", default=_csv(TABLE_VII_PROCS), help="processor counts P, comma-separated")
+    p.add_argument("--batches", default=_csv(TABLE_VII_BATCHES), help="mini-batch sizes, samples, comma-separated")
     p.add_argument("--arrays", default=_csv(TABLE_VII_ARRAYS),
-                   help=f"arrays: square sizes or ROWSxCOLS, e.g. 16x64,32x32 (default {_csv(TABLE_VII_ARRAYS)})")
+                   help="systolic arrays, comma-separated: ROWSxCOLS processing elements or one number N for NxN, "
+                        "e.g. 16x64,32")
     p.add_argument("--machine", default="ideal", metavar="NAME|FILE",
-                   help="machine preset or TOML file (default ideal: analytic, the paper's Table VII); "
-                        "any other is simulated in the DES")
+                   help="machine preset or TOML file; ideal is analytic (the paper's Table VII), any other is "
+                        "simulated in the DES")
     p.add_argument("--schedulers", default=None,
                    help=f"comma-separated, from {', '.join((*SCHEDULERS, *SYNC_SCHEDULERS))} (default: "
                         f"{', '.join(MACHINE_BLIND)}; and machine-optimal on a physical machine)")
-    p.add_argument("--micro-batches", type=int, default=1, help="micro-batches of the synchronous baselines")
-    p.add_argument("--minibatches", type=int, default=32, help="mini-batches per DES run (default 32)")
-    p.add_argument("--workers", type=int, default=None, help="local worker processes (1: in this process)")
-    p.add_argument("--dask", metavar="ADDR", default=None, help="run on a Dask scheduler ('local', 'local:N')")
-    p.add_argument("--out", default="results/sweep", help="folder for results.jsonl, CSV and PNG files "
-                                                          "(default results/sweep)")
+    p.add_argument("--micro-batches", type=int, default=1,
+                   help="micro-batches per mini-batch of the synchronous baselines")
+    p.add_argument("--minibatches", type=int, default=32, help="mini-batches per DES run")
+    add_pool_options(p)
+    p.add_argument("--out", default="results/sweep", help="folder for results.jsonl, CSV and PNG files")
     p.add_argument("--no-plots", action="store_true", help="write the CSV files only")
     p.add_argument("--json", action="store_true", help="print the Table VII rows as JSON")
     p.set_defaults(func=run)
@@ -118,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     what = (f"simulated on machine {args.machine} (DES, {args.minibatches} mini-batches: total cycles over "
             f"simulated cycles per update)" if simulated else "analytic, ideal machine")
-    print(f"Table VII: mean speedup over batches {_csv(tuple(batches))} and arrays "
+    print(f"Table VII: mean speedup (x) per scheduler over batches {_csv(tuple(batches))} and arrays "
           f"{','.join(map(str, arrays))}, {what}" + (" (paper's published value and our difference)" if paper else ""))
     by_key = {(r.network, r.procs, r.scheduler): r for r in rows}
     shown = [name for name in schedulers if any(key[2] == name for key in by_key)]

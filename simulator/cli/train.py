@@ -15,7 +15,8 @@ from models.optim import OPTIMIZERS
 from models.threads import keep_freed_memory, set_threads
 from models.run_folder import CHECKPOINT, train_in_folder
 from models.train import TrainConfig
-from simulator.cli.common import (NETWORK_HELP, add_network_file_options, figure_path, human_stream, network_arg,
+from simulator.cli.common import (BATCH_HELP, ENCODING_HELP, LR_HELP, NETWORK_HELP, OPTIMIZER_HELP,
+                                  add_data_dir_option, add_network_file_options, figure_path, human_stream, network_arg,
                                   output_file, print_json, save_figure, seed, table)
 from simulator.reports import plot_training
 from simulator.schedule.delays import resolve_delays
@@ -31,29 +32,32 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "input current at every timestep unless --encoding rate.")
     p.add_argument("--network", default="mnist", help=NETWORK_HELP)
     add_network_file_options(p)
-    p.add_argument("--init-from", metavar="FILE.nir", help="start from the weights and biases of a NIR file")
+    p.add_argument("--init-from", metavar="FILE.nir",
+                   help="start from the weights and biases of a NIR file (default: drawn as --init says)")
     p.add_argument("--dataset", required=True, help="dataset name, e.g. mnist (see `spikepipe data`)")
-    p.add_argument("--data-dir", default=None, help="dataset cache folder")
-    p.add_argument("--optimizer", default="adam", choices=OPTIMIZERS)
+    add_data_dir_option(p)
+    p.add_argument("--optimizer", default="adam", choices=OPTIMIZERS, help=OPTIMIZER_HELP)
     p.add_argument("--delays", default="none",
-                   help="table (Table I), none, a list like 6,4,2,0, or schedule:NAME:P (2*(P-1-p) from a schedule)")
-    p.add_argument("--epochs", type=int, default=3, help="epochs with the delays (default 3)")
+                   help="gradient delay of each layer, in mini-batches: table (Table I), none, a list like 6,4,2,0, or "
+                        "schedule:NAME:P (2*(P-1-p) from a schedule)")
+    p.add_argument("--epochs", type=int, default=3, help="epochs with the delays, passes over the training set")
     p.add_argument("--finetune-epochs", type=int, default=0, metavar="N",
-                   help="then N more epochs without delays (fine-tuning, Section III-E; default 0)")
+                   help="then N more epochs without delays (fine-tuning, Section III-E)")
     p.add_argument("--init", default=InitKind.DEFAULT, choices=INIT_KINDS,
-                   help="default: uniform +-1/sqrt(fan_in); firing: that draw scaled layer by layer so every "
-                        "layer fires at 10%% on the first mini-batch (docs/numerics.md)")
-    p.add_argument("--batch", type=int, default=32)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--seed", type=seed, default=0)
-    p.add_argument("--encoding", default=Encoding.CURRENT, choices=ENCODINGS,
-                   help="images: constant input current (default) or rate-coded spikes")
-    p.add_argument("--out", default=None, help="output folder (default results/train/<run>)")
+                   help="initial weights: 'default' draws uniform +-1/sqrt(fan_in); 'firing' scales that draw layer by "
+                        "layer so every layer fires at 10%% on the first mini-batch (docs/numerics.md)")
+    p.add_argument("--batch", type=int, default=32, help=BATCH_HELP)
+    p.add_argument("--lr", type=float, default=1e-3, help=LR_HELP)
+    p.add_argument("--seed", type=seed, default=0, help="seed for weights, data order and encoding")
+    p.add_argument("--encoding", default=Encoding.CURRENT, choices=ENCODINGS, help=ENCODING_HELP)
+    p.add_argument("--out", default=None,
+                   help="output folder (default: results/train/ and a name made of the network, dataset, optimizer, "
+                        "delays, init and seed)")
     p.add_argument("--resume", action="store_true", help="continue the run saved in --out")
     p.add_argument("--threads", type=int, default=None,
                    help="threads for the numba kernels (default: all cores; 1 is often faster on a busy machine)")
     p.add_argument("--blas-threads", type=int, default=1,
-                   help="threads for the float32 GEMMs (default 1; 2 pays for DVS128's large layers)")
+                   help="threads for the float32 GEMMs (2 pays for DVS128's large layers)")
     p.add_argument("--plot", metavar="FILE", help="draw loss and accuracy per epoch to FILE (.png, .svg or .pdf)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true",
@@ -97,10 +101,11 @@ def run(args: argparse.Namespace) -> int:
         print_json({"out": str(out), "config": vars(cfg) | {"network": net.name, "dataset": args.dataset},
                     "history": history, **({"plot": str(plot)} if plot else {})})
     else:
-        print(table(["Epoch", "Delays", "Train loss", "Train acc", "Test loss", "Test acc", "Firing rates"],
+        print(table(["Epoch", "Delays", "Train loss", "Train acc %", "Test loss", "Test acc %",
+                     "Firing rates, spikes per neuron per timestep"],
                     [(h["epoch"], "off (fine-tuning)" if h.get("finetune") else "on" if delays else "none",
-                      f"{h['train_loss']:.4f}", f"{100 * h['train_acc']:.2f}%", f"{h['test_loss']:.4f}",
-                      f"{100 * h['test_acc']:.2f}%", " ".join(f"{r:.3f}" for r in h.get("firing_rates", [])))
+                      f"{h['train_loss']:.4f}", f"{100 * h['train_acc']:.2f}", f"{h['test_loss']:.4f}",
+                      f"{100 * h['test_acc']:.2f}", " ".join(f"{r:.3f}" for r in h.get("firing_rates", [])))
                      for h in history],
                     align="rlrrrrl"))
         print(f"metrics: {out / 'metrics.csv'}, {out / 'metrics.json'}; activity: {out / ACTIVITY_FILE}; "

@@ -12,6 +12,7 @@ reference of the same convolution or matrix product, within `float32_bound`.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
@@ -119,17 +120,19 @@ class StepCheck:
                 "all_match": self.all_match, "all_within_bound": self.all_within_bound}
 
 
-def step_input(net: Network, batch: int, seed: int) -> tuple[np.ndarray, np.ndarray, str]:
+def step_input(net: Network, batch: int, seed: int,
+               data_dir: str | Path | None = None) -> tuple[np.ndarray, np.ndarray, str]:
     """`(T, B, *input)` float32 input, labels, and where they came from.
 
-    The first `batch` training samples when the network's dataset is fetched and fits it,
+    The first `batch` training samples when the network's dataset is fetched (under `data_dir`,
+    `workloads.datasets.data_root`) and fits it,
     else seeded random data (a uniform image, or Bernoulli(0.2) event frames); either is
     encoded as the trainer does (`models.encoding.encode`: images as a constant current).
     """
     t = net.timesteps
     classes = net.compute_layers()[-1].out_size
     try:
-        split = get_dataset(net.name).train
+        split = get_dataset(net.name, data_dir).train
         check_compatible(net, split.sample_shape, split.kind, Encoding.CURRENT)
     except ConfigError:  # no dataset of that name, not fetched, or not this network's input
         split = None
@@ -151,11 +154,12 @@ def step_input(net: Network, batch: int, seed: int) -> tuple[np.ndarray, np.ndar
 
 
 def emulate_step(net: Network, array: ArrayConfig | str, batch: int, include_first_ig: bool = False, seed: int = 0,
-                 progress: bool = False) -> StepCheck:
-    """Run every task of one training step through the emulated array (an ArrayConfig or '32x32') and filter bank."""
+                 progress: bool = False, data_dir: str | Path | None = None) -> StepCheck:
+    """Run every task of one training step through the emulated array (an ArrayConfig or '32x32') and filter bank;
+    the input comes from the dataset under `data_dir` when there is one (`step_input`)."""
     array = ArrayConfig.of(array)
     cost = network_cost(net, array, batch, include_first_ig)
-    x0, labels, source = step_input(net, batch, seed)
+    x0, labels, source = step_input(net, batch, seed, data_dir)
     params = init_params(net, seed)
     layers = net.compute_layers()
     t, nrn = net.timesteps, net.neuron

@@ -37,7 +37,7 @@ class BaselineTable(NamedTuple):
     skipped: str | None
 
 
-BASELINE_HEADERS = ("synchronous (no delays)", "formula cycles/update", "simulated cycles/update", "speedup",
+BASELINE_HEADERS = ("synchronous (no delays)", "formula cycles/update", "simulated cycles/update", "speedup (x)",
                     "time/update µs", "samples/s", "bubble %")
 
 
