@@ -397,7 +397,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="delay modes, none first: none, table, schedule:NAME:P (default: %(default)s)")
     ap.add_argument("--init", default=str(InitKind.DEFAULT),
                     help="initial weights, per network or one for all: 'default', or 'firing' (every layer fires "
-                         "at the start, docs/numerics.md); e.g. default,dvs128=firing")
+                         "at the start, docs/numerics.md); e.g. 'default,dvs128=firing'")
     ap.add_argument("--train-subset", default=DEFAULT_TRAIN_SUBSET, help="samples per network, or 'all'")
     ap.add_argument("--test-subset", default=DEFAULT_TEST_SUBSET, help="samples per network, or 'all'")
     ap.add_argument("--subset-seed", type=int, default=0)
