@@ -168,6 +168,33 @@ class Fabric:
             return now
         return self._hop(path, 0, src, dst, nbytes, item, batch, payload)
 
+    def book(self, src: int, dst: int, nbytes: int, ready: int, item: int, batch: int) -> tuple[int, int, int, int]:
+        """Book every hop of a transfer of `nbytes` ready at cycle `ready`, now, behind everything
+        booked before on each channel (the static order of `simulate`: calls come in the order of
+        the schedule, whatever the times); (first hop's start, its end, arrival, the index of the
+        last hop's `TransferRecord` or -1)."""
+        path = self.paths[src][dst]
+        if self.free:  # nothing to wait for: count the bytes
+            for link in path:
+                link.nbytes += nbytes
+                link.transfers += 1
+            return ready, ready, ready, -1
+        duration = self.durations.get(nbytes)
+        if duration is None:
+            duration = self.durations[nbytes] = self.cycles(nbytes)
+        first = None
+        for link in path:
+            start = link.free if link.free > ready else ready
+            link.free = ready = start + duration
+            link.busy += duration
+            link.nbytes += nbytes
+            link.transfers += 1
+            if first is None:
+                first = start
+            if self.trace is not None:
+                self.trace.append(TransferRecord(link.name, *self.names[item], batch, src, dst, start, ready, nbytes))
+        return first, first + duration, ready, -1 if self.trace is None else len(self.trace) - 1
+
     def _hop(self, path: tuple[Link, ...], i: int, src: int, dst: int, nbytes: int, item: int, batch: int,
              payload: object) -> int:
         link, duration, now = path[i], self.durations.get(nbytes), self.clock._now

@@ -64,6 +64,7 @@ class ProcessorStats:
     total: int
     peak_sram: int  # bytes resident in SRAM at most (weights, buffers, stashed weight versions)
     sram_bytes: int | float  # its SRAM capacity (math.inf: unbounded)
+    kept: int  # one mini-batch's intermediates its backward slices keep (the paper's per-processor memory)
 
     @property
     def idle(self) -> int:
@@ -295,6 +296,7 @@ class SimResult:
             "processors_used": self.processors_used,
             "peak_sram_bytes": [p.peak_sram for p in self.processors],
             "sram_capacity_bytes": [_finite(p.sram_bytes) for p in self.processors],
+            "kept_bytes_per_minibatch": [p.kept for p in self.processors],
             "dram_bytes_per_update": self.dram_bytes_per_update, "dram_busy_share": self.dram_busy_share,
             "limited_by": {"resource": self.limited_by.resource.value, "name": self.limited_by.name,
                            "busy_cycles_per_update": self.limited_by.busy_per_update,
@@ -306,7 +308,8 @@ class SimResult:
                             "waiting_for_weights": p.share(p.wait_weights),
                             "waiting_for_dram": p.share(p.wait_memory),
                             "waiting_for_bus": p.share(p.wait_bus), "idle": p.share(p.idle),
-                            "peak_sram_bytes": p.peak_sram, "sram_capacity_bytes": _finite(p.sram_bytes)}
+                            "peak_sram_bytes": p.peak_sram, "sram_capacity_bytes": _finite(p.sram_bytes),
+                            "kept_bytes_per_minibatch": p.kept}
                            for p in self.processors],
             "links": [{"name": l.name, "occupancy": l.occupancy, "steady_share": l.steady_share, "bytes": l.nbytes,
                        "transfers": l.transfers} for l in self.links],
