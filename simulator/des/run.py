@@ -168,9 +168,6 @@ class _Simulation:
         self.procs = [Processor(p, s.array, s.sram_bytes) for p, s in enumerate(specs)]
         self.plan = Plan(schedule, steps, self.procs, self.items, minibatches, machine)
         self.fabric = Fabric(machine, None, None, self.names, self.trace)
-        # credits (finite SRAM): a transfer sent in step s reaches its receiver once that has begun step s,
-        # and a sender begins step s + 1 once every transfer it sent in step s has started (docs/machine.md)
-        self.credits = any(p.capacity < math.inf for p in self.procs)
         n, dram = minibatches, machine.dram
         if dram is None:
             self.channels: list[Link] = []
@@ -263,12 +260,11 @@ class _Simulation:
         """Every slice of every step, in the static order; each waits for its processor, its data,
         its weight version and its DRAM reads, then sends its outputs."""
         n, plan, buffers, fabric, programs = self.n, self.plan, self.buffers, self.fabric, self.programs
-        procs, credits, overlap, deliver = self.procs, self.credits, self.overlap, self._deliver
+        procs, overlap, deliver = self.procs, self.overlap, self._deliver
         count = len(procs)
         free = [0] * count  # when each processor has finished its last slice (and, without overlap, sent its outputs)
-        started = [0] * count  # per processor: the start of its current step
-        pressure = [0] * count  # the latest first-hop start of what it sent in its current step (credits)
-        last_record = [-1] * count
+        started = [0] * count  # per processor: when it began the current step (its credits: a transfer
+        # of step s leaves for its receiver once that has begun step s, so what a processor holds is static)
         spans = [(min((op.offset for op in program), default=0), max((op.offset for op in program), default=-1) + n)
                  for program in programs]
         deferred: dict[int, list] = {}  # step -> weight versions to send then: (maker, reader, bytes, item, version, ready, payload)
@@ -278,17 +274,10 @@ class _Simulation:
                 self._sample(p, 0, 0)
         for step in range(plan.first, plan.first + plan.steps):
             for p in range(count):
-                if credits and pressure[p] > free[p] and spans[p][0] <= step < spans[p][1]:  # its outputs of the last step have not all left
-                    procs[p].wait_bus += pressure[p] - free[p]
-                    if self.records is not None and last_record[p] >= 0:
-                        self.records[last_record[p]] = self.records[last_record[p]]._replace(released=pressure[p])
-                    free[p] = pressure[p]
-                pressure[p] = 0
                 started[p] = free[p]
             for h, q, nbytes, item, version, ready, payload in deferred.pop(step, ()):
-                hs, _, arrival, record = fabric.book(h, q, nbytes, max(ready, started[q]), item, version)
+                _, _, arrival, record = fabric.book(h, q, nbytes, max(ready, started[q]), item, version)
                 self.events += 1
-                pressure[h] = max(pressure[h], hs)
                 deliver(item, version, q, arrival, payload, record)
             for p, i in self.order:
                 op = programs[p][i]
@@ -358,16 +347,13 @@ class _Simulation:
                     if local:
                         deliver(item, batch, p, end, payload)
                     for q, share in remote:
-                        if weights and credits:
+                        if weights:
                             send = send_step[p, q, op.step.layer] + batch
                             if send > step:  # just in time: one step before its first reader on q
                                 deferred.setdefault(send, []).append((p, q, share, item, batch, end, payload))
                                 continue
-                        hs, he, arrival, record = fabric.book(p, q, share, max(end, started[q]) if credits else end,
-                                                              item, batch)
+                        _, he, arrival, record = fabric.book(p, q, share, max(end, started[q]), item, batch)
                         self.events += 1
-                        if hs > pressure[p]:
-                            pressure[p] = hs
                         if he > left:
                             left = he
                         deliver(item, batch, q, arrival, payload, record)
@@ -378,7 +364,6 @@ class _Simulation:
                     fed = [r for _, buf in bufs + ([(wkey, wbuf)] if wbuf is not None else []) for r in buf.feeds or ()]
                     if reads >= 0:  # its DRAM read
                         fed.append(reads)
-                    last_record[p] = len(self.records)
                     self.records.append(SliceRecord(p, *op.record, batch, t3, end, t1, t2, t0, released, tuple(fed)))
                 if op.wg and released > self.updates[batch]:  # the update is complete once its last WG slice is
                     self.updates[batch] = released
