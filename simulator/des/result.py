@@ -95,12 +95,10 @@ class LinkStats:
 
     @classmethod
     def within(cls, link: Link, total: int, busy_per_update: float = 0.0, cycles: float | None = None) -> LinkStats:
-        """`link`'s statistics over the window [0, total]. A transfer nobody waits for (the last weight
-        versions, say) can still be on the wire when the last processor finishes; its cycles past
-        `total` are not counted. Bookings are FIFO and made by `total`, so whatever lies past it is
-        one contiguous stretch ending at `link.free`. With `cycles` per update, the steady share."""
-        return cls(link.name, link.busy - max(0, link.free - total), link.nbytes, link.transfers, total,
-                   busy_per_update, None if cycles is None else busy_per_update / cycles)
+        """`link`'s statistics over the run's `total` cycles (the run ends after its last booking);
+        with `cycles` per update, the steady share."""
+        return cls(link.name, link.busy, link.nbytes, link.transfers, total, busy_per_update,
+                   None if cycles is None else busy_per_update / cycles)
 
     @property
     def occupancy(self) -> float:

@@ -272,13 +272,18 @@ class _Simulation:
         if self.sram is not None:
             for p in range(count):
                 self._sample(p, 0, 0)
-        for step in range(plan.first, plan.first + plan.steps):
-            for p in range(count):
-                started[p] = free[p]
+        last = plan.first + plan.steps
+
+        def send_deferred(step: int) -> None:
             for h, q, nbytes, item, version, ready, payload in deferred.pop(step, ()):
                 _, _, arrival, record = fabric.book(h, q, nbytes, max(ready, started[q]), item, version)
                 self.events += 1
                 deliver(item, version, q, arrival, payload, record)
+
+        for step in range(plan.first, last):
+            for p in range(count):
+                started[p] = free[p]
+            send_deferred(step)
             for p, i in self.order:
                 op = programs[p][i]
                 batch = step - op.offset
@@ -370,6 +375,9 @@ class _Simulation:
             for p in range(count):
                 if spans[p][0] <= step < spans[p][1]:
                     self.step_ends[p].append(free[p])
+        for step in sorted(deferred):  # the last versions, which no slice of the run reads
+            started[:] = free
+            send_deferred(step)
 
     def _execute(self, st: SliceStep, batch: int, p: int, now: int) -> dict[Item, object]:
         """Functional mode: hand the slice's arrived payloads to the executor (it starts at `now`)."""
@@ -387,7 +395,8 @@ class _Simulation:
     # -- result --------------------------------------------------------------------------
     def _result(self) -> SimResult:
         machine, n, programs = self.machine, self.n, self.steps.programs
-        total = max((ends[-1] for ends in self.step_ends if ends), default=0)
+        # the run ends when the last processor has finished and the last transfer or DRAM access has ended
+        total = max([ends[-1] for ends in self.step_ends if ends] + [c.free for c in self.fabric.links + self.channels])
         periods = [step_period(self.step_ends[p], [st.offset for st in program], n)
                    for p, program in enumerate(programs) if program]
         used = sum(1 for program in programs if program)
