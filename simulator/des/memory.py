@@ -17,17 +17,19 @@ A processor holds:
   beyond the current copy is an extra buffer.
 None of this depends on timing, so neither does what spills. The static copies fill the SRAM in
 the order the processor first uses the layers; the part that does not fit stays in DRAM, read
-by every slice that uses it (and written back by the WG updating it, and on arrival of each new
-version). The buffers get the room left, C' = max(0, C - static): at every point, the excess
-E = max(0, need - C') sits in DRAM (a fluid model: the fewest bytes any policy must move), written
-when E grows (posted before the slice at that point) and read back when it shrinks (by the slice
-whose release shrinks it, before it starts). Each such access moves max(0, need - C') over an
-interval of need, so its bytes never grow with C.
+by every slice that uses it (and written back by the WG updating it, and written as each new
+version arrives). The buffers share the room left, C' = max(0, C - static), as a stack: at every
+point the live buffers are ranked by their release (the soonest released first, then the
+earliest held), and a buffer keeps in SRAM only what fits below C' after the buffers ranked
+before it, at the fullest point of its life (H, the bytes ranked before it there). The rest,
+min(size, max(0, H + size - C')), is written to DRAM when it arrives (posted) and read back by
+each of its readers before it starts; nothing is brought back early. No point then holds more
+than C' of buffers, and as H does not depend on C, the bytes of every access never grow with C.
 """
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -45,18 +47,23 @@ BACKWARD_KEPT = (ItemKind.ACT, ItemKind.STATE)
 """Items made in the forward pass that backward slices read: one mini-batch's intermediates."""
 
 
-class Access(NamedTuple):
+@dataclass(slots=True)
+class Access:
     """The DRAM traffic of one position of a processor's timeline: bytes written before its slice
     (posted), read before it starts (it waits), and written back after it (posted); the item the
     write is labelled with in traces (an index of the simulation's items, -1: none)."""
 
-    write: int
-    read: int
-    writeback: int
-    write_item: int
+    write: int = 0
+    read: int = 0
+    writeback: int = 0
+    write_item: int = -1
 
 
-NO_ACCESS = Access(0, 0, 0, -1)
+def _at(access: dict[int, Access], position: int) -> Access:
+    a = access.get(position)
+    if a is None:
+        a = access[position] = Access()
+    return a
 
 
 class Plan:
@@ -77,22 +84,17 @@ class Plan:
         self.steps = nsteps = max(offsets, default=0) + n - first
         self.width = width = [max(1, len(program)) for program in programs]
         points = [2 * w * nsteps for w in width]
-        data = [np.zeros(m + 1, dtype=np.int64) for m in points]  # difference arrays of the buffers' need
-        label = [np.full(m + 1, -1, dtype=np.int64) for m in points]  # per point: the largest item starting there
-        label_bytes = [np.zeros(m + 1, dtype=np.int64) for m in points]
+        buffers: list[list[tuple[int, int, int, int, tuple[int, ...]]]] = [[] for _ in programs]
 
         def pos(p: int, step: int, index: int) -> int:
             return (step - first) * width[p] + index
 
-        def hold(p: int, start: int, end: int, nbytes: int, item: int) -> None:
-            """`nbytes` on p from point `start` through point `end` (clipped to the run)."""
+        def hold(p: int, start: int, end: int, nbytes: int, item: int, reads: tuple[int, ...]) -> None:
+            """A buffer of `nbytes` on p from point `start` through point `end` (clipped to the run),
+            read by the slices at positions `reads`."""
             start, end = max(0, start), min(points[p] - 1, end)
-            if nbytes == 0 or end < start:
-                return
-            data[p][start] += nbytes
-            data[p][end + 1] -= nbytes
-            if nbytes > label_bytes[p][start]:
-                label_bytes[p][start], label[p][start] = nbytes, item
+            if nbytes and end >= start:
+                buffers[p].append((end, start, nbytes, item, reads))
 
         # readers per processor and item: (offset, index) of every slice reading it (same mini-batch)
         readers: list[dict[Item, list[tuple[int, int]]]] = [{} for _ in programs]
@@ -106,8 +108,9 @@ class Plan:
                 elif st.kind is WG:  # the master copy it updates: version b - 1
                     weight_readers[p].setdefault(st.layer, []).append((st.offset, i, 1))
 
-        def last_read(p: int, item: Item, batch: int) -> int:
-            return max(pos(p, batch + off, i) for off, i in readers[p][item])
+        def reads_of(p: int, item: Item, batch: int) -> tuple[int, ...]:
+            w, base = width[p], (batch - first) * width[p]
+            return tuple(base + off * w + i for off, i in readers[p][item])
 
         self.kept = [0] * len(programs)
         # versions: per (processor, layer) its bytes per version, and where each part of a version comes from
@@ -130,13 +133,15 @@ class Plan:
                             self.kept[p] += o.nbytes
                         for b in range(n):
                             s = b + st.offset
-                            hold(p, 2 * pos(p, s, i + 1), 2 * last_read(p, o.item, b), o.nbytes, item)
+                            reads = reads_of(p, o.item, b)
+                            hold(p, 2 * pos(p, s, i + 1), 2 * max(reads), o.nbytes, item, reads)
                     for q, share in o.remote:
                         if backward and any(programs[q][j].kind is not TaskKind.FP for _, j in readers[q][o.item]):
                             self.kept[q] += share
                         for b in range(n):
                             s = b + st.offset
-                            hold(q, 2 * pos(q, s, 0), 2 * last_read(q, o.item, b), share, item)
+                            reads = reads_of(q, o.item, b)
+                            hold(q, 2 * pos(q, s, 0), 2 * max(reads), share, item, reads)
         # weight versions: the step each remote part is sent in (one before its first reader there
         # needs it, never before its WG made it), then per holder the points each version arrives and is released
         self.send_step: dict[tuple[int, int, int], int] = {}  # (maker, reader, layer) -> step offset of the send
@@ -161,17 +166,19 @@ class Plan:
                 sent = [2 * pos(p, v + s + 1, 0) - 1 for s in sends] if v >= 0 else []
                 return max(used + sent + [arrival(v + 1) - 1 if v + 1 < n else points[p] - 1])  # the last stays
 
-            hold(p, 0, release(-1), vb, wid)  # the initial weights (mini-batches up to lag - 1 read them)
+            # version v is a buffer beyond the current copy from its arrival while v - 1 is still held;
+            # its readers then read what of it spilled, and so does the slice after which it becomes the copy
             for v in range(n):
-                hold(p, arrival(v), release(v), vb, wid)
-            hold(p, 0, points[p] - 1, -vb, wid)  # the current copy is static: only the versions beyond it are buffers
+                older = release(v - 1)
+                hold(p, arrival(v), min(release(v), older), vb, wid,
+                     tuple(pos(p, v + lag + off, i) for off, i, lag in reads) + (older // 2,))
         # static weights: in the order of first use, the part beyond the capacity stays in DRAM
         self.dram = machine.dram
         self.outside: list[dict[int, int]] = []  # per processor: layer -> bytes of its copy kept in DRAM
         self.static: list[int] = []  # bytes of weight copies resident in SRAM
         self.access: list[dict[int, Access]] = []  # per processor: position -> its DRAM traffic
+        self.resident: list[np.ndarray] = []  # per processor and point: bytes of buffers in SRAM
         self.peak: list[int] = []
-        self.need, self.excess = [], []
         for p, (proc, program) in enumerate(zip(procs, programs)):
             resident, outside = 0, {}
             for layer in dict.fromkeys(st.layer for st in program):
@@ -179,29 +186,16 @@ class Plan:
                 fits = int(max(0, min(vb, proc.capacity - resident)))
                 outside[layer] = vb - fits
                 resident += fits
-            room = proc.capacity - resident  # what the buffers may use
-            need = np.cumsum(data[p][:-1])
-            excess = np.zeros_like(need) if math.isinf(room) else np.maximum(0, need - int(room))
             self.outside.append(outside)
             self.static.append(resident)
-            self.need.append(need)
-            self.excess.append(excess)
-            self.peak.append(resident + int((need - excess).max(initial=0)))
-            spills = bool(excess.any()) or any(outside.values())
-            if spills and self.dram is None:
+            access: dict[int, Access] = {}
+            self.access.append(access)
+            spilled = self._spill(buffers[p], points[p], proc.capacity - resident, access)
+            if (spilled or any(outside.values())) and self.dram is None:
                 raise ConfigError(f"machine {machine.name}: processor p{p} needs more than its {proc.capacity:,} "
                                   f"bytes of SRAM and the machine has no DRAM to spill to: add a [dram] section or "
                                   f"raise processors.sram_bytes")
-            access: dict[int, Access] = {}
-            self.access.append(access)
-            if not spills:
-                continue
-            grow = np.diff(excess, prepend=0)
-            for k in np.flatnonzero(grow).tolist():  # writes into even points, reads out of them
-                q = k // 2
-                a = access.get(q, NO_ACCESS)
-                access[q] = a._replace(write=a.write + int(grow[k]), write_item=int(label[p][k])) if k % 2 == 0 \
-                    else a._replace(read=a.read - int(grow[k]))
+            self.peak.append(resident + int(self.resident[p].max(initial=0)))
             # weights kept in DRAM: read by every slice using them, written back by the WG updating
             # them, and written as each new version arrives from another processor
             for i, st in enumerate(program):
@@ -209,15 +203,52 @@ class Plan:
                 if out and (st.weights is not None or st.kind is WG):
                     for b in range(n):
                         q = pos(p, b + st.offset, i)
-                        a = access.get(q, NO_ACCESS)
-                        access[q] = a._replace(read=a.read + out, writeback=a.writeback + (out if st.kind is WG else 0))
+                        a = _at(access, q)
+                        a.read += out
+                        if st.kind is WG:
+                            a.writeback += out
             for (h, q, layer), send in self.send_step.items():
                 out = outside.get(layer, 0)
                 if q == p and out:
                     for v in range(n):
                         k = pos(p, v + send, 0)
-                        a = access.get(k, NO_ACCESS)
-                        access[k] = a._replace(write=a.write + out, write_item=ids[Item(ItemKind.WEIGHTS, layer)])
+                        a = _at(access, k)
+                        a.write += out
+                        a.write_item = ids[Item(ItemKind.WEIGHTS, layer)]
+
+    def _spill(self, buffers: list, points: int, room: float, access: dict[int, Access]) -> bool:
+        """Rank `buffers` (end, start, bytes, item, readers) as a stack in `room` bytes (module
+        docstring), record their DRAM accesses in `access` and their resident bytes per point;
+        whether anything spilled."""
+        held = np.zeros(points + 1, dtype=np.int64)  # difference array of the bytes ranked so far
+        for end, start, nbytes, _, _ in buffers:
+            held[start] += nbytes
+            held[end + 1] -= nbytes
+        need = np.cumsum(held[:-1])
+        if math.isinf(room) or need.max(initial=0) <= room:
+            self.resident.append(need)
+            return False
+        room = int(room)
+        ranked = np.zeros(points, dtype=np.int64)  # bytes of the buffers ranked so far, per point
+        kept = [0] * (points + 1)
+        for end, start, nbytes, item, reads in sorted(buffers, key=lambda b: (b[0] - b[1], b[0])):
+            span = ranked[start:end + 1]
+            out = int(span.max()) + nbytes - room
+            span += nbytes
+            if out <= 0:
+                kept[start] += nbytes
+                kept[end + 1] -= nbytes
+                continue
+            out = min(out, nbytes)
+            kept[start] += nbytes - out
+            kept[end + 1] -= nbytes - out
+            a = _at(access, start // 2)
+            a.write += out
+            a.write_item = item
+            for q in reads:
+                _at(access, q).read += out
+        self.resident.append(np.cumsum(kept[:-1]))
+        return True
 
     def position(self, p: int, step: int, index: int) -> int:
         """Position of slice `index` of step `step` on p's timeline."""
@@ -225,4 +256,4 @@ class Plan:
 
     def occupancy(self, p: int, point: int) -> int:
         """Bytes in p's SRAM at `point` of its timeline."""
-        return self.static[p] + int(self.need[p][point] - self.excess[p][point])
+        return self.static[p] + int(self.resident[p][point])

@@ -83,18 +83,17 @@ def simulate(schedule: Schedule, minibatches: int = 64, machine: Machine | None 
     return _Simulation(schedule, machine, minibatches, overlap, trace, executor, activity).run()
 
 
-def step_period(ends: list[int], offsets: list[int], minibatches: int) -> float | None:
-    """Cycles per step of one processor in its steady state; None if it never reached one.
+def step_period(ends: list[int], first: int, full: tuple[int, int]) -> float | None:
+    """Cycles per step of one processor in the steady state; None if the run never reached one.
 
-    `ends[i]` is when the processor finished step `min(offsets) + i`. Full steps (every
-    slice has a mini-batch) are `max(offsets) .. min(offsets) + N - 1`; the second half of
-    them is measured, away from the fill and from the drain at the end of the run.
-    Too short a run (no two full steps) has no steady state to measure.
+    `ends[i]` is when the processor finished step `first + i`. `full` are the first and last
+    steps in which every slice of every processor has a mini-batch; the second half of them is
+    measured, away from the fill. Every booking of those steps precedes, in the static order,
+    those of the drain, so the drain cannot shorten them. Too short a run (no two full steps)
+    has no steady state to measure.
     """
-    first = min(offsets)
-    full = (max(offsets) - first, min(offsets) + minibatches - 1 - first)
     if full[1] - full[0] >= 2:
-        a, b = full[0] + (full[1] - full[0]) // 2, full[1]
+        a, b = full[0] + (full[1] - full[0]) // 2 - first, full[1] - first
         return (ends[b] - ends[a]) / (b - a)
     return None
 
@@ -397,14 +396,15 @@ class _Simulation:
         machine, n, programs = self.machine, self.n, self.steps.programs
         # the run ends when the last processor has finished and the last transfer or DRAM access has ended
         total = max([ends[-1] for ends in self.step_ends if ends] + [c.free for c in self.fabric.links + self.channels])
-        periods = [step_period(self.step_ends[p], [st.offset for st in program], n)
+        offsets = [st.offset for program in programs for st in program]
+        full = (max(offsets), min(offsets) + n - 1)
+        periods = [step_period(self.step_ends[p], min(st.offset for st in program), full)
                    for p, program in enumerate(programs) if program]
         used = sum(1 for program in programs if program)
         work = [sum(st.cycles for st in program) for program in programs]  # per update, on its array
         # DRAM traffic changes with what is resident: average it over the mini-batches that run
         # entirely in full steps (away from the fill and the drain, after the first stashed weight
         # version is read); every mini-batch moves the same bytes over the links
-        offsets = [st.offset for program in programs for st in program]
         fill = max(offsets) - min(offsets)
         steady = range(fill + 1, n - fill) if n - fill > fill + 1 else range(n)
         links = [(l, l.busy / n) for l in self.fabric.links]
