@@ -50,12 +50,11 @@ BACKWARD_KEPT = (ItemKind.ACT, ItemKind.STATE)
 @dataclass(slots=True)
 class Access:
     """The DRAM traffic of one position of a processor's timeline: bytes written before its slice
-    (posted), read before it starts (it waits), and written back after it (posted); the item the
-    write is labelled with in traces (an index of the simulation's items, -1: none)."""
+    (posted) and read before it starts (it waits for them); the item the write is labelled with
+    in traces (an index of the simulation's items, -1: none)."""
 
     write: int = 0
     read: int = 0
-    writeback: int = 0
     write_item: int = -1
 
 
@@ -89,12 +88,16 @@ class Plan:
         def pos(p: int, step: int, index: int) -> int:
             return (step - first) * width[p] + index
 
-        def hold(p: int, start: int, end: int, nbytes: int, item: int, reads: tuple[int, ...]) -> None:
-            """A buffer of `nbytes` on p from point `start` through point `end` (clipped to the run),
+        def hold(p: int, start: int, end: int, nbytes: int, item: int, reads: tuple[int, ...], layer: int = -1) -> None:
+            """A buffer of `nbytes` on p from point `start` through point `end` (clipped to the run;
+            none if empty, but a weight version, of `layer`, is kept to read its part in DRAM),
             read by the slices at positions `reads`."""
+            if start < 0 <= layer:  # the initial weights: there from the start, never written
+                buffers[p].append((-1, 0, nbytes, item, reads, layer))
+                return
             start, end = max(0, start), min(points[p] - 1, end)
-            if nbytes and end >= start:
-                buffers[p].append((end, start, nbytes, item, reads))
+            if nbytes and (end >= start or layer >= 0) and start < points[p]:
+                buffers[p].append((end, start, nbytes, item, reads, layer))
 
         # readers per processor and item: (offset, index) of every slice reading it (same mini-batch)
         readers: list[dict[Item, list[tuple[int, int]]]] = [{} for _ in programs]
@@ -167,11 +170,11 @@ class Plan:
                 return max(used + sent + [arrival(v + 1) - 1 if v + 1 < n else points[p] - 1])  # the last stays
 
             # version v is a buffer beyond the current copy from its arrival while v - 1 is still held;
-            # its readers then read what of it spilled, and so does the slice after which it becomes the copy
+            # what of it spills stays in DRAM, where its readers read it
+            hold(p, -1, -1, vb, wid, tuple(pos(p, b + off, i) for off, i, lag in reads for b in range(lag)), layer)
             for v in range(n):
-                older = release(v - 1)
-                hold(p, arrival(v), min(release(v), older), vb, wid,
-                     tuple(pos(p, v + lag + off, i) for off, i, lag in reads) + (older // 2,))
+                hold(p, arrival(v), min(release(v), release(v - 1)), vb, wid,
+                     tuple(pos(p, v + lag + off, i) for off, i, lag in reads), layer)
         # static weights: in the order of first use, the part beyond the capacity stays in DRAM
         self.dram = machine.dram
         self.outside: list[dict[int, int]] = []  # per processor: layer -> bytes of its copy kept in DRAM
@@ -190,63 +193,50 @@ class Plan:
             self.static.append(resident)
             access: dict[int, Access] = {}
             self.access.append(access)
-            spilled = self._spill(buffers[p], points[p], proc.capacity - resident, access)
+            spilled = self._spill(buffers[p], points[p], proc.capacity - resident, outside, access)
             if (spilled or any(outside.values())) and self.dram is None:
                 raise ConfigError(f"machine {machine.name}: processor p{p} needs more than its {proc.capacity:,} "
                                   f"bytes of SRAM and the machine has no DRAM to spill to: add a [dram] section or "
                                   f"raise processors.sram_bytes")
             self.peak.append(resident + int(self.resident[p].max(initial=0)))
-            # weights kept in DRAM: read by every slice using them, written back by the WG updating
-            # them, and written as each new version arrives from another processor
-            for i, st in enumerate(program):
-                out = outside.get(st.layer, 0)
-                if out and (st.weights is not None or st.kind is WG):
-                    for b in range(n):
-                        q = pos(p, b + st.offset, i)
-                        a = _at(access, q)
-                        a.read += out
-                        if st.kind is WG:
-                            a.writeback += out
-            for (h, q, layer), send in self.send_step.items():
-                out = outside.get(layer, 0)
-                if q == p and out:
-                    for v in range(n):
-                        k = pos(p, v + send, 0)
-                        a = _at(access, k)
-                        a.write += out
-                        a.write_item = ids[Item(ItemKind.WEIGHTS, layer)]
 
-    def _spill(self, buffers: list, points: int, room: float, access: dict[int, Access]) -> bool:
-        """Rank `buffers` (end, start, bytes, item, readers) as a stack in `room` bytes (module
-        docstring), record their DRAM accesses in `access` and their resident bytes per point;
-        whether anything spilled."""
-        held = np.zeros(points + 1, dtype=np.int64)  # difference array of the bytes ranked so far
-        for end, start, nbytes, _, _ in buffers:
-            held[start] += nbytes
-            held[end + 1] -= nbytes
+    def _spill(self, buffers: list, points: int, room: float, outside: dict[int, int],
+               access: dict[int, Access]) -> bool:
+        """Rank `buffers` (end, start, bytes, item, readers, layer of a weight version or -1) as a
+        stack in `room` bytes (module docstring), record their DRAM accesses in `access` and their
+        resident bytes per point; whether anything goes to DRAM. A weight version puts in DRAM at
+        least the part of its layer's copy that lives there (`outside`)."""
+        held = np.zeros(points + 1, dtype=np.int64)  # difference array of the buffers' bytes
+        for end, start, nbytes, _, _, _ in buffers:
+            if end >= start:
+                held[start] += nbytes
+                held[end + 1] -= nbytes
         need = np.cumsum(held[:-1])
-        if math.isinf(room) or need.max(initial=0) <= room:
+        fits = math.isinf(room) or need.max(initial=0) <= room
+        if fits and not any(outside.values()):
             self.resident.append(need)
             return False
-        room = int(room)
+        room = math.inf if math.isinf(room) else int(room)
         ranked = np.zeros(points, dtype=np.int64)  # bytes of the buffers ranked so far, per point
         kept = [0] * (points + 1)
-        for end, start, nbytes, item, reads in sorted(buffers, key=lambda b: (b[0] - b[1], b[0])):
-            span = ranked[start:end + 1]
-            out = int(span.max()) + nbytes - room
-            span += nbytes
-            if out <= 0:
-                kept[start] += nbytes
-                kept[end + 1] -= nbytes
-                continue
-            out = min(out, nbytes)
-            kept[start] += nbytes - out
-            kept[end + 1] -= nbytes - out
-            a = _at(access, start // 2)
-            a.write += out
-            a.write_item = item
-            for q in reads:
-                _at(access, q).read += out
+        for end, start, nbytes, item, reads, layer in sorted(buffers, key=lambda b: (b[0] - b[1], b[0])):
+            out = 0
+            if end >= start:
+                span = ranked[start:end + 1]
+                if not fits:
+                    out = min(nbytes, max(0, int(span.max()) + nbytes - room))
+                span += nbytes
+                kept[start] += nbytes - out
+                kept[end + 1] -= nbytes - out
+            if layer >= 0:
+                out = max(out, outside.get(layer, 0))
+            if out:
+                if end >= 0:  # not the initial weights: written as it arrives (posted)
+                    a = _at(access, start // 2)
+                    a.write += out
+                    a.write_item = item
+                for q in reads:
+                    _at(access, q).read += out
         self.resident.append(np.cumsum(kept[:-1]))
         return True
 

@@ -341,8 +341,6 @@ class _Simulation:
                     self._consume(key, buf, readers)
                 if wbuf is not None:
                     self._consume(wkey, wbuf, op.weight_readers)
-                if access is not None and access.writeback:  # the update of weights kept in DRAM
-                    self._dram(p, end, access.writeback, self.ids[Item(ItemKind.WEIGHTS, op.step.layer)], batch, False)
                 if self.sram is not None:
                     self._sample(p, end, 2 * k + 1)
                 left = end
