@@ -88,16 +88,17 @@ class Plan:
         def pos(p: int, step: int, index: int) -> int:
             return (step - first) * width[p] + index
 
-        def hold(p: int, start: int, end: int, nbytes: int, item: int, reads: tuple[int, ...], layer: int = -1) -> None:
+        def hold(p: int, start: int, end: int, nbytes: int, item: int, base: int, reads: tuple[int, ...],
+                 layer: int = -1) -> None:
             """A buffer of `nbytes` on p from point `start` through point `end` (clipped to the run;
             none if empty, but a weight version, of `layer`, is kept to read its part in DRAM),
-            read by the slices at positions `reads`."""
+            read by the slices at positions `base + r` for r in `reads`."""
             if start < 0 <= layer:  # the initial weights: there from the start, never written
-                buffers[p].append((-1, 0, nbytes, item, reads, layer))
+                buffers[p].append((-1, 0, nbytes, item, base, reads, layer))
                 return
             start, end = max(0, start), min(points[p] - 1, end)
             if nbytes and (end >= start or layer >= 0) and start < points[p]:
-                buffers[p].append((end, start, nbytes, item, reads, layer))
+                buffers[p].append((end, start, nbytes, item, base, reads, layer))
 
         # readers per processor and item: (offset, index) of every slice reading it (same mini-batch)
         readers: list[dict[Item, list[tuple[int, int]]]] = [{} for _ in programs]
@@ -111,9 +112,8 @@ class Plan:
                 elif st.kind is WG:  # the master copy it updates: version b - 1
                     weight_readers[p].setdefault(st.layer, []).append((st.offset, i, 1))
 
-        def reads_of(p: int, item: Item, batch: int) -> tuple[int, ...]:
-            w, base = width[p], (batch - first) * width[p]
-            return tuple(base + off * w + i for off, i in readers[p][item])
+        relative = [{item: tuple(off * width[p] + i for off, i in r) for item, r in per.items()}
+                    for p, per in enumerate(readers)]  # reader positions of mini-batch `first`
 
         self.kept = [0] * len(programs)
         # versions: per (processor, layer) its bytes per version, and where each part of a version comes from
@@ -136,15 +136,15 @@ class Plan:
                             self.kept[p] += o.nbytes
                         for b in range(n):
                             s = b + st.offset
-                            reads = reads_of(p, o.item, b)
-                            hold(p, 2 * pos(p, s, i + 1), 2 * max(reads), o.nbytes, item, reads)
+                            base, reads = (b - first) * width[p], relative[p][o.item]
+                            hold(p, 2 * pos(p, s, i + 1), 2 * (base + max(reads)), o.nbytes, item, base, reads)
                     for q, share in o.remote:
                         if backward and any(programs[q][j].kind is not TaskKind.FP for _, j in readers[q][o.item]):
                             self.kept[q] += share
                         for b in range(n):
                             s = b + st.offset
-                            reads = reads_of(q, o.item, b)
-                            hold(q, 2 * pos(q, s, 0), 2 * max(reads), share, item, reads)
+                            base, reads = (b - first) * width[q], relative[q][o.item]
+                            hold(q, 2 * pos(q, s, 0), 2 * (base + max(reads)), share, item, base, reads)
         # weight versions: the step each remote part is sent in (one before its first reader there
         # needs it, never before its WG made it), then per holder the points each version arrives and is released
         self.send_step: dict[tuple[int, int, int], int] = {}  # (maker, reader, layer) -> step offset of the send
@@ -171,10 +171,12 @@ class Plan:
 
             # version v is a buffer beyond the current copy from its arrival while v - 1 is still held;
             # what of it spills stays in DRAM, where its readers read it
-            hold(p, -1, -1, vb, wid, tuple(pos(p, b + off, i) for off, i, lag in reads for b in range(lag)), layer)
+            w = width[p]
+            hold(p, -1, -1, vb, wid, -first * w, tuple((b + off) * w + i for off, i, lag in reads for b in range(lag)),
+                 layer)
+            relative_version = tuple((lag + off) * w + i for off, i, lag in reads)
             for v in range(n):
-                hold(p, arrival(v), min(release(v), release(v - 1)), vb, wid,
-                     tuple(pos(p, v + lag + off, i) for off, i, lag in reads), layer)
+                hold(p, arrival(v), min(release(v), release(v - 1)), vb, wid, (v - first) * w, relative_version, layer)
         # static weights: in the order of first use, the part beyond the capacity stays in DRAM
         self.dram = machine.dram
         self.outside: list[dict[int, int]] = []  # per processor: layer -> bytes of its copy kept in DRAM
@@ -202,12 +204,12 @@ class Plan:
 
     def _spill(self, buffers: list, points: int, room: float, outside: dict[int, int],
                access: dict[int, Access]) -> bool:
-        """Rank `buffers` (end, start, bytes, item, readers, layer of a weight version or -1) as a
+        """Rank `buffers` (end, start, bytes, item, readers' base and positions, layer of a weight version or -1) as a
         stack in `room` bytes (module docstring), record their DRAM accesses in `access` and their
         resident bytes per point; whether anything goes to DRAM. A weight version puts in DRAM at
         least the part of its layer's copy that lives there (`outside`)."""
         held = np.zeros(points + 1, dtype=np.int64)  # difference array of the buffers' bytes
-        for end, start, nbytes, _, _, _ in buffers:
+        for end, start, nbytes, *_ in buffers:
             if end >= start:
                 held[start] += nbytes
                 held[end + 1] -= nbytes
@@ -219,7 +221,7 @@ class Plan:
         room = math.inf if math.isinf(room) else int(room)
         ranked = np.zeros(points, dtype=np.int64)  # bytes of the buffers ranked so far, per point
         kept = [0] * (points + 1)
-        for end, start, nbytes, item, reads, layer in sorted(buffers, key=lambda b: (b[0] - b[1], b[0])):
+        for end, start, nbytes, item, base, reads, layer in sorted(buffers, key=lambda b: (b[0] - b[1], b[0])):
             out = 0
             if end >= start:
                 span = ranked[start:end + 1]
@@ -235,8 +237,8 @@ class Plan:
                     a = _at(access, start // 2)
                     a.write += out
                     a.write_item = item
-                for q in reads:
-                    _at(access, q).read += out
+                for r in reads:
+                    _at(access, base + r).read += out
         self.resident.append(np.cumsum(kept[:-1]))
         return True
 
