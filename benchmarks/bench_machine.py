@@ -224,7 +224,7 @@ def main() -> int:
             print(f"{net.name:8} {scheduler:11} " + " ".join(f"{r['peak_sram_mb_max']:9,.3f}" for r in mine)
                   + f" {mine[0]['peak_sram_mb_max'] / mine[-1]['peak_sram_mb_max']:7.2f} {mine[-1]['max_delay']:13}"
                   f" {mine[0]['intermediates_mb_one_processor']:24,.3f} {MEMORY_MB[net.name]:10,.3f}")
-    print(f"\none mini-batch's intermediates kept for the backward pass, fullest processor, MB (the paper's measure):")
+    print("\none mini-batch's intermediates kept for the backward pass, fullest processor, MB (the paper's measure):")
     print(f"{'network':8} {'scheduler':11} " + " ".join(f"{'P=' + str(p):>9}" for p in MEMORY_PROCS) + f" {'P1/P16':>7}")
     for net in NETWORKS:
         for scheduler in SCHEDULERS:

@@ -35,7 +35,6 @@ import numpy as np
 
 from simulator.cost import TaskKind
 from simulator.machine import Machine
-from simulator.schedule import Schedule
 from simulator.schedule.dataflow import Item, ItemKind
 from workloads import ConfigError
 
@@ -69,13 +68,14 @@ class Plan:
     """The static residency of every processor over the run and the DRAM accesses it implies.
 
     `access[p][pos]` (positions with traffic only), `peak[p]` (bytes resident at most, never
-    above the capacity), `occupancy(p, point)` for traced runs, and per processor the bytes of
-    one mini-batch's intermediates its backward slices keep (`backward_kept`, the paper's
+    above the capacity), `occupancy(p, point)` for traced runs, `send_step` (the step, for
+    version 0, in which each weight version leaves its maker for each reader), and per processor
+    `kept`, the bytes of one mini-batch's intermediates its backward slices keep (the paper's
     per-processor memory of Section IV-D)."""
 
-    def __init__(self, schedule: Schedule, steps: Programs, procs: list[Processor], items: tuple[Item, ...],
+    def __init__(self, steps: Programs, procs: list[Processor], items: tuple[Item, ...],
                  minibatches: int, machine: Machine) -> None:
-        flow, n = schedule.flow, minibatches
+        n = minibatches
         ids = {item: i for i, item in enumerate(items)}
         programs = steps.programs
         offsets = [st.offset for program in programs for st in program]
@@ -83,7 +83,7 @@ class Plan:
         self.steps = nsteps = max(offsets, default=0) + n - first
         self.width = width = [max(1, len(program)) for program in programs]
         points = [2 * w * nsteps for w in width]
-        buffers: list[list[tuple[int, int, int, int, tuple[int, ...]]]] = [[] for _ in programs]
+        buffers: list[list[tuple]] = [[] for _ in programs]  # (end, start, bytes, item, base, readers, layer)
 
         def pos(p: int, step: int, index: int) -> int:
             return (step - first) * width[p] + index

@@ -151,15 +151,17 @@ class SimResult:
 
     `simulated_cycles_per_update` is the steady state: every processor handles one
     mini-batch per step, so the long-run cycles per update are those of the slowest
-    processor's steps, measured over the steps in which it has all its work (see
-    `run.step_period`), and never fewer than the busy cycles per update of any processor, link
+    processor's steps, measured over the steps in which every processor has all its slices
+    (see `run.step_period`), and never fewer than the busy cycles per update of any processor, link
     or DRAM channel (a run too short to saturate a resource, thanks to gradient-delay slack, is
     held to that bound). It is None (not measured; `steady_state` False) when the run is too
     short for that: a figure from the fill alone could exceed what the schedule allows; so are
     then the figures that divide by it (time, throughput, energy, power, shares).
     Update intervals within a finite run can be shorter: a processor with gradient-delay
     slack can run ahead of the rest for many mini-batches before it sets the pace.
-    `fill_latency` is the cycle at which the first mini-batch's update completes.
+    `fill_latency` is the cycle at which the first mini-batch's update completes, `total_cycles`
+    the one at which the last processor has finished and the last transfer or DRAM access has
+    ended.
     """
 
     scheduler: str

@@ -16,7 +16,6 @@ expression of durations that never grow with a resource, so neither does any tim
 """
 from __future__ import annotations
 
-import math
 from typing import Callable, NamedTuple, Protocol
 
 from simulator.cost import TaskKind
@@ -165,7 +164,7 @@ class _Simulation:
         self.records: list[SliceRecord] | None = [] if trace else None
         self.sram: list[SramSample] | None = [] if trace else None
         self.procs = [Processor(p, s.array, s.sram_bytes) for p, s in enumerate(specs)]
-        self.plan = Plan(schedule, steps, self.procs, self.items, minibatches, machine)
+        self.plan = Plan(steps, self.procs, self.items, minibatches, machine)
         self.fabric = Fabric(machine, None, None, self.names, self.trace)
         n, dram = minibatches, machine.dram
         if dram is None:

@@ -54,7 +54,6 @@ class Programs:
 
     procs: int
     programs: tuple[tuple[SliceStep, ...], ...]
-    weight_bytes: tuple[int, ...]  # per layer: the weights a processor holding the layer keeps
     delays: tuple[int, ...]
 
 
@@ -83,5 +82,4 @@ def build_programs(schedule: Schedule, arrays: tuple[ArrayConfig, ...] | None = 
             offset=schedule.offset(sl.kind, p), needs=needs(sl.layer, sl.kind, last),
             weights=weights_read(sl.layer, sl.kind), outputs=outs)
             for sl, outs in fwd + bwd))
-    weight_bytes = tuple(cost.task(l.index, FP).weight_bytes for l in layers)
-    return Programs(procs, tuple(programs), weight_bytes, tuple(schedule.delays))
+    return Programs(procs, tuple(programs), tuple(schedule.delays))
