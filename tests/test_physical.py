@@ -215,7 +215,8 @@ def _check_shares(r) -> None:
 def test_time_is_monotone_in_every_resource(case, topology, channels, room, longer, overlap) -> None:
     """The static machine (docs/machine.md, "Why time is monotone in every resource"): more SRAM,
     faster or shorter links and a faster or shorter DRAM never make an update slower, exactly
-    (0 cycles of tolerance), and no physical machine beats the ideal one. The bytes spilled are
+    (0 cycles of tolerance: every update time by construction, the steady state measured over a
+    window of it), and no physical machine beats the ideal one. The bytes spilled are
     fixed by the schedule and the capacity alone: never more with more SRAM, the same whatever
     the links and the DRAM, none with unbounded SRAM."""
     schedule = _schedule(case)
