@@ -14,6 +14,10 @@ from hypothesis import strategies as st
 from simulator.cli import main
 from simulator.cost import ArrayConfig, Gemm, cycles_per_tile, network_cost, zero_skip_cycles, zero_skip_cycles_per_tile
 from simulator.des import DRAM_END, Resource, simulate
+from simulator.des import Processor as DesProcessor
+from simulator.des.memory import Plan
+from simulator.des.steps import build_programs
+from simulator.schedule.dataflow import Item, ItemKind
 from simulator.schedule.machine_load import slice_cycles
 from simulator.energy import Activity, spike_gated, task_density, task_energy
 from simulator.machine import (Dram, Interconnect, Machine, ProcessorOverride, Processors, load_machine,
@@ -255,6 +259,34 @@ def test_time_is_monotone_in_every_resource(case, topology, channels, room, long
     slower_to_faster(by_dram)
     slower_to_faster([run(dram_latency=lat) for lat in (400, 50, 0)])
     assert len({r.dram_bytes_per_update for r in by_links + by_dram}) == 1  # static: not a matter of timing
+
+
+@settings(max_examples=60, deadline=None)
+@given(SCHEDULE_CASES, st.floats(0.02, 1.0))
+def test_every_dram_access_shrinks_with_more_sram(case, room) -> None:
+    """The residency plan (simulator.des.memory) by construction: at every position of every
+    processor's program, the bytes written and read never grow with the capacity, and no
+    processor holds more than its capacity."""
+    schedule = _schedule(case)
+    if schedule is None:
+        return
+    n = 4 * schedule.procs + 8
+    steps = build_programs(schedule)
+    items = tuple(Item(kind, layer) for layer in range(len(steps.delays)) for kind in ItemKind)
+    need = max(simulate(schedule, n).processors, key=lambda p: p.peak_sram).peak_sram
+    plans, smallest = [], max(1, int(room * need))
+    for capacity in (smallest, 2 * smallest, 4 * smallest, math.inf):
+        m = machine(ArrayConfig(16, 16), capacity, dram=Dram(4, 50)).with_processors(schedule.procs)
+        procs = [DesProcessor(p, ArrayConfig(16, 16), capacity) for p in range(schedule.procs)]
+        plan = Plan(steps, procs, items, n, m)
+        assert all(peak <= capacity for peak in plan.peak)
+        plans.append(plan)
+    for small, large in zip(plans, plans[1:]):
+        for few, many in zip(small.access, large.access):
+            for position, a in many.items():
+                b = few.get(position)
+                assert b is not None and a.write <= b.write and a.read <= b.read
+    assert not any(plans[-1].access)
 
 
 def test_limited_by_names_the_busiest_resource() -> None:
