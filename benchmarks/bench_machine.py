@@ -12,7 +12,9 @@ scales with P.
 2. Section IV-D: "the memory requirement [of one processor, batch 32] is 11.568 MB, 44.217 MB and
    2.092 GB ... This requirement reduces almost linearly with an increase in number of
    processors": the peak SRAM of the fullest processor at batch 32 for P = 1 .. 16 on the
-   `ideal` machine (unbounded SRAM, so the peak is what the schedule needs), beside the paper's
+   `ideal` machine (unbounded SRAM, so the peak is what the schedule needs), and the paper's
+   measure, one mini-batch's intermediates that the fullest processor's backward slices keep
+   (`ProcessorStats.kept`: no stash over the delays, no weight versions), beside the paper's
    one-processor figures.
 
 Sweep runs are `4 P + minibatches-per-proc` mini-batches (enough for the steady state); memory
@@ -97,6 +99,7 @@ def memory(extra: int) -> list[dict]:
                 rows.append({"network": net.name, "scheduler": scheduler, "procs": procs,
                              "max_delay": max(schedule.delays), "peak_sram_mb_max": peak / 1e6,
                              "peak_sram_mb_mean": sum(p.peak_sram for p in r.processors) / procs / 1e6,
+                             "kept_mb_max": max(p.kept for p in r.processors) / 1e6,
                              "intermediates_mb_one_processor": cost.memory_bytes / 1e6,
                              "paper_mb_one_processor": MEMORY_MB[net.name]})
     return rows
@@ -221,6 +224,13 @@ def main() -> int:
             print(f"{net.name:8} {scheduler:11} " + " ".join(f"{r['peak_sram_mb_max']:9,.3f}" for r in mine)
                   + f" {mine[0]['peak_sram_mb_max'] / mine[-1]['peak_sram_mb_max']:7.2f} {mine[-1]['max_delay']:13}"
                   f" {mine[0]['intermediates_mb_one_processor']:24,.3f} {MEMORY_MB[net.name]:10,.3f}")
+    print("\none mini-batch's intermediates kept for the backward pass, fullest processor, MB (the paper's measure):")
+    print(f"{'network':8} {'scheduler':11} " + " ".join(f"{'P=' + str(p):>9}" for p in MEMORY_PROCS) + f" {'P1/P16':>7}")
+    for net in NETWORKS:
+        for scheduler in SCHEDULERS:
+            mine = [r for r in mem if r["network"] == net.name and r["scheduler"] == scheduler]
+            print(f"{net.name:8} {scheduler:11} " + " ".join(f"{r['kept_mb_max']:9,.3f}" for r in mine)
+                  + f" {mine[0]['kept_mb_max'] / mine[-1]['kept_mb_max']:7.2f}")
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
     write_csv_atomic(out / "sweep.csv", rows)

@@ -1,296 +1,251 @@
-"""Where the data of a running pipeline lives: each processor's SRAM, and the DRAM it spills to.
+"""Where the data of a running pipeline lives: each processor's SRAM and what it spills to DRAM,
+decided before the run from the step programs (docs/machine.md, "Use by the discrete-event
+simulator" and "Why time is monotone in every resource").
 
-A processor keeps in SRAM (docs/machine.md, "Use by the discrete-event simulator"):
-- the weights of every layer it holds a slice of (one copy per layer, `static`), placed in the
-  order the processor first uses them while they fit; a layer that does not fit lives in
-  DRAM: its slices read the weights they use from there, and its WG writes the update back;
-- its buffers: every share of an item (`act`, `state`, `grad`) that has been sent to it or that
-  it made for itself, from the moment the transfer is booked until its last reader on the
-  processor has run: the intermediates a delay-stashed mini-batch keeps for its backward pass
-  and the incoming buffers;
-- stashed weight versions: a processor reading layer l's weights (FP, IG) holds every version
-  from the oldest its next slices use (`b - 1 - D_l`) to the newest arrived; the oldest is the
-  layer's static copy, every newer one a buffer of the bytes that arrived.
-
-With a finite SRAM, a buffer that does not fit spills: the buffers that are used furthest in
-the future go to DRAM first (Belady's MIN, which a compiler can apply since the step programs fix
-every next use), the new buffer included; a buffer whose reader has started is pinned. Spilling
-writes the bytes on the processor's DRAM channel once they are there; every slice that reads a
-spilled buffer first reads its bytes back and waits for the read. Reads stream into the array
-and take no SRAM. A channel (`DramChannel`) moves one access at a time for `Dram.cycles(bytes)`;
-reads are served in the order they come, and writes are posted: a write starts only when the
-channel has no read waiting (a memory controller's write buffer), and at the latest when a read
-needs its bytes. With unbounded SRAM nothing spills and the DRAM is never used.
+Residency is counted on each processor's program timeline, not in cycles: position
+`pos = (step - first step) * W + index` (W slices per step), each with two points, `2 pos`
+while the slice runs and `2 pos + 1` once it has released the inputs it was the last to read.
+A processor holds:
+- one copy of the weights of every layer it reads or updates (the share the flow sends it; all
+  of them on the layer's home), the `static` part;
+- its buffers: every share of an item (`act`, `state`, `grad`) from the start of the step in
+  which it is sent (its credit: the transfer may not arrive earlier) or from the end of the slice
+  that made it for itself, until its last reader on the processor has run;
+- stashed weight versions: version v arrives one step before its first reader on the processor
+  needs it (just in time; on the home: when its WG made it) and is held until its last reader
+  has run, and on the home until the end of the step in which it is sent; every version held
+  beyond the current copy is an extra buffer.
+None of this depends on timing, so neither does what spills. The static copies fill the SRAM in
+the order the processor first uses the layers; the part that does not fit stays in DRAM, read
+by every slice that uses it (and written back by the WG updating it, and written as each new
+version arrives). The buffers share the room left, C' = max(0, C - static), as a stack: at every
+point the live buffers are ranked by their release (the soonest released first, then the
+earliest held), and a buffer keeps in SRAM only what fits below C' after the buffers ranked
+before it, at the fullest point of its life (H, the bytes ranked before it there). The rest,
+min(size, max(0, H + size - C')), is written to DRAM when it arrives (posted) and read back by
+each of its readers before it starts; nothing is brought back early. No point then holds more
+than C' of buffers, and as H does not depend on C, the bytes of every access never grow with C.
 """
 from __future__ import annotations
 
-import heapq
-import itertools
 import math
-from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+
+import numpy as np
 
 from simulator.cost import TaskKind
-from simulator.machine import Channels, Machine
-from simulator.schedule import Schedule
+from simulator.machine import Machine
 from simulator.schedule.dataflow import Item, ItemKind
 from workloads import ConfigError
 
-from .machine import DRAM_END, Clock, Link, Processor, TransferRecord
-from .steps import Programs, SliceStep
+from .machine import Processor
+from .steps import Programs
 
-
-PINNED = -1
-"""`Buffer.key` of a buffer whose reader has started: never spilled (its heap entries are stale)."""
-
-
-@dataclass(slots=True)
-class Buffer:
-    """The shares of one item (an id) for one mini-batch (or one weight version) on one processor:
-    how many have arrived and when the last one does, who has read it, and where its bytes are."""
-
-    item: int
-    batch: int
-    slot: int  # its key among the simulation's buffers
-    count: int = 0
-    time: int = 0
-    consumed: int = 0
-    waiter: object = None  # the SimPy event its reader waits on for missing shares
-    payloads: list | None = None  # functional mode: the shares' values, in arrival order
-    sram: int = 0  # bytes held in SRAM
-    dram: int = 0  # bytes spilled to DRAM
-    written: int = 0  # cycle the last DRAM write of its bytes ends
-    pending: int = 0  # its DRAM writes not started yet
-    key: int = 0  # its next use on the processor, in program order (spill order)
-    feeds: list | None = None  # traced runs: indices of the transfer records that delivered its shares
+WG = TaskKind.WG
+BACKWARD_KEPT = (ItemKind.ACT, ItemKind.STATE)
+"""Items made in the forward pass that backward slices read: one mini-batch's intermediates."""
 
 
 @dataclass(slots=True)
-class DramChannel(Link):
-    """A DRAM channel: a `Link` serving reads first come, first served, and posted writes
-    `(issue, order, bytes, buffer, item, mini-batch, processor)` when no read waits."""
+class Access:
+    """The DRAM traffic of one position of a processor's timeline: bytes written before its slice
+    (posted) and read before it starts (it waits for them); the item the write is labelled with
+    in traces (an index of the simulation's items, -1: none)."""
 
-    writes: list = field(default_factory=list)
+    write: int = 0
+    read: int = 0
+    write_item: int = -1
 
 
-class Memory:
-    """SRAM occupancy of every processor, spills (furthest next use first) and the DRAM channels.
+def _at(access: dict[int, Access], position: int) -> Access:
+    a = access.get(position)
+    if a is None:
+        a = access[position] = Access()
+    return a
 
-    Items are known by their index in `items`. A write is posted on the processor's channel once
-    its bytes are there; a read is booked when its reader starts.
-    """
 
-    def __init__(self, machine: Machine, schedule: Schedule, steps: Programs, procs: list[Processor],
-                 items: tuple[Item, ...], minibatches: int, clock: Clock, trace: list | None) -> None:
-        self.procs, self.clock, self.trace, self.dram = procs, clock, trace, machine.dram
-        self.spills = any(p.capacity < math.inf for p in procs)
-        self.delays = steps.delays
-        ids = {item: i for i, item in enumerate(items)}
-        self.names = [(item.kind.value, item.layer) for item in items]
-        # a buffer of item i for batch b is first read by the slices of mini-batch b + shift[i]
-        self.shift = [1 + steps.delays[item.layer] if item.kind is ItemKind.WEIGHTS else 0 for item in items]
+class Plan:
+    """The static residency of every processor over the run and the DRAM accesses it implies.
+
+    `access[p][pos]` (positions with traffic only), `peak[p]` (bytes resident at most, never
+    above the capacity), `occupancy(p, point)` for traced runs, `send_step` (the step, for
+    version 0, in which each weight version leaves its maker for each reader), and per processor
+    `kept`, the bytes of one mini-batch's intermediates its backward slices keep (the paper's
+    per-processor memory of Section IV-D)."""
+
+    def __init__(self, steps: Programs, procs: list[Processor], items: tuple[Item, ...],
+                 minibatches: int, machine: Machine) -> None:
         n = minibatches
-        if self.dram is None:
-            self.channels: list[DramChannel] = []
-        elif self.dram.channels is Channels.SHARED:
-            self.channels = [DramChannel("dram", busy_by_batch=[0] * n, bytes_by_batch=[0] * n)]
-        else:
-            self.channels = [DramChannel(f"dram p{p}", busy_by_batch=[0] * n, bytes_by_batch=[0] * n)
-                             for p in range(len(procs))]
-        self._order = itertools.count()
-        self.channel = [self.channels[0 if len(self.channels) == 1 else p] if self.channels else None
-                        for p in range(len(procs))]
-        # spill candidates per processor: its buffers in SRAM by slot, and a min-heap of
-        # `slot - (key << bits)` (the furthest next use first; one int, cheaper than a tuple) whose
-        # stale entries (released, re-keyed, pinned) are skipped, and dropped when it grows
-        self.resident: list[dict[int, Buffer]] = [{} for _ in procs]
-        self.heaps: list[list[int]] = [[] for _ in procs]
-        self.bits = (minibatches * len(items) * len(procs)).bit_length()  # slots are below 1 << bits
-        self.durations: dict[int, int] = {}  # DRAM cycles by access size
-        # next uses: per processor and item, the program positions (offset * width + index) of its readers
-        self.uses: list[list[tuple[int, ...]]] = []
-        self.width: list[int] = []
-        for program in steps.programs:
-            width = max(1, len(program))
-            uses: list[list[int]] = [[] for _ in items]
-            for i, st in enumerate(program):
-                for item in st.needs + ((st.weights,) if st.weights is not None else ()):
-                    uses[ids[item]].append(st.offset * width + i)
-            self.uses.append([tuple(sorted(u)) for u in uses])
-            self.width.append(width)
-        # the weights each processor uses of a layer (all of them on the layer's home, the copied share elsewhere)
-        self.full = full = steps.weight_bytes
-        self.weight_share: list[dict[int, int]] = [{} for _ in procs]
-        for p, per_slice in enumerate(schedule.flow.outputs):
-            for outputs in per_slice:
-                for out in outputs:
-                    if out.item.kind is ItemKind.WEIGHTS:
-                        if out.local:
-                            self.weight_share[p][out.item.layer] = full[out.item.layer]
-                        for q, nbytes in out.remote:
-                            self.weight_share[q][out.item.layer] = nbytes
-        # static weights: in the order of first use, in SRAM while they fit, else in DRAM
-        self.dram_layers: list[frozenset[int]] = []
-        for proc, program in zip(procs, steps.programs):
-            resident, outside = 0, []
-            for layer in dict.fromkeys(st.layer for st in program):
-                if resident + full[layer] <= proc.capacity:
-                    resident += full[layer]
-                else:
-                    outside.append(layer)
-            if outside and self.dram is None:
-                raise ConfigError(f"machine {machine.name}: processor p{proc.index} holds "
-                                  f"{sum(full[l] for l in outside):,} bytes of weights beyond its {proc.capacity:,} "
-                                  f"bytes of SRAM and the machine has no DRAM: add a [dram] section or raise "
-                                  f"processors.sram_bytes")
-            proc.sram = proc.peak_sram = resident
-            self.dram_layers.append(frozenset(outside))
-        # stashed weight versions per processor and layer it reads: unconsumed versions, oldest first
-        # (None: the initial weights, used by mini-batches 0..D)
-        self.stash = [{st.weights.layer: deque([None]) for st in program if st.weights is not None}
-                      for program in steps.programs]
-        self.initial_uses = [dict.fromkeys(s, 0) for s in self.stash]
+        ids = {item: i for i, item in enumerate(items)}
+        programs = steps.programs
+        offsets = [st.offset for program in programs for st in program]
+        self.first = first = min(offsets, default=0)
+        self.steps = nsteps = max(offsets, default=0) + n - first
+        self.width = width = [max(1, len(program)) for program in programs]
+        points = [2 * w * nsteps for w in width]
+        buffers: list[list[tuple]] = [[] for _ in programs]  # (end, start, bytes, item, base, readers, layer)
 
-    def dram_weights(self, st: SliceStep) -> int:
-        """Bytes of weights slice `st` reads from DRAM because its layer's do not fit in its
-        processor's SRAM: WG the whole master copy it updates; FP and IG the part they use (of the
-        initial weights: later versions are buffers of their own); 0 if they fit."""
-        if st.layer not in self.dram_layers[st.proc]:
-            return 0
-        return self.full[st.layer] if st.kind is TaskKind.WG else self.weight_share[st.proc][st.layer]
+        def pos(p: int, step: int, index: int) -> int:
+            return (step - first) * width[p] + index
 
-    # -- buffers -------------------------------------------------------------------------
-    def new_buffer(self, p: int, item: int, batch: int, slot: int) -> Buffer:
-        buf = Buffer(item, batch, slot)
-        if self.spills:
-            uses = self.uses[p][item]
-            buf.key = (batch + self.shift[item]) * self.width[p] + (uses[0] if uses else 0)
-        return buf
-
-    def read_once(self, p: int, buf: Buffer) -> None:
-        """One reader of `buf` has run but others remain: its next use is the next reader's."""
-        if self.spills and buf.sram:
-            buf.key = (buf.batch + self.shift[buf.item]) * self.width[p] + self.uses[p][buf.item][buf.consumed]
-            self.resident[p][buf.slot] = buf
-            heapq.heappush(self.heaps[p], buf.slot - (buf.key << self.bits))
-
-    def place(self, p: int, buf: Buffer, nbytes: int, ready: int) -> None:
-        """Hold `nbytes` more of `buf` (there from `ready`) on processor `p`: in SRAM, spilling
-        what is used furthest in the future if they do not fit."""
-        proc, heap = self.procs[p], self.heaps[p]
-        if proc.sram + nbytes > proc.capacity:
-            resident, now, bits = self.resident[p], self.clock._now, self.bits
-            mask = (1 << bits) - 1
-            while heap and proc.sram + nbytes > proc.capacity:
-                entry = heap[0]
-                victim = resident.get(entry & mask)
-                if victim is None or victim.key != -(entry >> bits):  # released, re-keyed or pinned since
-                    heapq.heappop(heap)
-                    continue
-                if victim.key <= buf.key:
-                    break
-                heapq.heappop(heap)
-                self.spill(p, victim, victim.sram, victim.time if victim.time > now else now)
-                self.release(p, victim)
-            if proc.sram + nbytes > proc.capacity:
-                self.spill(p, buf, nbytes, ready)
+        def hold(p: int, start: int, end: int, nbytes: int, item: int, base: int, reads: tuple[int, ...],
+                 layer: int = -1) -> None:
+            """A buffer of `nbytes` on p from point `start` through point `end` (clipped to the run;
+            none if empty, but a weight version, of `layer`, is kept to read its part in DRAM),
+            read by the slices at positions `base + r` for r in `reads`."""
+            if start < 0 <= layer:  # the initial weights: there from the start, never written
+                buffers[p].append((-1, 0, nbytes, item, base, reads, layer))
                 return
-        proc.sram += nbytes
-        if proc.sram > proc.peak_sram:
-            proc.peak_sram = proc.sram
-        buf.sram += nbytes
-        if self.spills:
-            resident = self.resident[p]
-            resident[buf.slot] = buf
-            heapq.heappush(heap, buf.slot - (buf.key << self.bits))
-            if len(heap) > 2 * len(resident) + 64:  # mostly stale entries: rebuild
-                heap[:] = [slot - (b.key << self.bits) for slot, b in resident.items() if b.key != PINNED]
-                heapq.heapify(heap)
+            start, end = max(0, start), min(points[p] - 1, end)
+            if nbytes and (end >= start or layer >= 0) and start < points[p]:
+                buffers[p].append((end, start, nbytes, item, base, reads, layer))
 
-    def release(self, p: int, buf: Buffer) -> None:
-        """Free `buf`'s SRAM: its last reader on `p` has run (spilled bytes are dropped), or it was spilled."""
-        if buf.sram:
-            self.procs[p].sram -= buf.sram
-            buf.sram = 0
-            self.resident[p].pop(buf.slot, None)
+        # readers per processor and item: (offset, index) of every slice reading it (same mini-batch)
+        readers: list[dict[Item, list[tuple[int, int]]]] = [{} for _ in programs]
+        weight_readers: list[dict[int, list[tuple[int, int, int]]]] = [{} for _ in programs]  # layer -> (offset, index, lag)
+        for p, program in enumerate(programs):
+            for i, st in enumerate(program):
+                for item in st.needs:
+                    readers[p].setdefault(item, []).append((st.offset, i))
+                if st.weights is not None:  # FP, IG: version b - 1 - D
+                    weight_readers[p].setdefault(st.layer, []).append((st.offset, i, 1 + steps.delays[st.layer]))
+                elif st.kind is WG:  # the master copy it updates: version b - 1
+                    weight_readers[p].setdefault(st.layer, []).append((st.offset, i, 1))
 
-    def spill(self, p: int, buf: Buffer | None, nbytes: int, ready: int, item: int = -1, batch: int = 0) -> None:
-        """Post the write of `nbytes` of `buf` (there from `ready`) to p's DRAM channel (`buf`
-        None: weights written back, of `item` and `batch`)."""
-        if self.dram is None:
-            raise ConfigError(f"machine: processor p{p} needs more than its {self.procs[p].capacity:,} bytes of "
-                              f"SRAM and the machine has no DRAM to spill to: add a [dram] section or raise "
-                              f"processors.sram_bytes")
-        if buf is not None:
-            buf.dram += nbytes
-            buf.pending += 1
-            item, batch = buf.item, buf.batch
-        heapq.heappush(self.channel[p].writes, (ready, next(self._order), nbytes, buf, item, batch, p))
+        relative = [{item: tuple(off * width[p] + i for off, i in r) for item, r in per.items()}
+                    for p, per in enumerate(readers)]  # reader positions of mini-batch `first`
 
-    # -- weights -------------------------------------------------------------------------
-    def weights_arrived(self, p: int, layer: int, buf: Buffer, nbytes: int, ready: int) -> None:
-        """A version of `layer`'s weights reached `p` (on the layer's home: its WG's update)."""
-        if layer in self.dram_layers[p]:  # kept in DRAM (on the home: the update written back)
-            self.spill(p, buf, nbytes, ready)
-            return
-        versions = self.stash[p][layer]  # weights are only sent to processors reading them
-        versions.append(buf)
-        if len(versions) > 1:  # older versions still in use: a stashed copy
-            self.place(p, buf, nbytes, ready)
+        self.kept = [0] * len(programs)
+        # versions: per (processor, layer) its bytes per version, and where each part of a version comes from
+        version_bytes: dict[tuple[int, int], int] = {}
+        makers: dict[int, list[tuple[int, int, object]]] = {}  # layer -> (proc, index, output) of its WG slices
+        for p, program in enumerate(programs):
+            for i, st in enumerate(program):
+                for o in st.outputs:
+                    item = ids[o.item]
+                    if o.item.kind is ItemKind.WEIGHTS:
+                        makers.setdefault(o.item.layer, []).append((p, i, o))
+                        if o.local:
+                            version_bytes[p, o.item.layer] = version_bytes.get((p, o.item.layer), 0) + o.nbytes
+                        for q, share in o.remote:
+                            version_bytes[q, o.item.layer] = version_bytes.get((q, o.item.layer), 0) + share
+                        continue
+                    backward = o.item.kind in BACKWARD_KEPT
+                    if o.local:
+                        if backward and any(program[j].kind is not TaskKind.FP for _, j in readers[p][o.item]):
+                            self.kept[p] += o.nbytes
+                        for b in range(n):
+                            s = b + st.offset
+                            base, reads = (b - first) * width[p], relative[p][o.item]
+                            hold(p, 2 * pos(p, s, i + 1), 2 * (base + max(reads)), o.nbytes, item, base, reads)
+                    for q, share in o.remote:
+                        if backward and any(programs[q][j].kind is not TaskKind.FP for _, j in readers[q][o.item]):
+                            self.kept[q] += share
+                        for b in range(n):
+                            s = b + st.offset
+                            base, reads = (b - first) * width[q], relative[q][o.item]
+                            hold(q, 2 * pos(q, s, 0), 2 * (base + max(reads)), share, item, base, reads)
+        # weight versions: the step each remote part is sent in (one before its first reader there
+        # needs it, never before its WG made it), then per holder the points each version arrives and is released
+        self.send_step: dict[tuple[int, int, int], int] = {}  # (maker, reader, layer) -> step offset of the send
+        for layer, parts in makers.items():
+            for h, i, o in parts:
+                for q, _ in o.remote:
+                    first_read = min(off + lag for off, _, lag in weight_readers[q][layer])
+                    self.send_step[h, q, layer] = max(programs[h][i].offset, first_read - 1)
+        for (p, layer), vb in version_bytes.items():
+            wid = ids[Item(ItemKind.WEIGHTS, layer)]
+            reads = weight_readers[p].get(layer, [])
+            arrive = [(programs[h][i].offset, i + 1) for h, i, o in makers[layer] if h == p and o.local]
+            arrive += [(self.send_step[h, p, layer], 0) for h, _, o in makers[layer] if p in dict(o.remote)]
+            sends = [self.send_step[p, q, layer] for h, _, o in makers[layer] if h == p for q, _ in o.remote]
 
-    def version_done(self, p: int, layer: int) -> None:
-        """Every reader on `p` has used the oldest version of `layer`: the next one becomes the static copy."""
-        if layer in self.dram_layers[p]:
-            return
-        versions = self.stash[p][layer]
-        versions.popleft()
-        if versions:
-            self.release(p, versions[0])
+            def arrival(v: int) -> int:
+                return max(2 * pos(p, v + s, i) for s, i in arrive)
 
-    def initial_used(self, p: int, layer: int, readers: int) -> None:
-        """A reader on `p` used the initial weights of `layer` (mini-batches 0..D use them)."""
-        uses = self.initial_uses[p]
-        uses[layer] += 1
-        if uses[layer] == readers * (self.delays[layer] + 1):
-            self.version_done(p, layer)
+            def release(v: int) -> int:
+                """After its last reader (mini-batch v + lag), its sends (the end of their step), the next's arrival."""
+                used = [2 * pos(p, v + lag + off, i) for off, i, lag in reads]
+                sent = [2 * pos(p, v + s + 1, 0) - 1 for s in sends] if v >= 0 else []
+                return max(used + sent + [arrival(v + 1) - 1 if v + 1 < n else points[p] - 1])  # the last stays
 
-    # -- DRAM ----------------------------------------------------------------------------
-    def read(self, p: int, nbytes: int, item: int, batch: int, buf: Buffer | None = None) -> int:
-        """Read `nbytes` (of `buf`, after its writes) from DRAM for a slice of `batch` on `p`,
-        requested now; the cycle the read ends."""
-        channel, now = self.channel[p], self.clock._now
-        writes = channel.writes
-        while writes and (channel.free if channel.free > writes[0][0] else writes[0][0]) < now:
-            self._commit(channel, heapq.heappop(writes))  # started while no read was waiting
-        while buf is not None and buf.pending:
-            self._commit(channel, heapq.heappop(writes))  # the read needs them
-        return self._book(channel, now, nbytes, item, batch, DRAM_END, p)
+            # version v is a buffer beyond the current copy from its arrival while v - 1 is still held;
+            # what of it spills stays in DRAM, where its readers read it
+            w = width[p]
+            hold(p, -1, -1, vb, wid, -first * w, tuple((b + off) * w + i for off, i, lag in reads for b in range(lag)),
+                 layer)
+            relative_version = tuple((lag + off) * w + i for off, i, lag in reads)
+            for v in range(n):
+                hold(p, arrival(v), min(release(v), release(v - 1)), vb, wid, (v - first) * w, relative_version, layer)
+        # static weights: in the order of first use, the part beyond the capacity stays in DRAM
+        self.dram = machine.dram
+        self.outside: list[dict[int, int]] = []  # per processor: layer -> bytes of its copy kept in DRAM
+        self.static: list[int] = []  # bytes of weight copies resident in SRAM
+        self.access: list[dict[int, Access]] = []  # per processor: position -> its DRAM traffic
+        self.resident: list[np.ndarray] = []  # per processor and point: bytes of buffers in SRAM
+        self.peak: list[int] = []
+        for p, (proc, program) in enumerate(zip(procs, programs)):
+            resident, outside = 0, {}
+            for layer in dict.fromkeys(st.layer for st in program):
+                vb = version_bytes.get((p, layer), 0)
+                fits = int(max(0, min(vb, proc.capacity - resident)))
+                outside[layer] = vb - fits
+                resident += fits
+            self.outside.append(outside)
+            self.static.append(resident)
+            access: dict[int, Access] = {}
+            self.access.append(access)
+            spilled = self._spill(buffers[p], points[p], proc.capacity - resident, outside, access)
+            if (spilled or any(outside.values())) and self.dram is None:
+                raise ConfigError(f"machine {machine.name}: processor p{p} needs more than its {proc.capacity:,} "
+                                  f"bytes of SRAM and the machine has no DRAM to spill to: add a [dram] section or "
+                                  f"raise processors.sram_bytes")
+            self.peak.append(resident + int(self.resident[p].max(initial=0)))
 
-    def flush(self) -> None:
-        """Start the writes still posted at the end of the run."""
-        for channel in self.channels:
-            while channel.writes:
-                self._commit(channel, heapq.heappop(channel.writes))
+    def _spill(self, buffers: list, points: int, room: float, outside: dict[int, int],
+               access: dict[int, Access]) -> bool:
+        """Rank `buffers` (end, start, bytes, item, readers' base and positions, layer of a weight version or -1) as a
+        stack in `room` bytes (module docstring), record their DRAM accesses in `access` and their
+        resident bytes per point; whether anything goes to DRAM. A weight version puts in DRAM at
+        least the part of its layer's copy that lives there (`outside`)."""
+        held = np.zeros(points + 1, dtype=np.int64)  # difference array of the buffers' bytes
+        for end, start, nbytes, *_ in buffers:
+            if end >= start:
+                held[start] += nbytes
+                held[end + 1] -= nbytes
+        need = np.cumsum(held[:-1])
+        fits = math.isinf(room) or need.max(initial=0) <= room
+        if fits and not any(outside.values()):
+            self.resident.append(need)
+            return False
+        room = math.inf if math.isinf(room) else int(room)
+        ranked = np.zeros(points, dtype=np.int64)  # bytes of the buffers ranked so far, per point
+        kept = [0] * (points + 1)
+        for end, start, nbytes, item, base, reads, layer in sorted(buffers, key=lambda b: (b[0] - b[1], b[0])):
+            out = 0
+            if end >= start:
+                span = ranked[start:end + 1]
+                if not fits:
+                    out = min(nbytes, max(0, int(span.max()) + nbytes - room))
+                span += nbytes
+                kept[start] += nbytes - out
+                kept[end + 1] -= nbytes - out
+            if layer >= 0:
+                out = max(out, outside.get(layer, 0))
+            if out:
+                if end >= 0:  # not the initial weights: written as it arrives (posted)
+                    a = _at(access, start // 2)
+                    a.write += out
+                    a.write_item = item
+                for r in reads:
+                    _at(access, base + r).read += out
+        self.resident.append(np.cumsum(kept[:-1]))
+        return True
 
-    def _commit(self, channel: DramChannel, write: tuple) -> None:
-        ready, _, nbytes, buf, item, batch, p = write
-        end = self._book(channel, ready, nbytes, item, batch, p, DRAM_END)
-        if buf is not None:
-            buf.pending -= 1
-            if end > buf.written:
-                buf.written = end
+    def position(self, p: int, step: int, index: int) -> int:
+        """Position of slice `index` of step `step` on p's timeline."""
+        return (step - self.first) * self.width[p] + index
 
-    def _book(self, channel: DramChannel, ready: int, nbytes: int, item: int, batch: int, src: int, dst: int) -> int:
-        duration = self.durations.get(nbytes)
-        if duration is None:
-            duration = self.durations[nbytes] = self.dram.cycles(nbytes)
-        channel.free = end = (channel.free if channel.free > ready else ready) + duration
-        channel.busy += duration
-        channel.nbytes += nbytes
-        channel.transfers += 1
-        channel.busy_by_batch[batch] += duration
-        channel.bytes_by_batch[batch] += nbytes
-        if self.trace is not None:
-            self.trace.append(TransferRecord(channel.name, *self.names[item], batch, src, dst, end - duration, end,
-                                             nbytes))
-        return end
+    def occupancy(self, p: int, point: int) -> int:
+        """Bytes in p's SRAM at `point` of its timeline."""
+        return self.static[p] + int(self.resident[p][point])

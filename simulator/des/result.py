@@ -64,6 +64,7 @@ class ProcessorStats:
     total: int
     peak_sram: int  # bytes resident in SRAM at most (weights, buffers, stashed weight versions)
     sram_bytes: int | float  # its SRAM capacity (math.inf: unbounded)
+    kept: int  # one mini-batch's intermediates its backward slices keep (the paper's per-processor memory)
 
     @property
     def idle(self) -> int:
@@ -94,12 +95,10 @@ class LinkStats:
 
     @classmethod
     def within(cls, link: Link, total: int, busy_per_update: float = 0.0, cycles: float | None = None) -> LinkStats:
-        """`link`'s statistics over the window [0, total]. A transfer nobody waits for (the last weight
-        versions, say) can still be on the wire when the last processor finishes; its cycles past
-        `total` are not counted. Bookings are FIFO and made by `total`, so whatever lies past it is
-        one contiguous stretch ending at `link.free`. With `cycles` per update, the steady share."""
-        return cls(link.name, link.busy - max(0, link.free - total), link.nbytes, link.transfers, total,
-                   busy_per_update, None if cycles is None else busy_per_update / cycles)
+        """`link`'s statistics over the run's `total` cycles (the run ends after its last booking);
+        with `cycles` per update, the steady share."""
+        return cls(link.name, link.busy, link.nbytes, link.transfers, total, busy_per_update,
+                   None if cycles is None else busy_per_update / cycles)
 
     @property
     def occupancy(self) -> float:
@@ -152,15 +151,17 @@ class SimResult:
 
     `simulated_cycles_per_update` is the steady state: every processor handles one
     mini-batch per step, so the long-run cycles per update are those of the slowest
-    processor's steps, measured over the steps in which it has all its work (see
-    `run.step_period`), and never fewer than the busy cycles per update of any processor, link
+    processor's steps, measured over the steps in which every processor has all its slices
+    (see `run.step_period`), and never fewer than the busy cycles per update of any processor, link
     or DRAM channel (a run too short to saturate a resource, thanks to gradient-delay slack, is
     held to that bound). It is None (not measured; `steady_state` False) when the run is too
     short for that: a figure from the fill alone could exceed what the schedule allows; so are
     then the figures that divide by it (time, throughput, energy, power, shares).
     Update intervals within a finite run can be shorter: a processor with gradient-delay
     slack can run ahead of the rest for many mini-batches before it sets the pace.
-    `fill_latency` is the cycle at which the first mini-batch's update completes.
+    `fill_latency` is the cycle at which the first mini-batch's update completes, `total_cycles`
+    the one at which the last processor has finished and the last transfer or DRAM access has
+    ended.
     """
 
     scheduler: str
@@ -295,6 +296,7 @@ class SimResult:
             "processors_used": self.processors_used,
             "peak_sram_bytes": [p.peak_sram for p in self.processors],
             "sram_capacity_bytes": [_finite(p.sram_bytes) for p in self.processors],
+            "kept_bytes_per_minibatch": [p.kept for p in self.processors],
             "dram_bytes_per_update": self.dram_bytes_per_update, "dram_busy_share": self.dram_busy_share,
             "limited_by": {"resource": self.limited_by.resource.value, "name": self.limited_by.name,
                            "busy_cycles_per_update": self.limited_by.busy_per_update,
@@ -306,7 +308,8 @@ class SimResult:
                             "waiting_for_weights": p.share(p.wait_weights),
                             "waiting_for_dram": p.share(p.wait_memory),
                             "waiting_for_bus": p.share(p.wait_bus), "idle": p.share(p.idle),
-                            "peak_sram_bytes": p.peak_sram, "sram_capacity_bytes": _finite(p.sram_bytes)}
+                            "peak_sram_bytes": p.peak_sram, "sram_capacity_bytes": _finite(p.sram_bytes),
+                            "kept_bytes_per_minibatch": p.kept}
                            for p in self.processors],
             "links": [{"name": l.name, "occupancy": l.occupancy, "steady_share": l.steady_share, "bytes": l.nbytes,
                        "transfers": l.transfers} for l in self.links],

@@ -1,32 +1,34 @@
 """Execute a `Schedule` on a physical machine for N mini-batches: `simulate`.
 
 The machine (`simulator.machine.Machine`) is the one source of the interconnect, the SRAM, the
-DRAM, the clock and the energy table. Each processor is one SimPy process that walks its step
-program (see `steps`): for each slice of each mini-batch it waits until the data items it needs
-have arrived on this processor and the weight version its delay allows is there, reads back
-from DRAM what it had to spill (see `memory`), computes for the slice's cycles on its array
-(from `simulator.cost`), then hands its outputs to the interconnect, whose routes are booked by
-arithmetic when they are sent (see `machine`). Dependencies are plain records plus one `Event`
-per waiting slice; cost grows with slices and transfers, never with cycles.
+DRAM, the clock and the energy table. The run is that of a statically scheduled machine: every
+processor walks its step program (see `steps`), and every link and DRAM channel serves its
+bookings in an order fixed by the schedule (step, then the slice's place in its step), not in
+the order they become ready. A slice waits until the data items it needs have arrived on its
+processor and the weight version its delay allows is there, reads back from DRAM what the static
+residency plan (see `memory`) keeps there, computes for the slice's cycles on its array (from
+`simulator.cost`), then hands its outputs to the interconnect, whose routes are booked by
+arithmetic (see `machine`). The slices are evaluated once each, in that static order (no event
+queue: every dependency points to an earlier step or an earlier slice of the order); the cost
+grows with slices, transfers and DRAM accesses, never with cycles. Every time is a max-plus
+expression of durations that never grow with a resource, so neither does any time
+(docs/machine.md, "Why time is monotone in every resource").
 """
 from __future__ import annotations
 
-import math
 from typing import Callable, NamedTuple, Protocol
 
 from simulator.cost import TaskKind
 from simulator.energy import Activity, dram_energy, link_energy, static_energy, task_density, task_energy
-from simulator.machine import Machine, load_machine
+from simulator.machine import Channels, Machine, load_machine
 from simulator.schedule import Schedule
 from simulator.schedule.dataflow import Item, ItemKind
 from workloads import ConfigError, Network
 
-from .machine import DRAM_END, Clock, Fabric, Processor
-from .memory import PINNED, Buffer, Memory
+from .machine import DRAM_END, Fabric, Link, Processor, TransferRecord
+from .memory import Plan
 from .result import EnergyBreakdown, Limit, LinkStats, ProcessorStats, Resource, SimResult, SliceRecord, SramSample
 from .steps import SliceStep, build_programs
-
-WEIGHTS = ItemKind.WEIGHTS
 
 
 def simulate(schedule: Schedule, minibatches: int = 64, machine: Machine | None = None, overlap: bool = True,
@@ -80,18 +82,17 @@ def simulate(schedule: Schedule, minibatches: int = 64, machine: Machine | None 
     return _Simulation(schedule, machine, minibatches, overlap, trace, executor, activity).run()
 
 
-def step_period(ends: list[int], offsets: list[int], minibatches: int) -> float | None:
-    """Cycles per step of one processor in its steady state; None if it never reached one.
+def step_period(ends: list[int], first: int, full: tuple[int, int]) -> float | None:
+    """Cycles per step of one processor in the steady state; None if the run never reached one.
 
-    `ends[i]` is when the processor finished step `min(offsets) + i`. Full steps (every
-    slice has a mini-batch) are `max(offsets) .. min(offsets) + N - 1`; the second half of
-    them is measured, away from the fill and from the drain at the end of the run.
-    Too short a run (no two full steps) has no steady state to measure.
+    `ends[i]` is when the processor finished step `first + i`. `full` are the first and last
+    steps in which every slice of every processor has a mini-batch; the second half of them is
+    measured, away from the fill. Every booking of those steps precedes, in the static order,
+    those of the drain, so the drain cannot shorten them. Too short a run (no two full steps)
+    has no steady state to measure.
     """
-    first = min(offsets)
-    full = (max(offsets) - first, min(offsets) + minibatches - 1 - first)
     if full[1] - full[0] >= 2:
-        a, b = full[0] + (full[1] - full[0]) // 2, full[1]
+        a, b = full[0] + (full[1] - full[0]) // 2 - first, full[1] - first
         return (ends[b] - ends[a]) / (b - a)
     return None
 
@@ -113,7 +114,7 @@ class Executor(Protocol):
 
 
 class _Op(NamedTuple):
-    """A slice step compiled for the event loop: items by id, with what the loop needs at hand."""
+    """A slice step compiled for the run: items by id, with what the loop needs at hand."""
 
     step: SliceStep
     offset: int
@@ -123,14 +124,29 @@ class _Op(NamedTuple):
     lag: int  # it reads weight version batch - lag (1 + D)
     weight_readers: int
     weight_parts: int
-    outputs: tuple[tuple[int, bool, int, tuple[tuple[int, int], ...]], ...]  # (item, local, bytes kept, remote)
-    dram_weights: int  # bytes of weights it reads from DRAM (layers that do not fit in SRAM)
-    writeback: int  # WG of such a layer whose update no slice here reads: bytes written back
+    outputs: tuple[tuple[int, bool, tuple[tuple[int, int], ...], bool], ...]  # (item, local, remote, weights)
+    label: int  # the item its DRAM reads are labelled with
     wg: bool
     record: tuple  # (label, kind, layer) for the slice records
 
 
+class _Buffer:
+    """The shares of one item of one mini-batch (or weight version) that reached one processor."""
+
+    __slots__ = ("count", "time", "consumed", "payloads", "feeds")
+
+    def __init__(self) -> None:
+        self.count = self.time = self.consumed = 0
+        self.payloads: list | None = None
+        self.feeds: list | None = None
+
+
 class _Simulation:
+    """The static machine: every processor runs its step program, every link and DRAM channel
+    serves its bookings in the order of the schedule (step, then each slice's place in its step,
+    processor, slice), never in the order they become ready. Every time is then a max-plus
+    expression of durations, each non-increasing in every resource (docs/machine.md)."""
+
     def __init__(self, schedule: Schedule, machine: Machine, minibatches: int, overlap: bool, trace: bool,
                  executor: Executor | None = None, activity: Activity | None = None) -> None:
         self.schedule, self.machine, self.flow, self.n = schedule, machine, schedule.flow, minibatches
@@ -143,50 +159,62 @@ class _Simulation:
         self.steps = steps = build_programs(schedule, None if set(arrays) == {cost.array} else arrays, densities)
         self.items = tuple(Item(kind, layer) for layer in range(len(steps.delays)) for kind in ItemKind)
         self.ids = ids = {item: i for i, item in enumerate(self.items)}
-        self.env = Clock()
+        self.names = [(item.kind.value, item.layer) for item in self.items]
         self.trace: list | None = [] if trace else None
         self.records: list[SliceRecord] | None = [] if trace else None
         self.sram: list[SramSample] | None = [] if trace else None
         self.procs = [Processor(p, s.array, s.sram_bytes) for p, s in enumerate(specs)]
-        self.memory = Memory(machine, schedule, steps, self.procs, self.items, minibatches, self.env, self.trace)
-        self.fabric = Fabric(machine, self.env, self._deliver, self.memory.names, self.trace)
-        if self.sram is not None:  # the weights placed at the start
-            for p in range(len(self.procs)):
-                self._sample(p)
+        self.plan = Plan(steps, self.procs, self.items, minibatches, machine)
+        self.fabric = Fabric(machine, None, None, self.names, self.trace)
+        n, dram = minibatches, machine.dram
+        if dram is None:
+            self.channels: list[Link] = []
+        elif dram.channels is Channels.SHARED:
+            self.channels = [Link("dram", busy_by_batch=[0] * n, bytes_by_batch=[0] * n)]
+        else:
+            self.channels = [Link(f"dram p{p}", busy_by_batch=[0] * n, bytes_by_batch=[0] * n)
+                             for p in range(len(self.procs))]
+        self.channel = [self.channels[0 if len(self.channels) == 1 else p] if self.channels else None
+                        for p in range(len(self.procs))]
+        self.dram_durations: dict[int, int] = {}
         parts, readers = self.flow.parts, self.flow.readers
         self.parts = [parts.get(item, 0) for item in self.items]
+
+        def label(st: SliceStep) -> int:
+            return ids[(st.needs or (st.weights,) if st.weights else st.needs or (st.outputs[0].item,))[0]] \
+                if st.needs or st.weights or st.outputs else 0
+
         self.programs = [tuple(_Op(
             st, st.offset, st.cycles, tuple((ids[i], parts[i], readers[i, p]) for i in st.needs),
             -1 if st.weights is None else ids[st.weights], 1 + steps.delays[st.layer],
             0 if st.weights is None else readers[st.weights, p], 0 if st.weights is None else parts[st.weights],
-            tuple((ids[o.item], o.local, o.nbytes, o.remote) for o in st.outputs), self.memory.dram_weights(st),
-            self.memory.dram_weights(st) if st.kind is TaskKind.WG and not any(o.local for o in st.outputs) else 0,
-            st.kind is TaskKind.WG, (st.label, st.kind.value, st.layer)) for st in program)
+            tuple((ids[o.item], o.local, o.remote, o.item.kind is ItemKind.WEIGHTS) for o in st.outputs),
+            label(st), st.kind is TaskKind.WG, (st.label, st.kind.value, st.layer)) for st in program)
             for p, program in enumerate(steps.programs)]
-        self.weights_id = [ids[Item(ItemKind.WEIGHTS, layer)] for layer in range(len(steps.delays))]
-        self.is_weights = [item.kind is ItemKind.WEIGHTS for item in self.items]
-        self.n_items, self.n_procs = len(self.items), len(self.procs)  # buffer slots: (batch, item, proc)
-        self.arrivals: dict[int, Buffer] = {}
+        # the order every channel serves its bookings in: by step, then the slice's nominal start
+        # within its step (the cycles of the slices before it on its processor), processor, index
+        nominal = [(sum(st.cycles for st in program[:i]), p, i)
+                   for p, program in enumerate(steps.programs) for i in range(len(program))]
+        self.order = [(p, i) for _, p, i in sorted(nominal)]
+        self.buffers: dict[tuple[int, int, int], _Buffer] = {}
+        self.events = 0
         self.step_ends: list[list[int]] = [[] for _ in steps.programs]
-        self.wg_done = [0] * minibatches
         self.updates = [0] * minibatches
 
     def run(self) -> SimResult:
-        for p, program in enumerate(self.programs):
-            if program:
-                self.env.process(self._processor(p, program))
-        self.env.run()
+        self._run()
         return self._result()
 
     # -- items ---------------------------------------------------------------------------
-    def _deliver(self, item: int, batch: int, dest: int, time: int, nbytes: int, payload: object = None,
-                 record: int = -1) -> None:
-        """A share of `item` reaches `dest` at `time` (traced: by the transfer `record`, -1 none)."""
-        slot = (batch * self.n_items + item) * self.n_procs + dest
-        buf = self.arrivals.get(slot)
+    def _deliver(self, item: int, batch: int, dest: int, time: int, payload: object = None, record: int = -1) -> None:
+        """A share of `item` of `batch` (a weight version) reaches `dest` at `time` (traced: by `record`)."""
+        key = (batch, item, dest)
+        buf = self.buffers.get(key)
         if buf is None:
-            buf = self.arrivals[slot] = self.memory.new_buffer(dest, item, batch, slot)
+            buf = self.buffers[key] = _Buffer()
         buf.count += 1
+        if time > buf.time:
+            buf.time = time
         if record >= 0:
             if buf.feeds is None:
                 buf.feeds = []
@@ -195,170 +223,165 @@ class _Simulation:
             if buf.payloads is None:
                 buf.payloads = []
             buf.payloads.append(payload)
-        if time > buf.time:
-            buf.time = time
-        if self.is_weights[item]:
-            self.memory.weights_arrived(dest, self.items[item].layer, buf, nbytes, time)
-        elif self.memory.spills:
-            self.memory.place(dest, buf, nbytes, time)
-        else:  # unbounded SRAM: only count
-            proc = self.procs[dest]
-            proc.sram += nbytes
-            if proc.sram > proc.peak_sram:
-                proc.peak_sram = proc.sram
-            buf.sram += nbytes
-        if self.sram is not None:
-            self._sample(dest)
-        if buf.waiter is not None and buf.count == self.parts[item]:
-            buf.waiter.succeed()
-            buf.waiter = None
 
-    def _sample(self, p: int) -> None:
-        """Traced runs: processor p's SRAM occupancy now."""
-        self.sram.append(SramSample(p, self.env._now, self.procs[p].sram))
-
-    def _consume(self, buf: Buffer, proc: int, consumers: int) -> None:
+    def _consume(self, key: tuple[int, int, int], buf: _Buffer, consumers: int) -> None:
         buf.consumed += 1
         if buf.consumed == consumers:
-            self.memory.release(proc, buf)
-            if self.is_weights[buf.item]:
-                self.memory.version_done(proc, self.items[buf.item].layer)
-            del self.arrivals[buf.slot]
-        else:
-            self.memory.read_once(proc, buf)
-        if self.sram is not None:
-            self._sample(proc)
+            del self.buffers[key]
 
-    # -- processors ----------------------------------------------------------------------
-    def _processor(self, p: int, program: tuple[_Op, ...]):
-        """The processor's SimPy process. A slice waits (one event) only for shares not yet sent;
-        once all are on their way it knows when its data will be there, books the DRAM reads of
-        what it spilled (prefetch: its buffers are then pinned in SRAM or DRAM) and sleeps once,
-        until its end. In functional mode it wakes at its start to compute its values then."""
-        env, proc, n, arrivals, memory = self.env, self.procs[p], self.n, self.arrivals, self.memory
-        items, procs, new_buffer = len(self.items), len(self.procs), memory.new_buffer
-        overlap, send, deliver, consume = self.overlap, self.fabric.send, self._deliver, self._consume
-        timeout, event = env.timeout, env.event
-        fetching = proc.capacity < math.inf  # something may be in DRAM
-        first = min(op.offset for op in program)
-        last = max(op.offset for op in program) + n
-        for step in range(first, last):
-            for op in program:
+    def _dram(self, p: int, ready: int, nbytes: int, item: int, batch: int, read: bool) -> int:
+        """Book an access of `nbytes` for p on its DRAM channel, behind everything booked before; its end."""
+        channel = self.channel[p]
+        duration = self.dram_durations.get(nbytes)
+        if duration is None:
+            duration = self.dram_durations[nbytes] = self.machine.dram.cycles(nbytes)
+        start = channel.free if channel.free > ready else ready
+        channel.free = end = start + duration
+        channel.busy += duration
+        channel.nbytes += nbytes
+        channel.transfers += 1
+        b = min(max(batch, 0), self.n - 1)
+        channel.busy_by_batch[b] += duration
+        channel.bytes_by_batch[b] += nbytes
+        self.events += 1
+        if self.trace is not None:
+            self.trace.append(TransferRecord(channel.name, *self.names[item], batch, DRAM_END if read else p,
+                                             p if read else DRAM_END, start, end, nbytes))
+        return end
+
+    def _sample(self, p: int, time: int, point: int) -> None:
+        """Traced runs: processor p's SRAM occupancy from `time`, at `point` of its timeline."""
+        self.sram.append(SramSample(p, time, self.plan.occupancy(p, point)))
+
+    # -- the run -------------------------------------------------------------------------
+    def _run(self) -> None:
+        """Every slice of every step, in the static order; each waits for its processor, its data,
+        its weight version and its DRAM reads, then sends its outputs."""
+        n, plan, buffers, fabric, programs = self.n, self.plan, self.buffers, self.fabric, self.programs
+        procs, overlap, deliver = self.procs, self.overlap, self._deliver
+        count = len(procs)
+        free = [0] * count  # when each processor has finished its last slice (and, without overlap, sent its outputs)
+        started = [0] * count  # per processor: when it began the current step (its credits: a transfer
+        # of step s leaves for its receiver once that has begun step s, so what a processor holds is static)
+        spans = [(min((op.offset for op in program), default=0), max((op.offset for op in program), default=-1) + n)
+                 for program in programs]
+        deferred: dict[int, list] = {}  # step -> weight versions to send then: (maker, reader, bytes, item, version, ready, payload)
+        send_step = plan.send_step
+        if self.sram is not None:
+            for p in range(count):
+                self._sample(p, 0, 0)
+        last = plan.first + plan.steps
+
+        def send_deferred(step: int) -> None:
+            for h, q, nbytes, item, version, ready, payload in deferred.pop(step, ()):
+                _, _, arrival, record = fabric.book(h, q, nbytes, max(ready, started[q]), item, version)
+                self.events += 1
+                deliver(item, version, q, arrival, payload, record)
+
+        for step in range(plan.first, last):
+            for p in range(count):
+                started[p] = free[p]
+            send_deferred(step)
+            for p, i in self.order:
+                op = programs[p][i]
                 batch = step - op.offset
-                if batch < 0 or batch >= n:
+                k = plan.position(p, step, i)
+                access = plan.access[p].get(k)
+                if batch < 0 or batch >= n:  # no slice here: only the traffic of what the others made it hold
+                    if access is not None:
+                        if access.write:
+                            self._dram(p, free[p], access.write, access.write_item, batch, False)
+                        if access.read:
+                            self._dram(p, free[p], access.read, op.label, batch, True)
+                    if self.sram is not None:
+                        self._sample(p, free[p], 2 * k)
+                        self._sample(p, free[p], 2 * k + 1)
                     continue
-                t0 = ready = env._now
+                self.events += 1
+                t0 = ready = free[p]
                 bufs = []
                 for item, need, _ in op.needs:
-                    slot = (batch * items + item) * procs + p
-                    buf = arrivals.get(slot)
-                    if buf is None:
-                        buf = arrivals[slot] = new_buffer(p, item, batch, slot)
-                    if buf.count < need:  # shares not sent yet
-                        buf.waiter = event()
-                        yield buf.waiter
+                    key = (batch, item, p)
+                    buf = buffers.get(key)
+                    if buf is None or buf.count < need:
+                        raise RuntimeError(f"static order: {self.items[item]} of mini-batch {batch} not sent to p{p} "
+                                           f"before step {step}")
                     if buf.time > ready:
                         ready = buf.time
-                    bufs.append(buf)
-                t1 = ready = ready if ready > env._now else env._now
-                wbuf = None
-                version = batch - op.lag
+                    bufs.append((key, buf))
+                t1 = ready
+                wkey, wbuf, version = None, None, batch - op.lag
                 if op.weights >= 0 and version >= 0:
-                    slot = (version * items + op.weights) * procs + p
-                    wbuf = arrivals.get(slot)
-                    if wbuf is None:
-                        wbuf = arrivals[slot] = new_buffer(p, op.weights, version, slot)
-                    if wbuf.count < op.weight_parts:
-                        wbuf.waiter = event()
-                        yield wbuf.waiter
-                    if env._now > ready:
-                        ready = env._now
+                    wkey = (version, op.weights, p)
+                    wbuf = buffers.get(wkey)
+                    if wbuf is None or wbuf.count < op.weight_parts:
+                        raise RuntimeError(f"static order: weights {op.step.layer} version {version} not on p{p} "
+                                           f"before step {step}")
                     if wbuf.time > ready:
                         ready = wbuf.time
                 t2 = t3 = ready
-                if fetching:
-                    spilled = op.dram_weights or (wbuf is not None and wbuf.dram)
-                    for buf in bufs:
-                        buf.key = PINNED  # its reader is committed: it stays where it is until read
-                        spilled = spilled or buf.dram
-                    if wbuf is not None:
-                        wbuf.key = PINNED
-                    if spilled:
-                        reads = 0 if self.trace is None else len(self.trace)
-                        end = yield from self._fetch(p, op, batch, bufs, wbuf, version, ready)
-                        if end > t3:
-                            t3 = end
-                if self.executor is None:
-                    produced = None
-                    yield timeout(t3 + op.cycles - env._now)
-                else:
-                    if t3 > env._now:
-                        yield env.timeout(t3 - env._now)
-                    produced = self._execute(op.step, batch, p)
-                    yield env.timeout(op.cycles)
+                reads = -1
+                if access is not None:
+                    if access.write:  # posted: the processor does not wait for it
+                        self._dram(p, t0, access.write, access.write_item, batch, False)
+                    if access.read:
+                        reads = len(self.trace) if self.trace is not None else 0
+                        t3 = self._dram(p, t2, access.read, op.label, batch, True)
+                if self.sram is not None:
+                    self._sample(p, t0, 2 * k)
+                produced = None if self.executor is None else self._execute(op.step, batch, p, t3)
+                end = t3 + op.cycles
+                proc = procs[p]
                 proc.wait_data += t1 - t0
                 proc.wait_weights += t2 - t1
                 proc.wait_memory += t3 - t2
                 proc.busy += op.cycles
-                now = env._now
-                if self.records is not None:
-                    fed = [r for buf in bufs + ([wbuf] if wbuf is not None else []) for r in buf.feeds or ()]
-                    if fetching and spilled:  # its DRAM reads (the channel records them with the slice's p as dst)
-                        fed += [i for i in range(reads, len(self.trace))
-                                if self.trace[i].dst == p and self.trace[i].src == DRAM_END]
-                    record = len(self.records)
-                    self.records.append(SliceRecord(p, *op.record, batch, t3, now, t1, t2, t0, now, tuple(fed)))
-                for buf, (_, _, readers) in zip(bufs, op.needs):
-                    consume(buf, p, readers)
+                for (key, buf), (_, _, readers) in zip(bufs, op.needs):
+                    self._consume(key, buf, readers)
                 if wbuf is not None:
-                    consume(wbuf, p, op.weight_readers)
-                elif op.weights >= 0:
-                    memory.initial_used(p, op.step.layer, op.weight_readers)
-                if op.writeback:  # the update of weights kept in DRAM (else: the local version's spill)
-                    memory.spill(p, None, op.writeback, now, self.weights_id[op.step.layer], batch)
-                left = now
-                for item, local, nbytes, remote in op.outputs:
+                    self._consume(wkey, wbuf, op.weight_readers)
+                if self.sram is not None:
+                    self._sample(p, end, 2 * k + 1)
+                left = end
+                for item, local, remote, weights in op.outputs:
                     payload = None if produced is None else produced.get(self.items[item])
                     if local:
-                        deliver(item, batch, p, now, nbytes, payload)
+                        deliver(item, batch, p, end, payload)
                     for q, share in remote:
-                        left = max(left, send(p, q, share, item, batch, payload))
-                if not overlap and left > now:
-                    yield env.timeout(left - now)
-                    proc.wait_bus += left - now
-                    if self.records is not None:
-                        self.records[record] = self.records[record]._replace(released=left)
-                if op.wg:
-                    self.wg_done[batch] += 1
-                    if self.wg_done[batch] == self.steps.wg_slices:
-                        self.updates[batch] = env._now
-            self.step_ends[p].append(env._now)
+                        if weights:
+                            send = send_step[p, q, op.step.layer] + batch
+                            if send > step:  # just in time: one step before its first reader on q
+                                deferred.setdefault(send, []).append((p, q, share, item, batch, end, payload))
+                                continue
+                        _, he, arrival, record = fabric.book(p, q, share, max(end, started[q]), item, batch)
+                        self.events += 1
+                        if he > left:
+                            left = he
+                        deliver(item, batch, q, arrival, payload, record)
+                released = end if overlap else left
+                proc.wait_bus += released - end
+                free[p] = released
+                if self.records is not None:
+                    fed = [r for _, buf in bufs + ([(wkey, wbuf)] if wbuf is not None else []) for r in buf.feeds or ()]
+                    if reads >= 0:  # its DRAM read
+                        fed.append(reads)
+                    self.records.append(SliceRecord(p, *op.record, batch, t3, end, t1, t2, t0, released, tuple(fed)))
+                if op.wg and released > self.updates[batch]:  # the update is complete once its last WG slice is
+                    self.updates[batch] = released
+            for p in range(count):
+                if spans[p][0] <= step < spans[p][1]:
+                    self.step_ends[p].append(free[p])
+        for step in sorted(deferred):  # the last versions, which no slice of the run reads
+            started[:] = free
+            send_deferred(step)
 
-    def _fetch(self, p: int, op: _Op, batch: int, bufs: list[Buffer], wbuf: Buffer | None, version: int,
-               ready: int):
-        """Generator: read back from DRAM what slice `op` of `batch` (its inputs there at `ready`)
-        spilled, and the weights it keeps there; the cycle the reads end (0: none)."""
-        memory, env = self.memory, self.env
-        spilled = [(buf, item) for buf, (item, _, _) in zip(bufs, op.needs) if buf.dram]
-        if wbuf is not None and wbuf.dram:
-            spilled.append((wbuf, op.weights))
-        if ready > env._now and any(buf.time > env._now for buf, _ in spilled):  # written once there
-            yield env.timeout(ready - env._now)
-        end = 0
-        for buf, item in spilled:
-            end = memory.read(p, buf.dram, item, batch, buf)
-        if op.wg or (op.weights >= 0 and version < 0):  # the master copy WG updates, or the initial weights
-            if op.dram_weights:
-                end = memory.read(p, op.dram_weights, self.weights_id[op.step.layer], batch)
-        return end
-
-    def _execute(self, st: SliceStep, batch: int, p: int) -> dict[Item, object]:
-        """Functional mode: hand the slice's arrived payloads to the executor."""
-        arrivals, now, items, procs, ids = self.arrivals, self.env.now, len(self.items), len(self.procs), self.ids
-        inputs = {item: arrivals[(batch * items + ids[item]) * procs + p].payloads or [] for item in st.needs}
+    def _execute(self, st: SliceStep, batch: int, p: int, now: int) -> dict[Item, object]:
+        """Functional mode: hand the slice's arrived payloads to the executor (it starts at `now`)."""
+        buffers, ids = self.buffers, self.ids
+        inputs = {item: buffers[batch, ids[item], p].payloads or [] for item in st.needs}
 
         def weights(version: int) -> object | None:
-            buf = arrivals.get((version * items + ids[st.weights]) * procs + p)
+            buf = buffers.get((version, ids[st.weights], p))
             if buf is None or buf.count < 1 or buf.time > now or not buf.payloads:
                 return None
             return buf.payloads[0]
@@ -368,21 +391,22 @@ class _Simulation:
     # -- result --------------------------------------------------------------------------
     def _result(self) -> SimResult:
         machine, n, programs = self.machine, self.n, self.steps.programs
-        total = int(self.env.now)
-        self.memory.flush()
-        periods = [step_period(self.step_ends[p], [st.offset for st in program], n)
+        # the run ends when the last processor has finished and the last transfer or DRAM access has ended
+        total = max([ends[-1] for ends in self.step_ends if ends] + [c.free for c in self.fabric.links + self.channels])
+        offsets = [st.offset for program in programs for st in program]
+        full = (max(offsets), min(offsets) + n - 1)
+        periods = [step_period(self.step_ends[p], min(st.offset for st in program), full)
                    for p, program in enumerate(programs) if program]
         used = sum(1 for program in programs if program)
         work = [sum(st.cycles for st in program) for program in programs]  # per update, on its array
         # DRAM traffic changes with what is resident: average it over the mini-batches that run
         # entirely in full steps (away from the fill and the drain, after the first stashed weight
         # version is read); every mini-batch moves the same bytes over the links
-        offsets = [st.offset for program in programs for st in program]
         fill = max(offsets) - min(offsets)
         steady = range(fill + 1, n - fill) if n - fill > fill + 1 else range(n)
         links = [(l, l.busy / n) for l in self.fabric.links]
-        dram = [(c, sum(c.busy_by_batch[b] for b in steady) / len(steady)) for c in self.memory.channels]
-        dram_bytes = sum(sum(c.bytes_by_batch[b] for b in steady) for c in self.memory.channels) / len(steady)
+        dram = [(c, sum(c.busy_by_batch[b] for b in steady) / len(steady)) for c in self.channels]
+        dram_bytes = sum(sum(c.bytes_by_batch[b] for b in steady) for c in self.channels) / len(steady)
         # every processor's steady state, or none; a resource cannot do more than one update's
         # work per update: a run too short to saturate it (gradient-delay slack) is held to that bound
         cycles = None if None in periods else max(periods + work + [busy for _, busy in links + dram])
@@ -395,14 +419,15 @@ class _Simulation:
         procs = tuple(ProcessorStats(
             index=p.index, load=loads[p.index], work=work[p.index], busy=p.busy, wait_data=p.wait_data,
             wait_weights=p.wait_weights, wait_memory=p.wait_memory, wait_bus=p.wait_bus, total=total,
-            peak_sram=p.peak_sram, sram_bytes=p.capacity) for p in self.procs)
+            peak_sram=self.plan.peak[p.index], sram_bytes=p.capacity,
+            kept=self.plan.kept[p.index]) for p in self.procs)
         cost = self.schedule.cost
         activity = self.activity if self.activity is not None or self.executor is None else self.executor.activity()
         return SimResult(
             scheduler=self.schedule.scheduler, network=cost.network.name, array=cost.array, batch=cost.batch,
             procs=self.steps.procs, minibatches=n, machine=machine, overlap=self.overlap, delays=self.steps.delays,
             analytic_cycles_per_update=self.schedule.cycles_per_update, simulated_cycles_per_update=cycles,
-            fill_latency=self.updates[0], total_cycles=total, events=self.env.scheduled,
+            fill_latency=self.updates[0], total_cycles=total, events=self.events,
             update_times=tuple(self.updates), processors=procs,
             links=tuple(LinkStats.within(l, total, busy, cycles) for l, busy in links),
             dram=tuple(LinkStats.within(c, total, busy, cycles) for c, busy in dram),

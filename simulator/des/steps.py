@@ -54,9 +54,7 @@ class Programs:
 
     procs: int
     programs: tuple[tuple[SliceStep, ...], ...]
-    weight_bytes: tuple[int, ...]  # per layer: the weights a processor holding the layer keeps
     delays: tuple[int, ...]
-    wg_slices: int  # WG slices per mini-batch (one update completes when all are done)
 
 
 def build_programs(schedule: Schedule, arrays: tuple[ArrayConfig, ...] | None = None,
@@ -84,6 +82,4 @@ def build_programs(schedule: Schedule, arrays: tuple[ArrayConfig, ...] | None = 
             offset=schedule.offset(sl.kind, p), needs=needs(sl.layer, sl.kind, last),
             weights=weights_read(sl.layer, sl.kind), outputs=outs)
             for sl, outs in fwd + bwd))
-    weight_bytes = tuple(cost.task(l.index, FP).weight_bytes for l in layers)
-    wg_slices = sum(1 for slices in schedule.processors for sl in slices if sl.kind is WG)
-    return Programs(procs, tuple(programs), weight_bytes, tuple(schedule.delays), wg_slices)
+    return Programs(procs, tuple(programs), tuple(schedule.delays))
