@@ -16,6 +16,7 @@ expression of durations that never grow with a resource, so neither does any tim
 """
 from __future__ import annotations
 
+import gc
 from typing import Callable, NamedTuple, Protocol
 
 from simpy import Event
@@ -132,39 +133,18 @@ class _Op(NamedTuple):
     record: tuple  # (label, kind, layer) for the slice records
 
 
-class _Join:
-    """What a process may wait for: complete once its `pending` contributions are in, at the
-    latest of their times (`time`); `waiter`, the event of the process waiting for it, is
-    triggered at that time; `then`, joins it contributes to once complete."""
-
-    __slots__ = ("pending", "time", "waiter", "then")
-
-    def __init__(self, pending: int = 0, then: list | None = None) -> None:
-        self.pending, self.time, self.waiter, self.then = pending, 0, None, then
-
-
-class _Buffer(_Join):
-    """The shares of one item of one mini-batch (or weight version) that reach one processor:
-    `count` of them, their payloads (functional mode) and trace records in booking order."""
-
-    __slots__ = ("count", "payloads", "feeds")
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.count = 0
-        self.payloads: list | None = None
-        self.feeds: list | None = None
-
-
-class _Booking(_Join):
-    """One service of a channel (a link hop or a DRAM access): ready once its contributions are
-    in; served for `duration` cycles, after which its `done` joins get its end."""
-
-    __slots__ = ("duration", "done", "record", "info")
-
-    def __init__(self, pending: int, duration: int, record: int, info: tuple | None) -> None:
-        super().__init__(pending)
-        self.duration, self.done, self.record, self.info = duration, [], record, info
+# The joins the processes wait for are lists (the hot path builds hundreds of thousands of them):
+# a join is [pending, time, waiter, then]: complete once its `pending` contributions are in, at the
+# latest of their times; `waiter` is the event of the process waiting for it (triggered at that
+# time), `then` the joins it contributes to once complete (or None). A buffer (the shares of one
+# item of one mini-batch, or of one weight version, that reach one processor) adds [count,
+# payloads, feeds]: its shares, their payloads (functional mode) and trace records, in booking
+# order. A booking (one service of a channel: a link hop or a DRAM access) adds [done, duration,
+# record, info]: the joins its end contributes to, its cycles, its `TransferRecord`'s index and
+# fields (traced runs).
+PENDING, TIME, WAITER, THEN = range(4)
+COUNT, PAYLOADS, FEEDS = 4, 5, 6
+DONE, DURATION, RECORD, INFO = 4, 5, 6, 7
 
 
 class _Slice(NamedTuple):
@@ -175,14 +155,14 @@ class _Slice(NamedTuple):
     batch: int
     position: int
     rank: int  # its place in the static order (records and samples of a time keep it)
-    write: _Booking | None  # its posted DRAM write (ready when the processor turns to it)
-    read: _Booking | None  # its DRAM read (ready once its data and weights are there)
-    read_done: _Join | None
-    needs: tuple[_Buffer, ...]
-    weights: _Buffer | None
-    ends: tuple[_Join, ...]  # local deliveries and the first hops of its transfers: ready at its end
-    sent: tuple[_Join, ...]  # when its transfers of this step have left it (without overlap)
-    payloads: tuple[tuple[tuple[_Buffer, int], ...], ...] | None  # functional: the slots of each output
+    write: list | None  # the booking of its posted DRAM write (ready when the processor turns to it)
+    read: list | None  # that of its DRAM read (ready once its data and weights are there)
+    read_done: list | None
+    needs: tuple[list, ...]  # the buffers of its data
+    weights: list | None  # that of its weight version
+    ends: list[list]  # local deliveries and the first hops of its transfers: ready at its end
+    sent: tuple[list, ...]  # when its transfers of this step have left it (without overlap)
+    payloads: list[list[tuple[list, int]]] | None  # functional: the buffers and slots of each output
     reads: int  # the trace index of its DRAM read (-1: none)
 
 
@@ -241,12 +221,22 @@ class _Simulation:
         nominal = [(sum(st.cycles for st in program[:i]), p, i)
                    for p, program in enumerate(steps.programs) for i in range(len(program))]
         self.order = [(p, i) for _, p, i in sorted(nominal)]
-        self.buffers: dict[tuple[int, int, int], _Buffer] = {}
+        self.buffers: dict[tuple[int, int, int], list] = {}
         self.step_ends: list[list[int]] = [[] for _ in steps.programs]
         self.updates = [0] * minibatches
         self.clock = Clock()
 
     def run(self) -> SimResult:
+        collecting = gc.isenabled()
+        gc.disable()  # the run builds hundreds of thousands of small lists, none of them in a cycle
+        try:
+            self._run()
+        finally:
+            if collecting:
+                gc.enable()
+        return self._result()
+
+    def _run(self) -> None:
         self._book()
         clock = self.clock
         for link, bookings in zip(self.fabric.links + self.channels, self.queues):
@@ -259,66 +249,66 @@ class _Simulation:
         if self.records is not None:
             self.records = [r for _, r in sorted(self.records, key=lambda r: r[0])]
             self.sram = [s for _, _, s in sorted(self.sram, key=lambda s: s[:2])]
-        return self._result()
 
     # -- the static order ----------------------------------------------------------------
-    def _deliver(self, item: int, batch: int, dest: int, record: int = -1) -> tuple[_Buffer, int]:
+    def _deliver(self, item: int, batch: int, dest: int, record: int = -1) -> tuple[list, int]:
         """A share of `item` of `batch` (a weight version) is booked to reach `dest` (traced: by
         `record`); its buffer and its place among the buffer's shares."""
         key = (batch, item, dest)
         buf = self.buffers.get(key)
         if buf is None:
-            buf = self.buffers[key] = _Buffer()
-        buf.count += 1
-        buf.pending += 1
+            buf = self.buffers[key] = [0, 0, None, None, 0, None, None]
+        buf[PENDING] += 1
+        buf[COUNT] += 1
         if record >= 0:
-            if buf.feeds is None:
-                buf.feeds = []
-            buf.feeds.append(record)
-        return buf, buf.count - 1
+            if buf[FEEDS] is None:
+                buf[FEEDS] = []
+            buf[FEEDS].append(record)
+        return buf, buf[COUNT] - 1
 
     def _transfer(self, src: int, dst: int, nbytes: int, item: int, batch: int, sent: bool
-                  ) -> tuple[_Join, _Join | None, _Buffer, int]:
+                  ) -> tuple[list, list | None, list, int]:
         """Book a share of `item` of `batch` from `src` to `dst` on every hop of its route, behind
-        everything booked before on each channel: (what is ready once the data is made and `dst`
+        everything booked before on each channel: (the join ready once the data is made and `dst`
         has credited it, the first hop's end if `sent`, the receiving buffer, the share's place)."""
-        fabric = self.fabric
-        path = fabric.paths[src][dst]
+        fabric, trace = self.fabric, self.trace
         if fabric.free:  # nothing to wait for: it arrives when it is ready
-            for link in path:
+            for link in fabric.paths[src][dst]:
                 link.nbytes += nbytes
                 link.transfers += 1
             buf, slot = self._deliver(item, batch, dst)
-            ready = _Join(2, [buf])
+            ready = [2, 0, None, [buf]]
             return ready, ready if sent else None, buf, slot
         duration = fabric.durations.get(nbytes)
         if duration is None:
             duration = fabric.durations[nbytes] = fabric.cycles(nbytes)
         first = prev = None
-        for link in path:
-            info = None
-            if self.trace is not None:
-                info = (link.name, *self.names[item], batch, src, dst, nbytes)
-                self.trace.append(None)
-            hop = _Booking(2 if prev is None else 1, duration, len(self.trace or ()) - 1, info)
-            self.queues[self.index[id(link)]].append(hop)
+        for link, queue in self.routes[src][dst]:
+            if trace is None:
+                hop = [1, 0, None, None, [], duration, -1, None]
+            else:
+                hop = [1, 0, None, None, [], duration, len(trace), (link.name, *self.names[item], batch, src, dst,
+                                                                     nbytes)]
+                trace.append(None)
+            queue.append(hop)
             link.busy += duration
             link.nbytes += nbytes
             link.transfers += 1
             if prev is None:
                 first = hop
+                hop[PENDING] = 2  # the data made, the receiver's credit
             else:
-                prev.done.append(hop)
+                prev[DONE].append(hop)
             prev = hop
         left = None
         if sent:
-            left = _Join(1)
-            first.done.append(left)
-        buf, slot = self._deliver(item, batch, dst, prev.record if self.trace is not None else -1)
-        prev.done.append(buf)
+            left = [1, 0, None, None]
+            first[DONE].append(left)
+        buf, slot = self._deliver(item, batch, dst, prev[RECORD])
+        prev[DONE].append(buf)
         return first, left, buf, slot
 
-    def _dram(self, p: int, nbytes: int, item: int, batch: int, read: bool) -> _Booking:
+    def _dram(self, p: int, nbytes: int, item: int, batch: int, read: bool) -> list:
         """Book an access of `nbytes` for p on its DRAM channel, behind everything booked before."""
         channel = self.channel[p]
         duration = self.dram_durations.get(nbytes)
@@ -330,12 +320,14 @@ class _Simulation:
         b = min(max(batch, 0), self.n - 1)
         channel.busy_by_batch[b] += duration
         channel.bytes_by_batch[b] += nbytes
-        info = None
-        if self.trace is not None:
-            info = (channel.name, *self.names[item], batch, DRAM_END if read else p, p if read else DRAM_END, nbytes)
+        if self.trace is None:
+            booking = [1, 0, None, None, [], duration, -1, None]
+        else:
+            booking = [1, 0, None, None, [], duration, len(self.trace),
+                       (channel.name, *self.names[item], batch, DRAM_END if read else p, p if read else DRAM_END,
+                        nbytes)]
             self.trace.append(None)
-        booking = _Booking(1, duration, len(self.trace or ()) - 1, info)
-        self.queues[self.index[id(channel)]].append(booking)
+        self.dram_queue[p].append(booking)
         return booking
 
     def _book(self) -> None:
@@ -344,21 +336,22 @@ class _Simulation:
         No time is computed here: the processes do that."""
         n, plan, programs = self.n, self.plan, self.programs
         count, overlap, functional = len(self.procs), self.overlap, self.executor is not None
-        channels = self.fabric.links + self.channels
-        self.index = {id(c): i for i, c in enumerate(channels)}
-        self.queues: list[list[_Booking]] = [[] for _ in channels]
+        self.queues: list[list[list]] = [[] for _ in self.fabric.links + self.channels]
+        queue = {id(c): q for c, q in zip(self.fabric.links + self.channels, self.queues)}
+        self.routes = [[tuple((link, queue[id(link)]) for link in path) for path in paths] for paths in self.fabric.paths]
+        self.dram_queue = [None if c is None else queue[id(c)] for c in self.channel]
         first, last = plan.first, plan.first + plan.steps
         # per processor and step: the slices, and the transfers that wait for it to begin the
         # step (its credits; the last entry: the weight versions sent once the run is over)
         self.slices: list[list[list[_Slice]]] = [[[] for _ in range(plan.steps)] for _ in range(count)]
-        self.credits: list[list[list[_Join]]] = [[[] for _ in range(plan.steps + 1)] for _ in range(count)]
+        self.credits: list[list[list[list]]] = [[[] for _ in range(plan.steps + 1)] for _ in range(count)]
         deferred: dict[int, list] = {}  # step -> weight versions to send then: (maker, reader, bytes, item, version, ends, slots)
-        send_step = plan.send_step
+        send_step, buffers, transfer = plan.send_step, self.buffers, self._transfer
 
         def send_deferred(step: int) -> None:
             credit = min(step, last) - first
             for h, q, nbytes, item, version, ends, slots in deferred.pop(step, ()):
-                ready, _, buf, slot = self._transfer(h, q, nbytes, item, version, False)
+                ready, _, buf, slot = transfer(h, q, nbytes, item, version, False)
                 ends.append(ready)
                 self.credits[q][credit].append(ready)
                 if slots is not None:
@@ -367,6 +360,7 @@ class _Simulation:
         rank = 0
         for step in range(first, last):
             send_deferred(step)
+            s = step - first
             for p, i in self.order:
                 rank += 1
                 op = programs[p][i]
@@ -380,20 +374,19 @@ class _Simulation:
                             write = self._dram(p, access.write, access.write_item, batch, False)
                         if access.read:
                             read = self._dram(p, access.read, op.label, batch, True)
-                    self.slices[p][step - first].append(_Slice(None, batch, k, rank, write, read, None, (), None,
-                                                               (), (), None, -1))
+                    self.slices[p][s].append(_Slice(None, batch, k, rank, write, read, None, (), None, [], (), None, -1))
                     continue
                 needs = []
                 for item, need, _ in op.needs:
-                    buf = self.buffers.get((batch, item, p))
-                    if buf is None or buf.count < need:
+                    buf = buffers.get((batch, item, p))
+                    if buf is None or buf[COUNT] < need:
                         raise RuntimeError(f"static order: {self.items[item]} of mini-batch {batch} not sent to p{p} "
                                            f"before step {step}")
                     needs.append(buf)
                 wbuf, version = None, batch - op.lag
                 if op.weights >= 0 and version >= 0:
-                    wbuf = self.buffers.get((version, op.weights, p))
-                    if wbuf is None or wbuf.count < op.weight_parts:
+                    wbuf = buffers.get((version, op.weights, p))
+                    if wbuf is None or wbuf[COUNT] < op.weight_parts:
                         raise RuntimeError(f"static order: weights {op.step.layer} version {version} not on p{p} "
                                            f"before step {step}")
                 reads = -1
@@ -401,10 +394,10 @@ class _Simulation:
                     if access.write:  # posted: the processor does not wait for it
                         write = self._dram(p, access.write, access.write_item, batch, False)
                     if access.read:
-                        reads = len(self.trace) if self.trace is not None else 0
                         read = self._dram(p, access.read, op.label, batch, True)
-                        done = _Join(1)
-                        read.done.append(done)
+                        reads = read[RECORD]
+                        done = [1, 0, None, None]
+                        read[DONE].append(done)
                 ends, sent, payloads = [], [], [] if functional else None
                 for item, local, remote, weights in op.outputs:
                     slots = [] if functional else None
@@ -419,70 +412,75 @@ class _Simulation:
                             if send > step:  # just in time: one step before its first reader on q
                                 deferred.setdefault(send, []).append((p, q, share, item, batch, ends, slots))
                                 continue
-                        ready, left, buf, slot = self._transfer(p, q, share, item, batch, not overlap)
+                        ready, left, buf, slot = transfer(p, q, share, item, batch, not overlap)
                         ends.append(ready)
-                        self.credits[q][step - first].append(ready)
+                        self.credits[q][s].append(ready)
                         if left is not None:
                             sent.append(left)
                         if functional:
                             slots.append((buf, slot))
                     if functional:
                         payloads.append(slots)
-                self.slices[p][step - first].append(_Slice(op, batch, k, rank, write, read, done, tuple(needs), wbuf,
-                                                           ends, tuple(sent), payloads, reads))
+                self.slices[p][s].append(_Slice(op, batch, k, rank, write, read, done, tuple(needs), wbuf, ends,
+                                                tuple(sent), payloads, reads))
         for step in sorted(deferred):  # the last versions, which no slice of the run reads
             send_deferred(step)
 
     # -- the processes -------------------------------------------------------------------
-    def _resolve(self, join: _Join, time: int) -> None:
-        """A contribution to `join` at `time` (never before now): wake its waiter once complete."""
-        if time > join.time:
-            join.time = time
-        join.pending -= 1
-        if not join.pending:
-            waiter = join.waiter
-            if waiter is not None:  # triggered at the join's time: Event.succeed with a delay
-                waiter._ok, waiter._value = True, None
-                self.clock.schedule(waiter, delay=join.time - self.clock._now)
-            if join.then:
-                for then in join.then:
-                    self._resolve(then, join.time)
+    def _resolve(self, join: list, time: int) -> None:
+        """A contribution to `join` at `time` (never before now); inlined in the processes' loops."""
+        if time > join[TIME]:
+            join[TIME] = time
+        join[PENDING] -= 1
+        if not join[PENDING] and (join[WAITER] is not None or join[THEN]):
+            self._complete(join)
 
-    def _wait(self, join: _Join):
-        """The event to wait for until `join` is complete."""
-        join.waiter = event = Event(self.clock)
-        return event
+    def _complete(self, join: list) -> None:
+        """`join` is complete: wake its waiter at its time, contribute to what follows it."""
+        waiter = join[WAITER]
+        if waiter is not None:  # triggered at the join's time: Event.succeed with a delay
+            waiter._ok, waiter._value = True, None
+            self.clock.schedule(waiter, delay=join[TIME] - self.clock._now)
+        if join[THEN]:
+            for then in join[THEN]:
+                self._resolve(then, join[TIME])
 
-    def _serve(self, link: Link, bookings: list[_Booking]):
+    def _serve(self, link: Link, bookings: list[list]):
         """A channel's process: serves its bookings in the static order, each from when it is ready
         and the channel free, for its duration; hands its end to what follows it."""
-        free, trace, resolve, wait = 0, self.trace, self._resolve, self._wait
+        free, trace, complete, clock = 0, self.trace, self._complete, self.clock
         for booking in bookings:
-            if booking.pending:
-                yield wait(booking)
-            ready = booking.time
+            if booking[PENDING]:
+                booking[WAITER] = event = Event(clock)
+                yield event
+            ready = booking[TIME]
             start = ready if ready > free else free
-            free = end = start + booking.duration
+            free = end = start + booking[DURATION]
             if trace is not None:
-                name, kind, layer, batch, src, dst, nbytes = booking.info
-                trace[booking.record] = TransferRecord(name, kind, layer, batch, src, dst, start, end, nbytes)
-            for join in booking.done:
-                resolve(join, end)
+                name, kind, layer, batch, src, dst, nbytes = booking[INFO]
+                trace[booking[RECORD]] = TransferRecord(name, kind, layer, batch, src, dst, start, end, nbytes)
+            for join in booking[DONE]:  # _resolve, inlined
+                if end > join[TIME]:
+                    join[TIME] = end
+                join[PENDING] -= 1
+                if not join[PENDING] and (join[WAITER] is not None or join[THEN]):
+                    complete(join)
         link.free = free
 
     def _processor(self, p: int):
         """Processor p's process: walks its step program; each slice waits for its data, its weight
         version and its DRAM read, computes for its cycles (one timeout), then hands its outputs on;
         without overlap it also waits until its transfers have left."""
-        clock, resolve, wait, plan = self.clock, self._resolve, self._wait, self.plan
-        proc, overlap, records, sram = self.procs[p], self.overlap, self.records, self.sram
-        programs = self.programs[p]
-        span = (min((op.offset for op in programs), default=0), max((op.offset for op in programs), default=-1) + self.n)
+        clock, resolve, complete, plan = self.clock, self._resolve, self._complete, self.plan
+        proc, overlap, records, sram, updates = self.procs[p], self.overlap, self.records, self.sram, self.updates
+        programs, step_ends, credits = self.programs[p], self.step_ends[p], self.credits[p]
+        span = (min((op.offset for op in programs), default=0) - plan.first,
+                max((op.offset for op in programs), default=-1) + self.n - plan.first)
         free = 0  # when it has finished its last slice (and, without overlap, sent its outputs)
         if sram is not None:
             sram.append((0, p - len(self.procs), SramSample(p, 0, plan.occupancy(p, 0))))
         for s, slices in enumerate(self.slices[p]):
-            for join in self.credits[p][s]:  # it begins step s: what waits for its credit may leave
+            for join in credits[s]:  # it begins step s: what waits for its credit may leave
                 resolve(join, free)
             for sl in slices:
                 if sl.write is not None:  # posted: the processor does not wait for it
@@ -497,23 +495,27 @@ class _Simulation:
                     continue
                 t0 = ready = free
                 for buf in sl.needs:
-                    if buf.pending:
-                        yield wait(buf)
-                    if buf.time > ready:
-                        ready = buf.time
+                    if buf[PENDING]:
+                        buf[WAITER] = event = Event(clock)
+                        yield event
+                    if buf[TIME] > ready:
+                        ready = buf[TIME]
                 t1 = ready
                 wbuf = sl.weights
                 if wbuf is not None:
-                    if wbuf.pending:
-                        yield wait(wbuf)
-                    if wbuf.time > ready:
-                        ready = wbuf.time
+                    if wbuf[PENDING]:
+                        wbuf[WAITER] = event = Event(clock)
+                        yield event
+                    if wbuf[TIME] > ready:
+                        ready = wbuf[TIME]
                 t2 = t3 = ready
                 if sl.read is not None:
                     resolve(sl.read, t2)
-                    if sl.read_done.pending:
-                        yield wait(sl.read_done)
-                    t3 = sl.read_done.time
+                    done = sl.read_done
+                    if done[PENDING]:
+                        done[WAITER] = event = Event(clock)
+                        yield event
+                    t3 = done[TIME]
                 if sram is not None:
                     sram.append((t0, 2 * sl.rank, SramSample(p, t0, plan.occupancy(p, 2 * sl.position))))
                 end = t3 + op.cycles
@@ -527,50 +529,56 @@ class _Simulation:
                 proc.busy += op.cycles
                 if sram is not None:
                     sram.append((end, 2 * sl.rank + 1, SramSample(p, end, plan.occupancy(p, 2 * sl.position + 1))))
-                for join in sl.ends:
-                    resolve(join, end)
+                for join in sl.ends:  # _resolve, inlined
+                    if end > join[TIME]:
+                        join[TIME] = end
+                    join[PENDING] -= 1
+                    if not join[PENDING] and (join[WAITER] is not None or join[THEN]):
+                        complete(join)
                 released = end
                 if not overlap:
                     for left in sl.sent:
-                        if left.pending:
-                            yield wait(left)
-                        if left.time > released:
-                            released = left.time
+                        if left[PENDING]:
+                            left[WAITER] = event = Event(clock)
+                            yield event
+                        if left[TIME] > released:
+                            released = left[TIME]
                 proc.wait_bus += released - end
                 free = released
                 if records is not None:
-                    fed = [r for buf in sl.needs + ((wbuf,) if wbuf is not None else ()) for r in buf.feeds or ()]
+                    fed = [r for buf in sl.needs + ((wbuf,) if wbuf is not None else ()) for r in buf[FEEDS] or ()]
                     if sl.reads >= 0:  # its DRAM read
                         fed.append(sl.reads)
                     records.append((sl.rank, SliceRecord(p, *op.record, sl.batch, t3, end, t1, t2, t0, released,
                                                          tuple(fed))))
-                if op.wg and released > self.updates[sl.batch]:  # the update is complete once its last WG slice is
-                    self.updates[sl.batch] = released
-            if span[0] <= s + plan.first < span[1]:
-                self.step_ends[p].append(free)
-        for join in self.credits[p][-1]:  # the run is over: the last weight versions may leave
+                if op.wg and released > updates[sl.batch]:  # the update is complete once its last WG slice is
+                    updates[sl.batch] = released
+            if span[0] <= s < span[1]:
+                step_ends.append(free)
+        for join in credits[-1]:  # the run is over: the last weight versions may leave
             resolve(join, free)
 
     def _execute(self, sl: _Slice, p: int, now: int) -> None:
         """Functional mode: hand the slice's arrived payloads to the executor (it starts at `now`) and
         put what it produces in the buffers of the item's receivers."""
         st, buffers, ids = sl.op.step, self.buffers, self.ids
-        inputs = {item: [x for x in buf.payloads or () if x is not None] for item, buf in zip(st.needs, sl.needs)}
+        inputs = {item: [x for x in buf[PAYLOADS] or () if x is not None] for item, buf in zip(st.needs, sl.needs)}
 
         def weights(version: int) -> object | None:
             buf = buffers.get((version, ids[st.weights], p))
-            if buf is None or buf.pending == buf.count or buf.time > now or not buf.payloads or buf.payloads[0] is None:
+            if buf is None or buf[PENDING] == buf[COUNT] or buf[TIME] > now or not buf[PAYLOADS] \
+                    or buf[PAYLOADS][0] is None:
                 return None
-            return buf.payloads[0]
+            return buf[PAYLOADS][0]
 
         produced = self.executor.run(st, sl.batch, inputs, weights)
         for (item, _, _, _), slots in zip(sl.op.outputs, sl.payloads):
             payload = produced.get(self.items[item])
             if payload is not None:
                 for buf, slot in slots:
-                    if buf.payloads is None:
-                        buf.payloads = [None] * buf.count
-                    buf.payloads[slot] = payload
+                    if buf[PAYLOADS] is None:
+                        buf[PAYLOADS] = [None] * buf[COUNT]
+                    buf[PAYLOADS][slot] = payload
 
 
     # -- result --------------------------------------------------------------------------
@@ -620,7 +628,7 @@ class _Simulation:
             energy=None if cycles is None else self._energy(cycles, used, dram_bytes, activity), activity=activity,
             slices=tuple(self.records) if self.records is not None else None,
             transfers=tuple(self.trace) if self.trace is not None else None,
-            sram=None if self.sram is None else tuple(sorted(self.sram, key=lambda s: s.time)))
+            sram=None if self.sram is None else tuple(self.sram))
 
     def _energy(self, cycles: float, used: int, dram_bytes: float, activity: Activity | None) -> EnergyBreakdown:
         """Joules per update: every slice's share of its task's dynamic energy (at `activity`'s
