@@ -82,7 +82,14 @@ def simulate(schedule: Schedule, minibatches: int = 64, machine: Machine | None 
         raise ConfigError(f"machine {machine.name}: its arrays skip zero spikes, and in functional mode the cycles "
                           f"are fixed before the spikes are known: give the densities (--activity FILE)")
     machine = machine.with_processors(schedule.procs)
-    return _Simulation(schedule, machine, minibatches, overlap, trace, executor, activity).run()
+    collecting = gc.isenabled() and executor is None  # functional runs make garbage of their own
+    if collecting:
+        gc.disable()  # a run builds hundreds of thousands of small lists, none of them in a cycle
+    try:
+        return _Simulation(schedule, machine, minibatches, overlap, trace, executor, activity).run()
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def step_period(ends: list[int], first: int, full: tuple[int, int]) -> float | None:
@@ -227,16 +234,6 @@ class _Simulation:
         self.clock = Clock()
 
     def run(self) -> SimResult:
-        collecting = gc.isenabled()
-        gc.disable()  # the run builds hundreds of thousands of small lists, none of them in a cycle
-        try:
-            self._run()
-        finally:
-            if collecting:
-                gc.enable()
-        return self._result()
-
-    def _run(self) -> None:
         self._book()
         clock = self.clock
         for link, bookings in zip(self.fabric.links + self.channels, self.queues):
@@ -249,6 +246,7 @@ class _Simulation:
         if self.records is not None:
             self.records = [r for _, r in sorted(self.records, key=lambda r: r[0])]
             self.sram = [s for _, _, s in sorted(self.sram, key=lambda s: s[:2])]
+        return self._result()
 
     # -- the static order ----------------------------------------------------------------
     def _deliver(self, item: int, batch: int, dest: int, record: int = -1) -> tuple[list, int]:
