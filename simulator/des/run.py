@@ -7,12 +7,16 @@ bookings in an order fixed by the schedule (step, then the slice's place in its 
 the order they become ready. A slice waits until the data items it needs have arrived on its
 processor and the weight version its delay allows is there, reads back from DRAM what the static
 residency plan (see `memory`) keeps there, computes for the slice's cycles on its array (from
-`simulator.cost`), then hands its outputs to the interconnect, whose routes are booked by
-arithmetic (see `machine`). The slices are evaluated once each, in that static order (no event
-queue: every dependency points to an earlier step or an earlier slice of the order); the cost
-grows with slices, transfers and DRAM accesses, never with cycles. Every time is a max-plus
-expression of durations that never grow with a resource, so neither does any time
-(docs/machine.md, "Why time is monotone in every resource").
+`simulator.cost`), then hands its outputs to the interconnect (see `machine`).
+
+A SimPy model (`machine.Clock`): one walk of the static order books every hop and DRAM access
+on its channel's queue and wires what each slice waits for (no times); then one process per
+processor walks its slices, waiting for plain events triggered once each, with one `timeout`
+per slice, and one process per channel serves its queue in order, each booking from
+max(ready, free) for its closed-form duration. The cost grows with slices, transfers and DRAM
+accesses, never with cycles. Every time is a max-plus expression of durations that never grow
+with a resource, so neither does any time (docs/machine.md, "Why time is monotone in every
+resource").
 """
 from __future__ import annotations
 
@@ -198,7 +202,7 @@ class _Simulation:
         self.sram: list | None = [] if trace else None
         self.procs = [Processor(p, s.array, s.sram_bytes) for p, s in enumerate(specs)]
         self.plan = Plan(steps, self.procs, self.items, minibatches, machine)
-        self.fabric = Fabric(machine, None, None, self.names, self.trace)
+        self.fabric = Fabric(machine, None, None, self.names)
         n, dram = minibatches, machine.dram
         if dram is None:
             self.channels: list[Link] = []
