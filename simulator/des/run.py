@@ -447,6 +447,16 @@ class _Simulation:
             for then in join[THEN]:
                 self._resolve(then, join[TIME])
 
+    def _latest(self, joins, since: int):
+        """Wait until every one of `joins` is complete; the latest of their times and `since`."""
+        for join in joins:
+            if join[PENDING]:
+                join[WAITER] = event = Event(self.clock)
+                yield event
+            if join[TIME] > since:
+                since = join[TIME]
+        return since
+
     def _serve(self, link: Link, bookings: list[list]):
         """A channel's process: serves its bookings in the static order, each from when it is ready
         and the channel free, for its duration; hands its end to what follows it."""
@@ -473,7 +483,7 @@ class _Simulation:
         """Processor p's process: walks its step program; each slice waits for its data, its weight
         version and its DRAM read, computes for its cycles (one timeout), then hands its outputs on;
         without overlap it also waits until its transfers have left."""
-        clock, resolve, complete, plan = self.clock, self._resolve, self._complete, self.plan
+        clock, resolve, complete, latest, plan = self.clock, self._resolve, self._complete, self._latest, self.plan
         proc, overlap, records, sram, updates = self.procs[p], self.overlap, self.records, self.sram, self.updates
         programs, step_ends, credits = self.programs[p], self.step_ends[p], self.credits[p]
         span = (min((op.offset for op in programs), default=0) - plan.first,
@@ -495,29 +505,13 @@ class _Simulation:
                         sram.append((free, 2 * sl.rank, SramSample(p, free, plan.occupancy(p, 2 * sl.position))))
                         sram.append((free, 2 * sl.rank + 1, SramSample(p, free, plan.occupancy(p, 2 * sl.position + 1))))
                     continue
-                t0 = ready = free
-                for buf in sl.needs:
-                    if buf[PENDING]:
-                        buf[WAITER] = event = Event(clock)
-                        yield event
-                    if buf[TIME] > ready:
-                        ready = buf[TIME]
-                t1 = ready
+                t0 = free
+                t1 = yield from latest(sl.needs, t0)
                 wbuf = sl.weights
-                if wbuf is not None:
-                    if wbuf[PENDING]:
-                        wbuf[WAITER] = event = Event(clock)
-                        yield event
-                    if wbuf[TIME] > ready:
-                        ready = wbuf[TIME]
-                t2 = t3 = ready
+                t2 = t3 = t1 if wbuf is None else (yield from latest((wbuf,), t1))
                 if sl.read is not None:
                     resolve(sl.read, t2)
-                    done = sl.read_done
-                    if done[PENDING]:
-                        done[WAITER] = event = Event(clock)
-                        yield event
-                    t3 = done[TIME]
+                    t3 = yield from latest((sl.read_done,), t2)
                 if sram is not None:
                     sram.append((t0, 2 * sl.rank, SramSample(p, t0, plan.occupancy(p, 2 * sl.position))))
                 end = t3 + op.cycles
@@ -537,14 +531,7 @@ class _Simulation:
                     join[PENDING] -= 1
                     if not join[PENDING] and (join[WAITER] is not None or join[THEN]):
                         complete(join)
-                released = end
-                if not overlap:
-                    for left in sl.sent:
-                        if left[PENDING]:
-                            left[WAITER] = event = Event(clock)
-                            yield event
-                        if left[TIME] > released:
-                            released = left[TIME]
+                released = end if overlap else (yield from latest(sl.sent, end))
                 proc.wait_bus += released - end
                 free = released
                 if records is not None:
