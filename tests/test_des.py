@@ -14,7 +14,7 @@ from simulator.cli import main
 from simulator.cost import ArrayConfig, TaskKind, input_activation_bytes, network_cost
 from simulator.des import link_machine as bus
 from simulator.des import simulate
-from simulator.machine import Interconnect
+from simulator.machine import Interconnect, load_machine
 from simulator.schedule import SCHEDULERS, make_schedule
 from simulator.schedule.types import Schedule
 from tests.conftest import random_networks
@@ -225,3 +225,14 @@ def test_cli_json_has_the_promised_fields(capsys) -> None:
 def test_result_repr_is_short() -> None:
     r = simulate(make_schedule("compute-optimal", network_cost(MNIST, "32x32"), 4), 16, trace=True)
     assert len(repr(r)) < 200 and f"{r.analytic_cycles_per_update:,}" in repr(r)
+
+
+@pytest.mark.parametrize("machine", ["ideal", "realistic"])
+@pytest.mark.parametrize("overlap", [True, False])
+def test_the_run_is_a_simpy_model_of_few_events(machine: str, overlap: bool) -> None:
+    """One `timeout` per slice, and at most one wake per awaited item or channel booking: the
+    events SimPy scheduled (`SimResult.events`) follow slices and bookings, never cycles."""
+    schedule = make_schedule("compute-optimal", network_cost(MNIST, ArrayConfig(32, 32), 1), 4)
+    r = simulate(schedule, 30, load_machine(machine), overlap=overlap, trace=True)
+    assert len(r.slices) <= r.events <= 2 * (len(r.slices) + len(r.transfers))
+    assert r.total_cycles > 100 * r.events

@@ -4,16 +4,14 @@ The physical description (clock, arrays, SRAM, DRAM, topology, energy) is one
 `simulator.machine.Machine`; this module holds the mutable state the simulation keeps for it.
 `Processor` is an `SR x SC` output-stationary systolic array with a bank of `SC` IIR filters and
 an SRAM of a capacity; `Fabric` holds the interconnect's channels and the route of every
-processor pair (`Machine.route`). A channel is pass-through logic booked by arithmetic, never
-ticked.
+processor pair (`Machine.route`). `Clock` is the SimPy environment both simulators run on.
 
 Time is in integer cycles. A transfer crosses the channels of its route in turn (store and
 forward): hop i starts when hop i - 1 has ended and the channel is free, occupying it for
-`Machine.link_cycles(bytes)`. A channel serves bookings in the order they are made, on its next
-free cycle. `simulate` books every hop of a transfer at once, in the schedule's static order
-(`Fabric.book`); the synchronous baseline (`synchronous`, SimPy processes) books a hop when the
-previous one ends, by a deferred call run in time order (`Clock.defer`, `Fabric.send`), so its
-channels serve transfers first come, first served.
+`Machine.link_cycles(bytes)`. In `simulate` every channel is a SimPy process serving its
+bookings in the schedule's static order (`run`); the synchronous baseline (`synchronous`) books
+a hop when the previous one ends, by a deferred call run in time order (`Clock.defer`,
+`Fabric.send`), so its channels serve transfers first come, first served.
 """
 from __future__ import annotations
 
@@ -92,8 +90,8 @@ class Link:
     """One channel (a link direction, the shared bus, or a DRAM channel): busy until `free`;
     counts what it carried, and per mini-batch (DRAM channels) its busy cycles and bytes.
 
-    Booking (inlined where it is hot): a transfer ready at `t` occupies the channel from
-    `max(t, free)` for its cycles, and `free` moves to its end."""
+    Booking: a transfer ready at `t` occupies the channel from `max(t, free)` for its cycles,
+    and `free` moves to its end."""
 
     name: str
     free: int = 0
@@ -134,14 +132,15 @@ def link_name(link: LinkId, machine: Machine) -> str:
 
 
 class Fabric:
-    """The interconnect's channels and, for every processor pair, the channels of its route.
+    """The interconnect's channels and, for every processor pair, the channels of its route;
+    `durations`, the link cycles of each transfer size met so far.
 
-    `book` books every hop of a transfer now, behind what is booked (the static order; `clock`
-    and `deliver` may then be None). `send` books the first hop of a transfer now and every
-    further hop when the previous one ends (`clock.defer`), so each channel serves transfers in
-    the order they reach it; `deliver(item, batch, dst, time, nbytes, payload, record)` is called
+    `send` (the synchronous baseline) books the first hop of a transfer now and every further
+    hop when the previous one ends (`clock.defer`), so each channel serves transfers in the
+    order they reach it; `deliver(item, batch, dst, time, nbytes, payload, record)` is called
     once the arrival time is known (`record`: the index of the last hop's `TransferRecord` in
-    `trace`, -1 untraced).
+    `trace`, -1 untraced). `simulate` uses the routes and durations alone (`clock` and
+    `deliver` None) and runs every channel as a process of its own.
     """
 
     def __init__(self, machine: Machine, clock: Clock, deliver: Callable, names: list[tuple[str, int]],
@@ -166,33 +165,6 @@ class Fabric:
             self.deliver(item, batch, dst, now, nbytes, payload, -1)
             return now
         return self._hop(path, 0, src, dst, nbytes, item, batch, payload)
-
-    def book(self, src: int, dst: int, nbytes: int, ready: int, item: int, batch: int) -> tuple[int, int, int, int]:
-        """Book every hop of a transfer of `nbytes` ready at cycle `ready`, now, behind everything
-        booked before on each channel (the static order of `simulate`: calls come in the order of
-        the schedule, whatever the times); (first hop's start, its end, arrival, the index of the
-        last hop's `TransferRecord` or -1)."""
-        path = self.paths[src][dst]
-        if self.free:  # nothing to wait for: count the bytes
-            for link in path:
-                link.nbytes += nbytes
-                link.transfers += 1
-            return ready, ready, ready, -1
-        duration = self.durations.get(nbytes)
-        if duration is None:
-            duration = self.durations[nbytes] = self.cycles(nbytes)
-        first = None
-        for link in path:
-            start = link.free if link.free > ready else ready
-            link.free = ready = start + duration
-            link.busy += duration
-            link.nbytes += nbytes
-            link.transfers += 1
-            if first is None:
-                first = start
-            if self.trace is not None:
-                self.trace.append(TransferRecord(link.name, *self.names[item], batch, src, dst, start, ready, nbytes))
-        return first, first + duration, ready, -1 if self.trace is None else len(self.trace) - 1
 
     def _hop(self, path: tuple[Link, ...], i: int, src: int, dst: int, nbytes: int, item: int, batch: int,
              payload: object) -> int:

@@ -7,16 +7,23 @@ bookings in an order fixed by the schedule (step, then the slice's place in its 
 the order they become ready. A slice waits until the data items it needs have arrived on its
 processor and the weight version its delay allows is there, reads back from DRAM what the static
 residency plan (see `memory`) keeps there, computes for the slice's cycles on its array (from
-`simulator.cost`), then hands its outputs to the interconnect, whose routes are booked by
-arithmetic (see `machine`). The slices are evaluated once each, in that static order (no event
-queue: every dependency points to an earlier step or an earlier slice of the order); the cost
-grows with slices, transfers and DRAM accesses, never with cycles. Every time is a max-plus
-expression of durations that never grow with a resource, so neither does any time
-(docs/machine.md, "Why time is monotone in every resource").
+`simulator.cost`), then hands its outputs to the interconnect (see `machine`).
+
+A SimPy model (`machine.Clock`): one walk of the static order books every hop and DRAM access
+on its channel's queue and wires what each slice waits for (no times); then one process per
+processor walks its slices, waiting for plain events triggered once each, with one `timeout`
+per slice, and one process per channel serves its queue in order, each booking from
+max(ready, free) for its closed-form duration. The cost grows with slices, transfers and DRAM
+accesses, never with cycles. Every time is a max-plus expression of durations that never grow
+with a resource, so neither does any time (docs/machine.md, "Why time is monotone in every
+resource").
 """
 from __future__ import annotations
 
+import gc
 from typing import Callable, NamedTuple, Protocol
+
+from simpy import Event
 
 from simulator.cost import TaskKind
 from simulator.energy import Activity, dram_energy, link_energy, static_energy, task_density, task_energy
@@ -25,7 +32,7 @@ from simulator.schedule import Schedule
 from simulator.schedule.dataflow import Item, ItemKind
 from workloads import ConfigError, Network
 
-from .machine import DRAM_END, Fabric, Link, Processor, TransferRecord
+from .machine import DRAM_END, Clock, Fabric, Link, Processor, TransferRecord
 from .memory import Plan
 from .result import EnergyBreakdown, Limit, LinkStats, ProcessorStats, Resource, SimResult, SliceRecord, SramSample
 from .steps import SliceStep, build_programs
@@ -79,7 +86,14 @@ def simulate(schedule: Schedule, minibatches: int = 64, machine: Machine | None 
         raise ConfigError(f"machine {machine.name}: its arrays skip zero spikes, and in functional mode the cycles "
                           f"are fixed before the spikes are known: give the densities (--activity FILE)")
     machine = machine.with_processors(schedule.procs)
-    return _Simulation(schedule, machine, minibatches, overlap, trace, executor, activity).run()
+    collecting = gc.isenabled() and executor is None  # functional runs make garbage of their own
+    if collecting:
+        gc.disable()  # a run builds hundreds of thousands of small lists, none of them in a cycle
+    try:
+        return _Simulation(schedule, machine, minibatches, overlap, trace, executor, activity).run()
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def step_period(ends: list[int], first: int, full: tuple[int, int]) -> float | None:
@@ -130,22 +144,45 @@ class _Op(NamedTuple):
     record: tuple  # (label, kind, layer) for the slice records
 
 
-class _Buffer:
-    """The shares of one item of one mini-batch (or weight version) that reached one processor."""
+# The joins the processes wait for are lists (the hot path builds hundreds of thousands of them):
+# a join is [pending, time, waiter, then]: complete once its `pending` contributions are in, at the
+# latest of their times; `waiter` is the event of the process waiting for it (triggered at that
+# time), `then` the joins it contributes to once complete (or None). A buffer (the shares of one
+# item of one mini-batch, or of one weight version, that reach one processor) adds [count,
+# payloads, feeds]: its shares, their payloads (functional mode) and trace records, in booking
+# order. A booking (one service of a channel: a link hop or a DRAM access) adds [done, duration,
+# record, info]: the joins its end contributes to, its cycles, its `TransferRecord`'s index and
+# fields (traced runs).
+PENDING, TIME, WAITER, THEN = range(4)
+COUNT, PAYLOADS, FEEDS = 4, 5, 6
+DONE, DURATION, RECORD, INFO = 4, 5, 6, 7
 
-    __slots__ = ("count", "time", "consumed", "payloads", "feeds")
 
-    def __init__(self) -> None:
-        self.count = self.time = self.consumed = 0
-        self.payloads: list | None = None
-        self.feeds: list | None = None
+class _Slice(NamedTuple):
+    """One slice of a processor's program for one mini-batch, with the joins it waits for and
+    those its end contributes to (a position without a slice has `op` None)."""
+
+    op: _Op | None
+    batch: int
+    position: int
+    rank: int  # its place in the static order (records and samples of a time keep it)
+    write: list | None  # the booking of its posted DRAM write (ready when the processor turns to it)
+    read: list | None  # that of its DRAM read (ready once its data and weights are there)
+    read_done: list | None
+    needs: tuple[list, ...]  # the buffers of its data
+    weights: list | None  # that of its weight version
+    ends: list[list]  # local deliveries and the first hops of its transfers: ready at its end
+    sent: tuple[list, ...]  # when its transfers of this step have left it (without overlap)
+    payloads: list[list[tuple[list, int]]] | None  # functional: the buffers and slots of each output
+    reads: int  # the trace index of its DRAM read (-1: none)
 
 
 class _Simulation:
-    """The static machine: every processor runs its step program, every link and DRAM channel
-    serves its bookings in the order of the schedule (step, then each slice's place in its step,
-    processor, slice), never in the order they become ready. Every time is then a max-plus
-    expression of durations, each non-increasing in every resource (docs/machine.md)."""
+    """The static machine as SimPy processes: one per processor walking its step program, one per
+    link direction or DRAM channel serving its bookings in the order of the schedule (step, then
+    each slice's nominal place in its step, processor, slice), never in the order they become
+    ready. Every time is then a max-plus expression of durations, each non-increasing in every
+    resource (docs/machine.md)."""
 
     def __init__(self, schedule: Schedule, machine: Machine, minibatches: int, overlap: bool, trace: bool,
                  executor: Executor | None = None, activity: Activity | None = None) -> None:
@@ -161,11 +198,11 @@ class _Simulation:
         self.ids = ids = {item: i for i, item in enumerate(self.items)}
         self.names = [(item.kind.value, item.layer) for item in self.items]
         self.trace: list | None = [] if trace else None
-        self.records: list[SliceRecord] | None = [] if trace else None
-        self.sram: list[SramSample] | None = [] if trace else None
+        self.records: list | None = [] if trace else None
+        self.sram: list | None = [] if trace else None
         self.procs = [Processor(p, s.array, s.sram_bytes) for p, s in enumerate(specs)]
         self.plan = Plan(steps, self.procs, self.items, minibatches, machine)
-        self.fabric = Fabric(machine, None, None, self.names, self.trace)
+        self.fabric = Fabric(machine, None, None, self.names)
         n, dram = minibatches, machine.dram
         if dram is None:
             self.channels: list[Link] = []
@@ -178,7 +215,6 @@ class _Simulation:
                         for p in range(len(self.procs))]
         self.dram_durations: dict[int, int] = {}
         parts, readers = self.flow.parts, self.flow.readers
-        self.parts = [parts.get(item, 0) for item in self.items]
 
         def label(st: SliceStep) -> int:
             return ids[(st.needs or (st.weights,) if st.weights else st.needs or (st.outputs[0].item,))[0]] \
@@ -196,197 +232,343 @@ class _Simulation:
         nominal = [(sum(st.cycles for st in program[:i]), p, i)
                    for p, program in enumerate(steps.programs) for i in range(len(program))]
         self.order = [(p, i) for _, p, i in sorted(nominal)]
-        self.buffers: dict[tuple[int, int, int], _Buffer] = {}
-        self.events = 0
+        self.buffers: dict[tuple[int, int, int], list] = {}
         self.step_ends: list[list[int]] = [[] for _ in steps.programs]
         self.updates = [0] * minibatches
+        self.clock = Clock()
 
     def run(self) -> SimResult:
-        self._run()
+        self._book()
+        clock = self.clock
+        for link, bookings in zip(self.fabric.links + self.channels, self.queues):
+            if bookings:
+                clock.process(self._serve(link, bookings))
+        processes = [clock.process(self._processor(p)) for p in range(len(self.procs))]
+        clock.run()
+        if not all(process.triggered for process in processes):
+            raise RuntimeError("static order: a processor waits for data that never comes")
+        if self.records is not None:
+            self.records = [r for _, r in sorted(self.records, key=lambda r: r[0])]
+            self.sram = [s for _, _, s in sorted(self.sram, key=lambda s: s[:2])]
         return self._result()
 
-    # -- items ---------------------------------------------------------------------------
-    def _deliver(self, item: int, batch: int, dest: int, time: int, payload: object = None, record: int = -1) -> None:
-        """A share of `item` of `batch` (a weight version) reaches `dest` at `time` (traced: by `record`)."""
+    # -- the static order ----------------------------------------------------------------
+    def _deliver(self, item: int, batch: int, dest: int, record: int = -1) -> tuple[list, int]:
+        """A share of `item` of `batch` (a weight version) is booked to reach `dest` (traced: by
+        `record`); its buffer and its place among the buffer's shares."""
         key = (batch, item, dest)
         buf = self.buffers.get(key)
         if buf is None:
-            buf = self.buffers[key] = _Buffer()
-        buf.count += 1
-        if time > buf.time:
-            buf.time = time
+            buf = self.buffers[key] = [0, 0, None, None, 0, None, None]
+        buf[PENDING] += 1
+        buf[COUNT] += 1
         if record >= 0:
-            if buf.feeds is None:
-                buf.feeds = []
-            buf.feeds.append(record)
-        if payload is not None:
-            if buf.payloads is None:
-                buf.payloads = []
-            buf.payloads.append(payload)
+            if buf[FEEDS] is None:
+                buf[FEEDS] = []
+            buf[FEEDS].append(record)
+        return buf, buf[COUNT] - 1
 
-    def _consume(self, key: tuple[int, int, int], buf: _Buffer, consumers: int) -> None:
-        buf.consumed += 1
-        if buf.consumed == consumers:
-            del self.buffers[key]
+    def _transfer(self, src: int, dst: int, nbytes: int, item: int, batch: int, sent: bool
+                  ) -> tuple[list, list | None, list, int]:
+        """Book a share of `item` of `batch` from `src` to `dst` on every hop of its route, behind
+        everything booked before on each channel: (the join ready once the data is made and `dst`
+        has credited it, the first hop's end if `sent`, the receiving buffer, the share's place)."""
+        fabric, trace = self.fabric, self.trace
+        if fabric.free:  # nothing to wait for: it arrives when it is ready
+            for link in fabric.paths[src][dst]:
+                link.nbytes += nbytes
+                link.transfers += 1
+            buf, slot = self._deliver(item, batch, dst)
+            ready = [2, 0, None, [buf]]
+            return ready, ready if sent else None, buf, slot
+        duration = fabric.durations.get(nbytes)
+        if duration is None:
+            duration = fabric.durations[nbytes] = fabric.cycles(nbytes)
+        first = prev = None
+        for link, queue in self.routes[src][dst]:
+            if trace is None:
+                hop = [1, 0, None, None, [], duration, -1, None]
+            else:
+                hop = [1, 0, None, None, [], duration, len(trace), (link.name, *self.names[item], batch, src, dst,
+                                                                     nbytes)]
+                trace.append(None)
+            queue.append(hop)
+            link.busy += duration
+            link.nbytes += nbytes
+            link.transfers += 1
+            if prev is None:
+                first = hop
+                hop[PENDING] = 2  # the data made, the receiver's credit
+            else:
+                prev[DONE].append(hop)
+            prev = hop
+        left = None
+        if sent:
+            left = [1, 0, None, None]
+            first[DONE].append(left)
+        buf, slot = self._deliver(item, batch, dst, prev[RECORD])
+        prev[DONE].append(buf)
+        return first, left, buf, slot
 
-    def _dram(self, p: int, ready: int, nbytes: int, item: int, batch: int, read: bool) -> int:
-        """Book an access of `nbytes` for p on its DRAM channel, behind everything booked before; its end."""
+    def _dram(self, p: int, nbytes: int, item: int, batch: int, read: bool) -> list:
+        """Book an access of `nbytes` for p on its DRAM channel, behind everything booked before."""
         channel = self.channel[p]
         duration = self.dram_durations.get(nbytes)
         if duration is None:
             duration = self.dram_durations[nbytes] = self.machine.dram.cycles(nbytes)
-        start = channel.free if channel.free > ready else ready
-        channel.free = end = start + duration
         channel.busy += duration
         channel.nbytes += nbytes
         channel.transfers += 1
         b = min(max(batch, 0), self.n - 1)
         channel.busy_by_batch[b] += duration
         channel.bytes_by_batch[b] += nbytes
-        self.events += 1
-        if self.trace is not None:
-            self.trace.append(TransferRecord(channel.name, *self.names[item], batch, DRAM_END if read else p,
-                                             p if read else DRAM_END, start, end, nbytes))
-        return end
+        if self.trace is None:
+            booking = [1, 0, None, None, [], duration, -1, None]
+        else:
+            booking = [1, 0, None, None, [], duration, len(self.trace),
+                       (channel.name, *self.names[item], batch, DRAM_END if read else p, p if read else DRAM_END,
+                        nbytes)]
+            self.trace.append(None)
+        self.dram_queue[p].append(booking)
+        return booking
 
-    def _sample(self, p: int, time: int, point: int) -> None:
-        """Traced runs: processor p's SRAM occupancy from `time`, at `point` of its timeline."""
-        self.sram.append(SramSample(p, time, self.plan.occupancy(p, point)))
-
-    # -- the run -------------------------------------------------------------------------
-    def _run(self) -> None:
-        """Every slice of every step, in the static order; each waits for its processor, its data,
-        its weight version and its DRAM reads, then sends its outputs."""
-        n, plan, buffers, fabric, programs = self.n, self.plan, self.buffers, self.fabric, self.programs
-        procs, overlap, deliver = self.procs, self.overlap, self._deliver
-        count = len(procs)
-        free = [0] * count  # when each processor has finished its last slice (and, without overlap, sent its outputs)
-        started = [0] * count  # per processor: when it began the current step (its credits: a transfer
-        # of step s leaves for its receiver once that has begun step s, so what a processor holds is static)
-        spans = [(min((op.offset for op in program), default=0), max((op.offset for op in program), default=-1) + n)
-                 for program in programs]
-        deferred: dict[int, list] = {}  # step -> weight versions to send then: (maker, reader, bytes, item, version, ready, payload)
-        send_step = plan.send_step
-        if self.sram is not None:
-            for p in range(count):
-                self._sample(p, 0, 0)
-        last = plan.first + plan.steps
+    def _book(self) -> None:
+        """Walk the run in the static order (every slice of every step) and book every link hop and
+        DRAM access on its channel's queue; what each slice waits for and feeds is wired as joins.
+        No time is computed here: the processes do that."""
+        n, plan, programs = self.n, self.plan, self.programs
+        count, overlap, functional = len(self.procs), self.overlap, self.executor is not None
+        self.queues: list[list[list]] = [[] for _ in self.fabric.links + self.channels]
+        queue = {id(c): q for c, q in zip(self.fabric.links + self.channels, self.queues)}
+        self.routes = [[tuple((link, queue[id(link)]) for link in path) for path in paths] for paths in self.fabric.paths]
+        self.dram_queue = [None if c is None else queue[id(c)] for c in self.channel]
+        first, last = plan.first, plan.first + plan.steps
+        # per processor and step: the slices, and the transfers that wait for it to begin the
+        # step (its credits; the last entry: the weight versions sent once the run is over)
+        self.slices: list[list[list[_Slice]]] = [[[] for _ in range(plan.steps)] for _ in range(count)]
+        self.credits: list[list[list[list]]] = [[[] for _ in range(plan.steps + 1)] for _ in range(count)]
+        deferred: dict[int, list] = {}  # step -> weight versions to send then: (maker, reader, bytes, item, version, ends, slots)
+        send_step, buffers, transfer = plan.send_step, self.buffers, self._transfer
 
         def send_deferred(step: int) -> None:
-            for h, q, nbytes, item, version, ready, payload in deferred.pop(step, ()):
-                _, _, arrival, record = fabric.book(h, q, nbytes, max(ready, started[q]), item, version)
-                self.events += 1
-                deliver(item, version, q, arrival, payload, record)
+            credit = min(step, last) - first
+            for h, q, nbytes, item, version, ends, slots in deferred.pop(step, ()):
+                ready, _, buf, slot = transfer(h, q, nbytes, item, version, False)
+                ends.append(ready)
+                self.credits[q][credit].append(ready)
+                if slots is not None:
+                    slots.append((buf, slot))
 
-        for step in range(plan.first, last):
-            for p in range(count):
-                started[p] = free[p]
+        rank = 0
+        for step in range(first, last):
             send_deferred(step)
+            s = step - first
             for p, i in self.order:
+                rank += 1
                 op = programs[p][i]
                 batch = step - op.offset
                 k = plan.position(p, step, i)
                 access = plan.access[p].get(k)
+                write = read = done = None
                 if batch < 0 or batch >= n:  # no slice here: only the traffic of what the others made it hold
                     if access is not None:
                         if access.write:
-                            self._dram(p, free[p], access.write, access.write_item, batch, False)
+                            write = self._dram(p, access.write, access.write_item, batch, False)
                         if access.read:
-                            self._dram(p, free[p], access.read, op.label, batch, True)
-                    if self.sram is not None:
-                        self._sample(p, free[p], 2 * k)
-                        self._sample(p, free[p], 2 * k + 1)
+                            read = self._dram(p, access.read, op.label, batch, True)
+                    self.slices[p][s].append(_Slice(None, batch, k, rank, write, read, None, (), None, [], (), None, -1))
                     continue
-                self.events += 1
-                t0 = ready = free[p]
-                bufs = []
+                needs = []
                 for item, need, _ in op.needs:
-                    key = (batch, item, p)
-                    buf = buffers.get(key)
-                    if buf is None or buf.count < need:
+                    buf = buffers.get((batch, item, p))
+                    if buf is None or buf[COUNT] < need:
                         raise RuntimeError(f"static order: {self.items[item]} of mini-batch {batch} not sent to p{p} "
                                            f"before step {step}")
-                    if buf.time > ready:
-                        ready = buf.time
-                    bufs.append((key, buf))
-                t1 = ready
-                wkey, wbuf, version = None, None, batch - op.lag
+                    needs.append(buf)
+                wbuf, version = None, batch - op.lag
                 if op.weights >= 0 and version >= 0:
-                    wkey = (version, op.weights, p)
-                    wbuf = buffers.get(wkey)
-                    if wbuf is None or wbuf.count < op.weight_parts:
+                    wbuf = buffers.get((version, op.weights, p))
+                    if wbuf is None or wbuf[COUNT] < op.weight_parts:
                         raise RuntimeError(f"static order: weights {op.step.layer} version {version} not on p{p} "
                                            f"before step {step}")
-                    if wbuf.time > ready:
-                        ready = wbuf.time
-                t2 = t3 = ready
                 reads = -1
                 if access is not None:
                     if access.write:  # posted: the processor does not wait for it
-                        self._dram(p, t0, access.write, access.write_item, batch, False)
+                        write = self._dram(p, access.write, access.write_item, batch, False)
                     if access.read:
-                        reads = len(self.trace) if self.trace is not None else 0
-                        t3 = self._dram(p, t2, access.read, op.label, batch, True)
-                if self.sram is not None:
-                    self._sample(p, t0, 2 * k)
-                produced = None if self.executor is None else self._execute(op.step, batch, p, t3)
-                end = t3 + op.cycles
-                proc = procs[p]
-                proc.wait_data += t1 - t0
-                proc.wait_weights += t2 - t1
-                proc.wait_memory += t3 - t2
-                proc.busy += op.cycles
-                for (key, buf), (_, _, readers) in zip(bufs, op.needs):
-                    self._consume(key, buf, readers)
-                if wbuf is not None:
-                    self._consume(wkey, wbuf, op.weight_readers)
-                if self.sram is not None:
-                    self._sample(p, end, 2 * k + 1)
-                left = end
+                        read = self._dram(p, access.read, op.label, batch, True)
+                        reads = read[RECORD]
+                        done = [1, 0, None, None]
+                        read[DONE].append(done)
+                ends, sent, payloads = [], [], [] if functional else None
                 for item, local, remote, weights in op.outputs:
-                    payload = None if produced is None else produced.get(self.items[item])
+                    slots = [] if functional else None
                     if local:
-                        deliver(item, batch, p, end, payload)
+                        buf, slot = self._deliver(item, batch, p)
+                        ends.append(buf)
+                        if functional:
+                            slots.append((buf, slot))
                     for q, share in remote:
                         if weights:
                             send = send_step[p, q, op.step.layer] + batch
                             if send > step:  # just in time: one step before its first reader on q
-                                deferred.setdefault(send, []).append((p, q, share, item, batch, end, payload))
+                                deferred.setdefault(send, []).append((p, q, share, item, batch, ends, slots))
                                 continue
-                        _, he, arrival, record = fabric.book(p, q, share, max(end, started[q]), item, batch)
-                        self.events += 1
-                        if he > left:
-                            left = he
-                        deliver(item, batch, q, arrival, payload, record)
-                released = end if overlap else left
-                proc.wait_bus += released - end
-                free[p] = released
-                if self.records is not None:
-                    fed = [r for _, buf in bufs + ([(wkey, wbuf)] if wbuf is not None else []) for r in buf.feeds or ()]
-                    if reads >= 0:  # its DRAM read
-                        fed.append(reads)
-                    self.records.append(SliceRecord(p, *op.record, batch, t3, end, t1, t2, t0, released, tuple(fed)))
-                if op.wg and released > self.updates[batch]:  # the update is complete once its last WG slice is
-                    self.updates[batch] = released
-            for p in range(count):
-                if spans[p][0] <= step < spans[p][1]:
-                    self.step_ends[p].append(free[p])
+                        ready, left, buf, slot = transfer(p, q, share, item, batch, not overlap)
+                        ends.append(ready)
+                        self.credits[q][s].append(ready)
+                        if left is not None:
+                            sent.append(left)
+                        if functional:
+                            slots.append((buf, slot))
+                    if functional:
+                        payloads.append(slots)
+                self.slices[p][s].append(_Slice(op, batch, k, rank, write, read, done, tuple(needs), wbuf, ends,
+                                                tuple(sent), payloads, reads))
         for step in sorted(deferred):  # the last versions, which no slice of the run reads
-            started[:] = free
             send_deferred(step)
 
-    def _execute(self, st: SliceStep, batch: int, p: int, now: int) -> dict[Item, object]:
-        """Functional mode: hand the slice's arrived payloads to the executor (it starts at `now`)."""
-        buffers, ids = self.buffers, self.ids
-        inputs = {item: buffers[batch, ids[item], p].payloads or [] for item in st.needs}
+    # -- the processes -------------------------------------------------------------------
+    def _resolve(self, join: list, time: int) -> None:
+        """A contribution to `join` at `time` (never before now); inlined in the processes' loops."""
+        if time > join[TIME]:
+            join[TIME] = time
+        join[PENDING] -= 1
+        if not join[PENDING] and (join[WAITER] is not None or join[THEN]):
+            self._complete(join)
+
+    def _complete(self, join: list) -> None:
+        """`join` is complete: wake its waiter at its time, contribute to what follows it."""
+        waiter = join[WAITER]
+        if waiter is not None:  # triggered at the join's time: Event.succeed with a delay
+            waiter._ok, waiter._value = True, None
+            self.clock.schedule(waiter, delay=join[TIME] - self.clock._now)
+        if join[THEN]:
+            for then in join[THEN]:
+                self._resolve(then, join[TIME])
+
+    def _latest(self, joins, since: int):
+        """Wait until every one of `joins` is complete; the latest of their times and `since`."""
+        for join in joins:
+            if join[PENDING]:
+                join[WAITER] = event = Event(self.clock)
+                yield event
+            if join[TIME] > since:
+                since = join[TIME]
+        return since
+
+    def _serve(self, link: Link, bookings: list[list]):
+        """A channel's process: serves its bookings in the static order, each from when it is ready
+        and the channel free, for its duration; hands its end to what follows it."""
+        free, trace, complete, clock = 0, self.trace, self._complete, self.clock
+        for booking in bookings:
+            if booking[PENDING]:
+                booking[WAITER] = event = Event(clock)
+                yield event
+            ready = booking[TIME]
+            start = ready if ready > free else free
+            free = end = start + booking[DURATION]
+            if trace is not None:
+                name, kind, layer, batch, src, dst, nbytes = booking[INFO]
+                trace[booking[RECORD]] = TransferRecord(name, kind, layer, batch, src, dst, start, end, nbytes)
+            for join in booking[DONE]:  # _resolve, inlined
+                if end > join[TIME]:
+                    join[TIME] = end
+                join[PENDING] -= 1
+                if not join[PENDING] and (join[WAITER] is not None or join[THEN]):
+                    complete(join)
+        link.free = free
+
+    def _processor(self, p: int):
+        """Processor p's process: walks its step program; each slice waits for its data, its weight
+        version and its DRAM read, computes for its cycles (one timeout), then hands its outputs on;
+        without overlap it also waits until its transfers have left."""
+        clock, resolve, complete, latest, plan = self.clock, self._resolve, self._complete, self._latest, self.plan
+        proc, overlap, records, sram, updates = self.procs[p], self.overlap, self.records, self.sram, self.updates
+        programs, step_ends, credits = self.programs[p], self.step_ends[p], self.credits[p]
+        span = (min((op.offset for op in programs), default=0) - plan.first,
+                max((op.offset for op in programs), default=-1) + self.n - plan.first)
+        free = 0  # when it has finished its last slice (and, without overlap, sent its outputs)
+        if sram is not None:
+            sram.append((0, p - len(self.procs), SramSample(p, 0, plan.occupancy(p, 0))))
+        for s, slices in enumerate(self.slices[p]):
+            for join in credits[s]:  # it begins step s: what waits for its credit may leave
+                resolve(join, free)
+            for sl in slices:
+                if sl.write is not None:  # posted: the processor does not wait for it
+                    resolve(sl.write, free)
+                op = sl.op
+                if op is None:
+                    if sl.read is not None:
+                        resolve(sl.read, free)
+                    if sram is not None:
+                        sram.append((free, 2 * sl.rank, SramSample(p, free, plan.occupancy(p, 2 * sl.position))))
+                        sram.append((free, 2 * sl.rank + 1, SramSample(p, free, plan.occupancy(p, 2 * sl.position + 1))))
+                    continue
+                t0 = free
+                t1 = yield from latest(sl.needs, t0)
+                wbuf = sl.weights
+                t2 = t3 = t1 if wbuf is None else (yield from latest((wbuf,), t1))
+                if sl.read is not None:
+                    resolve(sl.read, t2)
+                    t3 = yield from latest((sl.read_done,), t2)
+                if sram is not None:
+                    sram.append((t0, 2 * sl.rank, SramSample(p, t0, plan.occupancy(p, 2 * sl.position))))
+                end = t3 + op.cycles
+                if self.executor is not None:
+                    yield clock.timeout(t3 - clock._now)
+                    self._execute(sl, p, t3)
+                yield clock.timeout(end - clock._now)
+                proc.wait_data += t1 - t0
+                proc.wait_weights += t2 - t1
+                proc.wait_memory += t3 - t2
+                proc.busy += op.cycles
+                if sram is not None:
+                    sram.append((end, 2 * sl.rank + 1, SramSample(p, end, plan.occupancy(p, 2 * sl.position + 1))))
+                for join in sl.ends:  # _resolve, inlined
+                    if end > join[TIME]:
+                        join[TIME] = end
+                    join[PENDING] -= 1
+                    if not join[PENDING] and (join[WAITER] is not None or join[THEN]):
+                        complete(join)
+                released = end if overlap else (yield from latest(sl.sent, end))
+                proc.wait_bus += released - end
+                free = released
+                if records is not None:
+                    fed = [r for buf in sl.needs + ((wbuf,) if wbuf is not None else ()) for r in buf[FEEDS] or ()]
+                    if sl.reads >= 0:  # its DRAM read
+                        fed.append(sl.reads)
+                    records.append((sl.rank, SliceRecord(p, *op.record, sl.batch, t3, end, t1, t2, t0, released,
+                                                         tuple(fed))))
+                if op.wg and released > updates[sl.batch]:  # the update is complete once its last WG slice is
+                    updates[sl.batch] = released
+            if span[0] <= s < span[1]:
+                step_ends.append(free)
+        for join in credits[-1]:  # the run is over: the last weight versions may leave
+            resolve(join, free)
+
+    def _execute(self, sl: _Slice, p: int, now: int) -> None:
+        """Functional mode: hand the slice's arrived payloads to the executor (it starts at `now`) and
+        put what it produces in the buffers of the item's receivers."""
+        st, buffers, ids = sl.op.step, self.buffers, self.ids
+        inputs = {item: [x for x in buf[PAYLOADS] or () if x is not None] for item, buf in zip(st.needs, sl.needs)}
 
         def weights(version: int) -> object | None:
             buf = buffers.get((version, ids[st.weights], p))
-            if buf is None or buf.count < 1 or buf.time > now or not buf.payloads:
+            if buf is None or buf[PENDING] == buf[COUNT] or buf[TIME] > now or not buf[PAYLOADS] \
+                    or buf[PAYLOADS][0] is None:
                 return None
-            return buf.payloads[0]
+            return buf[PAYLOADS][0]
 
-        return self.executor.run(st, batch, inputs, weights)
+        produced = self.executor.run(st, sl.batch, inputs, weights)
+        for (item, _, _, _), slots in zip(sl.op.outputs, sl.payloads):
+            payload = produced.get(self.items[item])
+            if payload is not None:
+                for buf, slot in slots:
+                    if buf[PAYLOADS] is None:
+                        buf[PAYLOADS] = [None] * buf[COUNT]
+                    buf[PAYLOADS][slot] = payload
+
 
     # -- result --------------------------------------------------------------------------
     def _result(self) -> SimResult:
@@ -427,7 +609,7 @@ class _Simulation:
             scheduler=self.schedule.scheduler, network=cost.network.name, array=cost.array, batch=cost.batch,
             procs=self.steps.procs, minibatches=n, machine=machine, overlap=self.overlap, delays=self.steps.delays,
             analytic_cycles_per_update=self.schedule.cycles_per_update, simulated_cycles_per_update=cycles,
-            fill_latency=self.updates[0], total_cycles=total, events=self.events,
+            fill_latency=self.updates[0], total_cycles=total, events=self.clock.scheduled,
             update_times=tuple(self.updates), processors=procs,
             links=tuple(LinkStats.within(l, total, busy, cycles) for l, busy in links),
             dram=tuple(LinkStats.within(c, total, busy, cycles) for c, busy in dram),
@@ -435,7 +617,7 @@ class _Simulation:
             energy=None if cycles is None else self._energy(cycles, used, dram_bytes, activity), activity=activity,
             slices=tuple(self.records) if self.records is not None else None,
             transfers=tuple(self.trace) if self.trace is not None else None,
-            sram=None if self.sram is None else tuple(sorted(self.sram, key=lambda s: s.time)))
+            sram=None if self.sram is None else tuple(self.sram))
 
     def _energy(self, cycles: float, used: int, dram_bytes: float, activity: Activity | None) -> EnergyBreakdown:
         """Joules per update: every slice's share of its task's dynamic energy (at `activity`'s

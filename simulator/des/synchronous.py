@@ -10,7 +10,7 @@ mini-batch once the `Flush` allows: GLOBAL, when every stage is done; PER_STAGE,
 
 Transfers go between adjacent stages over the chain's directed links of a `link_machine`
 (`Machine.route`, `Machine.link_cycles`: `ceil(bytes / bandwidth) + latency` cycles), FIFO,
-booked by arithmetic on the same `Fabric` as `simulate`'s. All of the link model is
+booked by arithmetic on a `Fabric` (whose routes `simulate` uses too). All of the link model is
 `_Run.send`, one call.
 """
 from __future__ import annotations
