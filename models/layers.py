@@ -148,6 +148,52 @@ def _pool_fp(x, size):
     return out, idx
 
 
+@njit(cache=True, parallel=True, error_model="numpy")
+def _maxpool_state(state, size, bit, shift, positions, pooled, idx):
+    """`_pool_fp` of the spikes `(state & bit) >> shift` (0/1) without materialising them: a window's
+    maximum is 1 if any of its positions spiked, its winner the first spiking position in row-major
+    window order, 0 if none spiked (as `_pool_fp` breaks ties). Branch free; `state`, `pooled` and
+    `idx` may be uint8 or uint64 words of eight uint8 lanes (`bit` then has the bit in every
+    lane): a lane's 0/1 never carries into the next."""
+    rows = state.shape[0]
+    ho, wo, c = pooled.shape[1], pooled.shape[2], pooled.shape[3]
+    for r in prange(rows):
+        for y in range(ho):
+            pr, ir = pooled[r, y], idx[r, y]
+            for dy in range(size):
+                src = state[r, y * size + dy]
+                for dx in range(size):
+                    pos = dy * size + dx
+                    at = positions[pos]
+                    for xx in range(wo):
+                        sx = np.uint64(xx * size + dx)
+                        for ch in range(np.uint64(c)):
+                            s = (src[sx, ch] & bit) >> shift
+                            if pos == 0:
+                                pr[xx, ch] = s
+                                ir[xx, ch] = s * 0
+                            else:
+                                ir[xx, ch] |= (s & ~pr[xx, ch]) * at  # pos where this is the first spike
+                                pr[xx, ch] |= s
+
+
+def maxpool_spikes(state: np.ndarray, size: int, bit: int) -> tuple[np.ndarray, np.ndarray]:
+    """`maxpool_fp` of the spikes packed as bit `bit` of the uint8 `state` (R, H, W, C), bit for bit
+    the same pooled spikes and winners, with no separate spike array; 8 channels at a time when C
+    is a multiple of 8."""
+    r, h, w, c = state.shape
+    pooled = np.empty((r, h // size, w // size, c), np.uint8)
+    idx = np.empty((r, h // size, w // size, c), np.uint8)
+    state = np.ascontiguousarray(state)
+    shift = int(bit).bit_length() - 1
+    words = c % 8 == 0
+    dtype, unit = (np.uint64, 0x0101010101010101) if words else (np.uint8, 1)
+    positions = np.arange(size * size, dtype=dtype)
+    view = (lambda a: a.view(np.uint64)) if words else (lambda a: a)
+    _maxpool_state(view(state), size, dtype(int(bit) * unit), dtype(shift), positions, view(pooled), view(idx))
+    return pooled, idx
+
+
 @njit(cache=True, parallel=True)
 def _pool_ig(g, idx, size):
     rows, ho, wo, c = g.shape

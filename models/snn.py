@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from workloads.network import ComputeLayer, LayerKind, Network, Neuron
+from workloads.network import ComputeLayer, LayerKind, Network, Neuron, PoolKind
 
 from . import layers as L
 from .neuron import (SPIKE_BIT, accumulator_backward, accumulator_forward, lif_backward_packed, lif_backward_pooled,
@@ -107,10 +107,13 @@ def layer_fp(layer: ComputeLayer, w: np.ndarray, b: np.ndarray, x: np.ndarray, t
             current = _gemm_fp(layer, w, b, rows[t0 * batch:t1 * batch]).reshape(t1 - t0, n)
             lif_forward_packed(current, d, c, lam, threshold, alpha, state[t0:t1])  # eq. 4-5
     state = state.reshape(shape)
-    spikes = state & SPIKE_BIT
     if layer.pool == 1:
-        return LayerState(spikes, state, None, None)
-    pooled, idx = L.pool_fp(spikes.reshape((t * batch,) + tuple(layer.out_shape)), layer.pool, layer.pool_kind)
+        return LayerState(state & SPIKE_BIT, state, None, None)
+    if layer.pool_kind is PoolKind.MAX:  # pooled straight from the packed states
+        pooled, idx = L.maxpool_spikes(state.reshape((t * batch,) + tuple(layer.out_shape)), layer.pool, SPIKE_BIT)
+    else:
+        pooled, idx = L.pool_fp((state & SPIKE_BIT).reshape((t * batch,) + tuple(layer.out_shape)), layer.pool,
+                                layer.pool_kind)
     return LayerState(pooled.reshape((t, batch) + tuple(layer.sent_shape)), state, None, idx)
 
 
