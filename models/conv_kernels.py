@@ -14,6 +14,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from .neuron import lif_packed_span
+
 
 @njit(cache=True, error_model="numpy")
 def _spike_list(x, r):
@@ -34,48 +36,85 @@ def _spike_list(x, r):
     return sy, sx, sc, n
 
 
-@njit(cache=True, parallel=True, error_model="numpy")
-def spike_conv_fp(x, w, bias, padding, out):
-    """out[r, yo, xo, :] = bias + sum over spikes x[r, yi, xi, c] = 1 of w[yi-yo+p, xi-xo+p, c, :].
-
-    For one spike and one kernel row `ky` the K taps land on K neighbouring outputs, so with
-    the kernel columns reversed (`wr[ky, c, :] = w[ky, ::-1, c, :].ravel()`) they are one
-    contiguous vector add of K*F floats; only taps that fall off the border go one by one."""
-    rows, h, wd, c = x.shape
-    k = w.shape[0]
-    f = w.shape[3]
-    ho, wo = out.shape[1], out.shape[2]
+@njit(cache=True, error_model="numpy")
+def _reversed_taps(w):
+    """(K, K, C, F) weights -> (K, C, K*F) with the kernel columns reversed: `wr[ky, c, :] =
+    w[ky, ::-1, c, :].ravel()`, the K taps one spike adds to K neighbouring outputs of a row."""
+    k, _, c, f = w.shape
     wr = np.empty((k, c, k * f), np.float32)
     for ky in range(k):
         for ch in range(c):
             for kx in range(k):
                 for j in range(f):
                     wr[ky, ch, (k - 1 - kx) * f + j] = w[ky, kx, ch, j]
+    return wr
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _conv_row(x, r, wr, bias, padding, o):
+    """o (Ho, Wo*F) = the convolution of row `r` of the spikes `x` (R, H, W, C): bias, then every
+    spike's taps in spike order (see `spike_conv_fp`)."""
+    k, c = wr.shape[0], wr.shape[1]
+    f = bias.shape[0]
+    ho, wo = o.shape[0], o.shape[1] // f
+    sy, sx, sc, n = _spike_list(x, r)
+    for yo in range(ho):
+        for xo in range(wo):
+            for j in range(f):
+                o[yo, xo * f + j] = bias[j]
+    for q0 in range(n):
+        yi, xi, ch = sy[q0], sx[q0], sc[q0]
+        x0 = xi + padding - (k - 1)  # output column of the first (reversed) tap
+        for ky in range(k):
+            yo = yi + padding - ky
+            if yo < 0 or yo >= ho:
+                continue
+            if x0 >= 0 and x0 + k <= wo:
+                dst = o[yo, x0 * f:(x0 + k) * f]
+                src = wr[ky, ch]
+                for q in range(k * f):
+                    dst[q] += src[q]
+            else:
+                for kk in range(k):
+                    xo = x0 + kk
+                    if 0 <= xo < wo:
+                        for j in range(f):
+                            o[yo, xo * f + j] += wr[ky, ch, kk * f + j]
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def spike_conv_fp(x, w, bias, padding, out):
+    """out[r, yo, xo, :] = bias + sum over spikes x[r, yi, xi, c] = 1 of w[yi-yo+p, xi-xo+p, c, :].
+
+    For one spike and one kernel row `ky` the K taps land on K neighbouring outputs, so with
+    the kernel columns reversed (`_reversed_taps`) they are one contiguous vector add of K*F
+    floats; only taps that fall off the border go one by one."""
+    rows = x.shape[0]
+    ho, wo, f = out.shape[1], out.shape[2], out.shape[3]
+    wr = _reversed_taps(w)
     for r in prange(rows):
-        sy, sx, sc, n = _spike_list(x, r)
-        o = out[r].reshape(ho, wo * f)
-        for yo in range(ho):
-            for xo in range(wo):
-                for j in range(f):
-                    o[yo, xo * f + j] = bias[j]
-        for q0 in range(n):
-            yi, xi, ch = sy[q0], sx[q0], sc[q0]
-            x0 = xi + padding - (k - 1)  # output column of the first (reversed) tap
-            for ky in range(k):
-                yo = yi + padding - ky
-                if yo < 0 or yo >= ho:
-                    continue
-                if x0 >= 0 and x0 + k <= wo:
-                    dst = o[yo, x0 * f:(x0 + k) * f]
-                    src = wr[ky, ch]
-                    for q in range(k * f):
-                        dst[q] += src[q]
-                else:
-                    for kk in range(k):
-                        xo = x0 + kk
-                        if 0 <= xo < wo:
-                            for j in range(f):
-                                o[yo, xo * f + j] += wr[ky, ch, kk * f + j]
+        _conv_row(x, r, wr, bias, padding, out[r].reshape(ho, wo * f))
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def spike_conv_lif(x, w, bias, padding, c, lam, threshold, alpha, state):
+    """`spike_conv_fp` then `models.neuron.lif_forward_packed`, fused: spikes `x` (T, B, H, W, C) ->
+    packed LIF states `state` (T, B, Ho, Wo, F) (eq. 8-9, 4-5). One sample per work item, its
+    timesteps in order, the currents of one timestep in a buffer that stays in cache: the (T, B, Ho,
+    Wo, F) float32 currents never exist. The same operations on every element as the two kernels,
+    so the same states bit for bit."""
+    t_steps, batch = x.shape[0], x.shape[1]
+    ho, wo, f = state.shape[2], state.shape[3], state.shape[4]
+    n = ho * wo * f
+    rows = x.reshape((t_steps * batch,) + x.shape[2:])
+    st = state.reshape(t_steps, batch, n)
+    wr = _reversed_taps(w)
+    for b in prange(batch):
+        cur = np.empty((ho, wo * f), np.float32)
+        d = np.zeros(n, np.float32)
+        for t in range(t_steps):
+            _conv_row(rows, t * batch + b, wr, bias, padding, cur)
+            lif_packed_span(cur.reshape(n), d, c, lam, threshold, alpha, st[t, b], np.uint64(0), np.uint64(n))
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
