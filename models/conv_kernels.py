@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from .gemm import row_product
 from .neuron import lif_packed_span
 
 
@@ -178,9 +179,10 @@ def conv_ig_rows(g, wt, kernel, padding, stride, out):
     h, wd, c = out.shape[1], out.shape[2], out.shape[3]
     k = kernel
     kkc = wt.shape[1]
-    zero = np.float32(0.0)
     for r in prange(rows):
-        tap = np.empty(kkc, np.float32)
+        tap = np.empty((1, kkc), np.float32)
+        tf = tap.reshape(kkc)
+        of = out[r].reshape(h * wd * c)
         idx = np.empty(f, np.intp)
         val = np.empty(f, np.float32)
         for yo in range(ho):
@@ -193,13 +195,7 @@ def conv_ig_rows(g, wt, kernel, padding, stride, out):
                     nz += v != 0
                 if nz == 0:
                     continue
-                a0, p0 = val[0], idx[0]
-                for j in range(kkc):
-                    tap[j] = zero + a0 * wt[p0, j]
-                for q in range(1, nz):
-                    a, pq = val[q], idx[q]
-                    for j in range(kkc):
-                        tap[j] = tap[j] + a * wt[pq, j]
+                row_product(tap, 0, idx, val, nz, wt)  # the GEMM's own row kernel: the same sums
                 for ky in range(k):
                     yi = yo * stride + ky - padding
                     if yi < 0 or yi >= h:
@@ -208,6 +204,7 @@ def conv_ig_rows(g, wt, kernel, padding, stride, out):
                         xi = xo * stride + kx - padding
                         if xi < 0 or xi >= wd:
                             continue
-                        base = (ky * k + kx) * c
-                        for ch in range(c):
-                            out[r, yi, xi, ch] += tap[base + ch]
+                        src = np.uint64((ky * k + kx) * c)
+                        dst = np.uint64((yi * wd + xi) * c)
+                        for ch in range(np.uint64(c)):  # unsigned: no negative-index fix-up, vectorises
+                            of[dst + ch] += tf[src + ch]
