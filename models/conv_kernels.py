@@ -4,6 +4,8 @@ They use what spikes give. With a binary input the forward pass is event driven:
 input spike adds the weight vector `w[ky, kx, c, :]` to the K*K outputs it reaches (no
 multiplications; a branch-free scan lists a row's spikes first), and the weight gradient adds the
 output-gradient vector `g[r, yo, xo, :]` to `gw[ky, kx, c, :]` once per spike and tap.
+`spike_conv_lif` fuses the forward pass with the layer's LIF bank (eq. 4-5), one sample at a
+time, so the float32 currents exist for one timestep only.
 Dense float operands (an image fed as a current) go through float32 GEMMs instead; the
 input gradient `conv_ig_rows` sums each output's tap vector in the fixed GEMM order and
 folds it straight onto the input grid.
