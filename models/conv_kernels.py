@@ -4,6 +4,8 @@ They use what spikes give. With a binary input the forward pass is event driven:
 input spike adds the weight vector `w[ky, kx, c, :]` to the K*K outputs it reaches (no
 multiplications; a branch-free scan lists a row's spikes first), and the weight gradient adds the
 output-gradient vector `g[r, yo, xo, :]` to `gw[ky, kx, c, :]` once per spike and tap.
+`spike_conv_lif` fuses the forward pass with the layer's LIF bank (eq. 4-5), one sample at a
+time, so the float32 currents exist for one timestep only.
 Dense float operands (an image fed as a current) go through float32 GEMMs instead; the
 input gradient `conv_ig_rows` sums each output's tap vector in the fixed GEMM order and
 folds it straight onto the input grid.
@@ -13,6 +15,9 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit, prange
+
+from .gemm import row_product
+from .neuron import lif_packed_span
 
 
 @njit(cache=True, error_model="numpy")
@@ -34,48 +39,85 @@ def _spike_list(x, r):
     return sy, sx, sc, n
 
 
-@njit(cache=True, parallel=True, error_model="numpy")
-def spike_conv_fp(x, w, bias, padding, out):
-    """out[r, yo, xo, :] = bias + sum over spikes x[r, yi, xi, c] = 1 of w[yi-yo+p, xi-xo+p, c, :].
-
-    For one spike and one kernel row `ky` the K taps land on K neighbouring outputs, so with
-    the kernel columns reversed (`wr[ky, c, :] = w[ky, ::-1, c, :].ravel()`) they are one
-    contiguous vector add of K*F floats; only taps that fall off the border go one by one."""
-    rows, h, wd, c = x.shape
-    k = w.shape[0]
-    f = w.shape[3]
-    ho, wo = out.shape[1], out.shape[2]
+@njit(cache=True, error_model="numpy")
+def _reversed_taps(w):
+    """(K, K, C, F) weights -> (K, C, K*F) with the kernel columns reversed: `wr[ky, c, :] =
+    w[ky, ::-1, c, :].ravel()`, the K taps one spike adds to K neighbouring outputs of a row."""
+    k, _, c, f = w.shape
     wr = np.empty((k, c, k * f), np.float32)
     for ky in range(k):
         for ch in range(c):
             for kx in range(k):
                 for j in range(f):
                     wr[ky, ch, (k - 1 - kx) * f + j] = w[ky, kx, ch, j]
+    return wr
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _conv_row(x, r, wr, bias, padding, o):
+    """o (Ho, Wo*F) = the convolution of row `r` of the spikes `x` (R, H, W, C): bias, then every
+    spike's taps in spike order (see `spike_conv_fp`)."""
+    k, c = wr.shape[0], wr.shape[1]
+    f = bias.shape[0]
+    ho, wo = o.shape[0], o.shape[1] // f
+    sy, sx, sc, n = _spike_list(x, r)
+    for yo in range(ho):
+        for xo in range(wo):
+            for j in range(f):
+                o[yo, xo * f + j] = bias[j]
+    for q0 in range(n):
+        yi, xi, ch = sy[q0], sx[q0], sc[q0]
+        x0 = xi + padding - (k - 1)  # output column of the first (reversed) tap
+        for ky in range(k):
+            yo = yi + padding - ky
+            if yo < 0 or yo >= ho:
+                continue
+            if x0 >= 0 and x0 + k <= wo:
+                dst = o[yo, x0 * f:(x0 + k) * f]
+                src = wr[ky, ch]
+                for q in range(k * f):
+                    dst[q] += src[q]
+            else:
+                for kk in range(k):
+                    xo = x0 + kk
+                    if 0 <= xo < wo:
+                        for j in range(f):
+                            o[yo, xo * f + j] += wr[ky, ch, kk * f + j]
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def spike_conv_fp(x, w, bias, padding, out):
+    """out[r, yo, xo, :] = bias + sum over spikes x[r, yi, xi, c] = 1 of w[yi-yo+p, xi-xo+p, c, :].
+
+    For one spike and one kernel row `ky` the K taps land on K neighbouring outputs, so with
+    the kernel columns reversed (`_reversed_taps`) they are one contiguous vector add of K*F
+    floats; only taps that fall off the border go one by one."""
+    rows = x.shape[0]
+    ho, wo, f = out.shape[1], out.shape[2], out.shape[3]
+    wr = _reversed_taps(w)
     for r in prange(rows):
-        sy, sx, sc, n = _spike_list(x, r)
-        o = out[r].reshape(ho, wo * f)
-        for yo in range(ho):
-            for xo in range(wo):
-                for j in range(f):
-                    o[yo, xo * f + j] = bias[j]
-        for q0 in range(n):
-            yi, xi, ch = sy[q0], sx[q0], sc[q0]
-            x0 = xi + padding - (k - 1)  # output column of the first (reversed) tap
-            for ky in range(k):
-                yo = yi + padding - ky
-                if yo < 0 or yo >= ho:
-                    continue
-                if x0 >= 0 and x0 + k <= wo:
-                    dst = o[yo, x0 * f:(x0 + k) * f]
-                    src = wr[ky, ch]
-                    for q in range(k * f):
-                        dst[q] += src[q]
-                else:
-                    for kk in range(k):
-                        xo = x0 + kk
-                        if 0 <= xo < wo:
-                            for j in range(f):
-                                o[yo, xo * f + j] += wr[ky, ch, kk * f + j]
+        _conv_row(x, r, wr, bias, padding, out[r].reshape(ho, wo * f))
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def spike_conv_lif(x, w, bias, padding, c, lam, threshold, alpha, state):
+    """`spike_conv_fp` then `models.neuron.lif_forward_packed`, fused: spikes `x` (T, B, H, W, C) ->
+    packed LIF states `state` (T, B, Ho, Wo, F) (eq. 8-9, 4-5). One sample per work item, its
+    timesteps in order, the currents of one timestep in a buffer that stays in cache: the (T, B, Ho,
+    Wo, F) float32 currents never exist. The same operations on every element as the two kernels,
+    so the same states bit for bit."""
+    t_steps, batch = x.shape[0], x.shape[1]
+    ho, wo, f = state.shape[2], state.shape[3], state.shape[4]
+    n = ho * wo * f
+    rows = x.reshape((t_steps * batch,) + x.shape[2:])
+    st = state.reshape(t_steps, batch, n)
+    wr = _reversed_taps(w)
+    for b in prange(batch):
+        cur = np.empty((ho, wo * f), np.float32)
+        d = np.zeros(n, np.float32)
+        for t in range(t_steps):
+            _conv_row(rows, t * batch + b, wr, bias, padding, cur)
+            lif_packed_span(cur.reshape(n), d, c, lam, threshold, alpha, st[t, b], np.uint64(0), np.uint64(n))
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -139,9 +181,10 @@ def conv_ig_rows(g, wt, kernel, padding, stride, out):
     h, wd, c = out.shape[1], out.shape[2], out.shape[3]
     k = kernel
     kkc = wt.shape[1]
-    zero = np.float32(0.0)
     for r in prange(rows):
-        tap = np.empty(kkc, np.float32)
+        tap = np.empty((1, kkc), np.float32)
+        tf = tap.reshape(kkc)
+        of = out[r].reshape(h * wd * c)
         idx = np.empty(f, np.intp)
         val = np.empty(f, np.float32)
         for yo in range(ho):
@@ -154,13 +197,7 @@ def conv_ig_rows(g, wt, kernel, padding, stride, out):
                     nz += v != 0
                 if nz == 0:
                     continue
-                a0, p0 = val[0], idx[0]
-                for j in range(kkc):
-                    tap[j] = zero + a0 * wt[p0, j]
-                for q in range(1, nz):
-                    a, pq = val[q], idx[q]
-                    for j in range(kkc):
-                        tap[j] = tap[j] + a * wt[pq, j]
+                row_product(tap, 0, idx, val, nz, wt)  # the GEMM's own row kernel: the same sums
                 for ky in range(k):
                     yi = yo * stride + ky - padding
                     if yi < 0 or yi >= h:
@@ -169,6 +206,7 @@ def conv_ig_rows(g, wt, kernel, padding, stride, out):
                         xi = xo * stride + kx - padding
                         if xi < 0 or xi >= wd:
                             continue
-                        base = (ky * k + kx) * c
-                        for ch in range(c):
-                            out[r, yi, xi, ch] += tap[base + ch]
+                        src = np.uint64((ky * k + kx) * c)
+                        dst = np.uint64((yi * wd + xi) * c)
+                        for ch in range(np.uint64(c)):  # unsigned: no negative-index fix-up, vectorises
+                            of[dst + ch] += tf[src + ch]

@@ -26,7 +26,7 @@ _NARROW = 16  # fewer output columns than this leave the vector units idle
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def _row_product(out, i, idx, val, nz, b):
+def row_product(out, i, idx, val, nz, b):
     """out[i] = sum over q < nz, in order, of val[q] * b[idx[q]], from +0 (the first group of
     terms is written, the others added in groups of 8, 4, 2, 1). Plain 2-D indexing: a row
     view per term would cost a reference count update each."""
@@ -88,7 +88,7 @@ def _matmul(a, b, out):
                 idx[nz] = p
                 val[nz] = v
                 nz += v != 0
-            _row_product(out, i, idx, val, nz, b)
+            row_product(out, i, idx, val, nz, b)
 
 
 def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:

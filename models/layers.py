@@ -19,9 +19,9 @@ from __future__ import annotations
 import numpy as np
 from numba import get_num_threads, njit, prange
 
-from workloads.network import PoolKind, conv_output_size
+from workloads.network import Neuron, PoolKind, conv_output_size
 
-from .conv_kernels import conv_ig_rows, spike_conv_fp, spike_conv_wg
+from .conv_kernels import conv_ig_rows, spike_conv_fp, spike_conv_lif, spike_conv_wg
 from .gemm import matmul
 
 
@@ -51,7 +51,7 @@ def _im2col(xp: np.ndarray, kernel: int, stride: int) -> np.ndarray:
     return cols.reshape(r * ho * wo, kernel * kernel * c)
 
 
-def _event_driven(x: np.ndarray, stride: int) -> bool:
+def event_driven(x: np.ndarray, stride: int) -> bool:
     """Whether a convolution input takes the event-driven spike kernels: binary spikes (uint8 0/1; a sum
     or average pool sends float32 counts) into a stride-1 convolution (the kernels' taps are contiguous)."""
     return x.dtype == np.uint8 and stride == 1
@@ -67,7 +67,7 @@ def conv_fp(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, padding: int, st
     out = np.empty((rows, ho, wo, f), np.float32)
     bias = np.zeros(f, np.float32) if b is None else np.asarray(b, np.float32)
     wf = np.ascontiguousarray(w, np.float32)
-    if _event_driven(x, stride):
+    if event_driven(x, stride):
         spike_conv_fp(np.ascontiguousarray(x), wf, bias, padding, out)
         return out
     xp = _pad(x, padding)
@@ -75,6 +75,19 @@ def conv_fp(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, padding: int, st
     for sl in _chunks(rows, ho * wo * k * k * c * 4):
         out[sl] = (matmul(_im2col(xp[sl], k, stride), wm) + bias).reshape(-1, ho, wo, f)
     return out
+
+
+def spike_conv_lif_fp(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, padding: int, neuron: Neuron) -> np.ndarray:
+    """`conv_fp` of spikes `x` (T, B, H, W, C) uint8 (stride 1) and the layer's LIF bank (eq. 8-9, 4-5)
+    in one pass -> packed states (T, B, Ho, Wo, F) uint8 (`models.neuron`), with no float32 currents
+    for all timesteps (`spike_conv_lif`); bit for bit `conv_fp` then `lif_forward_packed`."""
+    k, _, c, f = w.shape
+    t, batch, h, wd, _ = x.shape
+    state = np.empty((t, batch, conv_output_size(h, k, padding, 1), conv_output_size(wd, k, padding, 1), f), np.uint8)
+    bias = np.zeros(f, np.float32) if b is None else np.asarray(b, np.float32)
+    spike_conv_lif(np.ascontiguousarray(x), np.ascontiguousarray(w, np.float32), bias, padding, neuron.c, neuron.lam,
+                   neuron.threshold, neuron.alpha, state)
+    return state
 
 
 def conv_wg(x: np.ndarray, g: np.ndarray, kernel: int, padding: int,
@@ -85,7 +98,7 @@ def conv_wg(x: np.ndarray, g: np.ndarray, kernel: int, padding: int,
     c = x.shape[-1]
     g2 = g.reshape(-1, f)
     gb = np.ones(g2.shape[0], np.float32) @ g2  # a GEMV: numpy's column sums are slow for small F
-    if _event_driven(x, stride):
+    if event_driven(x, stride):
         return spike_conv_wg(np.ascontiguousarray(x), g, kernel, padding, get_num_threads()), gb
     xp = _pad(x, padding)
     gw = np.zeros((kernel * kernel * c, f), np.float32)
@@ -146,6 +159,52 @@ def _pool_fp(x, size):
                     out[r, y, xx, ch] = best
                     idx[r, y, xx, ch] = arg
     return out, idx
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _maxpool_state(state, size, bit, shift, positions, pooled, idx):
+    """`_pool_fp` of the spikes `(state & bit) >> shift` (0/1) without materialising them: a window's
+    maximum is 1 if any of its positions spiked, its winner the first spiking position in row-major
+    window order, 0 if none spiked (as `_pool_fp` breaks ties). Branch free; `state`, `pooled` and
+    `idx` may be uint8 or uint64 words of eight uint8 lanes (`bit` then has the bit in every
+    lane): a lane's 0/1 never carries into the next."""
+    rows = state.shape[0]
+    ho, wo, c = pooled.shape[1], pooled.shape[2], pooled.shape[3]
+    for r in prange(rows):
+        for y in range(ho):
+            pr, ir = pooled[r, y], idx[r, y]
+            for dy in range(size):
+                src = state[r, y * size + dy]
+                for dx in range(size):
+                    pos = dy * size + dx
+                    at = positions[pos]
+                    for xx in range(wo):
+                        sx = np.uint64(xx * size + dx)
+                        for ch in range(np.uint64(c)):
+                            s = (src[sx, ch] & bit) >> shift
+                            if pos == 0:
+                                pr[xx, ch] = s
+                                ir[xx, ch] = s * 0
+                            else:
+                                ir[xx, ch] |= (s & ~pr[xx, ch]) * at  # pos where this is the first spike
+                                pr[xx, ch] |= s
+
+
+def maxpool_spikes(state: np.ndarray, size: int, bit: int) -> tuple[np.ndarray, np.ndarray]:
+    """`maxpool_fp` of the spikes packed as bit `bit` of the uint8 `state` (R, H, W, C), bit for bit
+    the same pooled spikes and winners, with no separate spike array; 8 channels at a time when C
+    is a multiple of 8."""
+    r, h, w, c = state.shape
+    pooled = np.empty((r, h // size, w // size, c), np.uint8)
+    idx = np.empty((r, h // size, w // size, c), np.uint8)
+    state = np.ascontiguousarray(state)
+    shift = int(bit).bit_length() - 1
+    words = c % 8 == 0
+    dtype, unit = (np.uint64, 0x0101010101010101) if words else (np.uint8, 1)
+    positions = np.arange(size * size, dtype=dtype)
+    view = (lambda a: a.view(np.uint64)) if words else (lambda a: a)
+    _maxpool_state(view(state), size, dtype(int(bit) * unit), dtype(shift), positions, view(pooled), view(idx))
+    return pooled, idx
 
 
 @njit(cache=True, parallel=True)

@@ -132,17 +132,24 @@ def lif_forward_packed(current, d, c, lam, threshold, alpha, state):
     step, writes `state` (T', N) uint8 = spike | window << 1 and carries the delay elements `d`
     (N,) float32 in place, so consecutive chunks continue."""
     t_steps, n = state.shape
-    th = np.float32(threshold)
-    a = np.float32(alpha)
     for blk in prange((n + _BLOCK - 1) // _BLOCK):
         lo, hi = np.uint64(blk * _BLOCK), np.uint64(min(n, (blk + 1) * _BLOCK))
         for t in range(t_steps):
             tc = t if current.shape[0] > 1 else 0
-            for k in range(lo, hi):  # unsigned: no negative-index fix-up, so the loop vectorises
-                v, s, d_new = lif_step(current[tc, k], d[k], c, lam, threshold)
-                in_window = abs(v - th) <= a  # phi'(v) != 0, eq. 22 (branch-free, so the loop vectorises)
-                state[t, k] = np.uint8(s) | (np.uint8(in_window) << np.uint8(1))
-                d[k] = d_new
+            lif_packed_span(current[tc], d, c, lam, threshold, alpha, state[t], lo, hi)
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def lif_packed_span(current, d, c, lam, threshold, alpha, state, lo, hi):
+    """One timestep of `lif_forward_packed` for neurons lo <= k < hi (uint64) of the 1-D `current`,
+    `d` and `state`: eq. 4-5, the packed spike and surrogate-window bits, the delay elements in place."""
+    th = np.float32(threshold)
+    a = np.float32(alpha)
+    for k in range(lo, hi):  # unsigned: no negative-index fix-up, so the loop vectorises
+        v, s, d_new = lif_step(current[k], d[k], c, lam, threshold)
+        in_window = abs(v - th) <= a  # phi'(v) != 0, eq. 22 (branch-free, so the loop vectorises)
+        state[k] = np.uint8(s) | (np.uint8(in_window) << np.uint8(1))
+        d[k] = d_new
 
 
 @njit(cache=True, parallel=True, error_model="numpy")

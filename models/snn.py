@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from workloads.network import ComputeLayer, LayerKind, Network, Neuron
+from workloads.network import ComputeLayer, LayerKind, Network, Neuron, PoolKind
 
 from . import layers as L
 from .neuron import (SPIKE_BIT, accumulator_backward, accumulator_forward, lif_backward_packed, lif_backward_pooled,
@@ -82,8 +82,10 @@ def layer_fp(layer: ComputeLayer, w: np.ndarray, b: np.ndarray, x: np.ndarray, t
              neuron: Neuron, static: bool = False) -> LayerState:
     """FP task: input `x` (T, B, *in_shape), or (B, *in_shape) when `static`, -> LayerState.
 
-    The GEMM and the IIR filters run in time chunks (the filters carry their delay
-    elements across chunks), so the float32 currents never exist for all T at once."""
+    Spikes into a stride-1 convolution go through the fused convolution + LIF kernel
+    (`layers.spike_conv_lif_fp`); otherwise the GEMM and the IIR filters run in time chunks (the
+    filters carry their delay elements across chunks). Either way the float32 currents never
+    exist for all T at once."""
     t = timesteps
     batch = x.shape[0] if static else x.shape[1]
     rows = x.reshape((-1,) + tuple(layer.in_shape))
@@ -96,21 +98,27 @@ def layer_fp(layer: ComputeLayer, w: np.ndarray, b: np.ndarray, x: np.ndarray, t
         return LayerState(v, None, v, None)
     n = batch * layer.out_size
     c, lam, threshold, alpha = neuron.c, neuron.lam, neuron.threshold, neuron.alpha
-    state = np.empty((t, n), np.uint8)
-    d = np.zeros(n, np.float32)
-    if static:  # the same current at every timestep: one GEMM
-        lif_forward_packed(_gemm_fp(layer, w, b, rows).reshape(1, n), d, c, lam, threshold, alpha, state)  # eq. 4-5
+    if not static and layer.kind is LayerKind.CONV and L.event_driven(x, layer.stride):
+        state = L.spike_conv_lif_fp(x, w, b, layer.padding, neuron)  # eq. 8-9 and 4-5 fused
     else:
-        chunk = max(1, _FP_CHUNK_BYTES // (4 * n))
-        for t0 in range(0, t, chunk):
-            t1 = min(t, t0 + chunk)
-            current = _gemm_fp(layer, w, b, rows[t0 * batch:t1 * batch]).reshape(t1 - t0, n)
-            lif_forward_packed(current, d, c, lam, threshold, alpha, state[t0:t1])  # eq. 4-5
+        state = np.empty((t, n), np.uint8)
+        d = np.zeros(n, np.float32)
+        if static:  # the same current at every timestep: one GEMM
+            lif_forward_packed(_gemm_fp(layer, w, b, rows).reshape(1, n), d, c, lam, threshold, alpha, state)  # eq. 4-5
+        else:
+            chunk = max(1, _FP_CHUNK_BYTES // (4 * n))
+            for t0 in range(0, t, chunk):
+                t1 = min(t, t0 + chunk)
+                current = _gemm_fp(layer, w, b, rows[t0 * batch:t1 * batch]).reshape(t1 - t0, n)
+                lif_forward_packed(current, d, c, lam, threshold, alpha, state[t0:t1])  # eq. 4-5
     state = state.reshape(shape)
-    spikes = state & SPIKE_BIT
     if layer.pool == 1:
-        return LayerState(spikes, state, None, None)
-    pooled, idx = L.pool_fp(spikes.reshape((t * batch,) + tuple(layer.out_shape)), layer.pool, layer.pool_kind)
+        return LayerState(state & SPIKE_BIT, state, None, None)
+    if layer.pool_kind is PoolKind.MAX:  # pooled straight from the packed states
+        pooled, idx = L.maxpool_spikes(state.reshape((t * batch,) + tuple(layer.out_shape)), layer.pool, SPIKE_BIT)
+    else:
+        pooled, idx = L.pool_fp((state & SPIKE_BIT).reshape((t * batch,) + tuple(layer.out_shape)), layer.pool,
+                                layer.pool_kind)
     return LayerState(pooled.reshape((t, batch) + tuple(layer.sent_shape)), state, None, idx)
 
 
