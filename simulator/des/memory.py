@@ -208,26 +208,26 @@ class Plan:
         stack in `room` bytes (module docstring), record their DRAM accesses in `access` and their
         resident bytes per point; whether anything goes to DRAM. A weight version puts in DRAM at
         least the part of its layer's copy that lives there (`outside`)."""
+        live = np.array([b[:3] for b in buffers if b[0] >= b[1]], dtype=np.int64).reshape(-1, 3)
         held = np.zeros(points + 1, dtype=np.int64)  # difference array of the buffers' bytes
-        for end, start, nbytes, *_ in buffers:
-            if end >= start:
-                held[start] += nbytes
-                held[end + 1] -= nbytes
+        np.add.at(held, live[:, 1], live[:, 2])
+        np.add.at(held, live[:, 0] + 1, -live[:, 2])
         need = np.cumsum(held[:-1])
         fits = math.isinf(room) or need.max(initial=0) <= room
         if fits and not any(outside.values()):
             self.resident.append(need)
             return False
         room = math.inf if math.isinf(room) else int(room)
-        ranked = np.zeros(points, dtype=np.int64)  # bytes of the buffers ranked so far, per point
+        # the spans are short (tens of points): plain lists beat numpy's per-call cost here
+        ranked = [0] * points  # bytes of the buffers ranked so far, per point
         kept = [0] * (points + 1)
         for end, start, nbytes, item, base, reads, layer in sorted(buffers, key=lambda b: (b[0] - b[1], b[0])):
             out = 0
             if end >= start:
-                span = ranked[start:end + 1]
                 if not fits:
-                    out = min(nbytes, max(0, int(span.max()) + nbytes - room))
-                span += nbytes
+                    span = ranked[start:end + 1]
+                    out = min(nbytes, max(0, max(span) + nbytes - room))
+                    ranked[start:end + 1] = [x + nbytes for x in span]
                 kept[start] += nbytes - out
                 kept[end + 1] -= nbytes - out
             if layer >= 0:
@@ -239,7 +239,7 @@ class Plan:
                     a.write_item = item
                 for r in reads:
                     _at(access, base + r).read += out
-        self.resident.append(np.cumsum(kept[:-1]))
+        self.resident.append(np.cumsum(np.array(kept[:-1], dtype=np.int64)))
         return True
 
     def position(self, p: int, step: int, index: int) -> int:
