@@ -32,6 +32,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 from simulator.cost import TaskKind
 from simulator.machine import Machine
@@ -62,6 +63,23 @@ def _at(access: dict[int, Access], position: int) -> Access:
     if a is None:
         a = access[position] = Access()
     return a
+
+
+@njit(cache=True)
+def _stack(starts: np.ndarray, ends: np.ndarray, sizes: np.ndarray, room: int, points: int) -> np.ndarray:
+    """The bytes of each buffer (points `starts[k]` through `ends[k]`, in rank order) that do not
+    fit below `room` after the buffers ranked before it, at the fullest point of its life."""
+    ranked = np.zeros(points, dtype=np.int64)  # bytes of the buffers ranked so far, per point
+    outs = np.zeros(len(sizes), dtype=np.int64)
+    for k in range(len(sizes)):
+        start, end, size = starts[k], ends[k], sizes[k]
+        held = ranked[start]
+        for x in range(start + 1, end + 1):
+            held = max(held, ranked[x])
+        outs[k] = min(size, max(0, held + size - room))
+        for x in range(start, end + 1):
+            ranked[x] += size
+    return outs
 
 
 class Plan:
@@ -208,28 +226,26 @@ class Plan:
         stack in `room` bytes (module docstring), record their DRAM accesses in `access` and their
         resident bytes per point; whether anything goes to DRAM. A weight version puts in DRAM at
         least the part of its layer's copy that lives there (`outside`)."""
-        live = np.array([b[:3] for b in buffers if b[0] >= b[1]], dtype=np.int64).reshape(-1, 3)
+        ordered = sorted(buffers, key=lambda b: (b[0] - b[1], b[0]))  # the stack's ranking
+        live = np.array([b[:3] for b in ordered if b[0] >= b[1]], dtype=np.int64).reshape(-1, 3)
+        ends, starts, sizes = live[:, 0], live[:, 1], live[:, 2]
         held = np.zeros(points + 1, dtype=np.int64)  # difference array of the buffers' bytes
-        np.add.at(held, live[:, 1], live[:, 2])
-        np.add.at(held, live[:, 0] + 1, -live[:, 2])
+        np.add.at(held, starts, sizes)
+        np.add.at(held, ends + 1, -sizes)
         need = np.cumsum(held[:-1])
         fits = math.isinf(room) or need.max(initial=0) <= room
         if fits and not any(outside.values()):
             self.resident.append(need)
             return False
-        room = math.inf if math.isinf(room) else int(room)
-        # the spans are short (tens of points): plain lists beat numpy's per-call cost here
-        ranked = [0] * points  # bytes of the buffers ranked so far, per point
-        kept = [0] * (points + 1)
-        for end, start, nbytes, item, base, reads, layer in sorted(buffers, key=lambda b: (b[0] - b[1], b[0])):
+        outs = np.zeros(len(live), dtype=np.int64) if fits else _stack(starts, ends, sizes, int(room), points)
+        np.add.at(held, starts, -outs)  # what stays in SRAM
+        np.add.at(held, ends + 1, outs)
+        self.resident.append(np.cumsum(held[:-1]))
+        outs, k = outs.tolist(), 0
+        for end, start, nbytes, item, base, reads, layer in ordered:
             out = 0
             if end >= start:
-                if not fits:
-                    span = ranked[start:end + 1]
-                    out = min(nbytes, max(0, max(span) + nbytes - room))
-                    ranked[start:end + 1] = [x + nbytes for x in span]
-                kept[start] += nbytes - out
-                kept[end + 1] -= nbytes - out
+                out, k = outs[k], k + 1
             if layer >= 0:
                 out = max(out, outside.get(layer, 0))
             if out:
@@ -239,7 +255,6 @@ class Plan:
                     a.write_item = item
                 for r in reads:
                     _at(access, base + r).read += out
-        self.resident.append(np.cumsum(np.array(kept[:-1], dtype=np.int64)))
         return True
 
     def position(self, p: int, step: int, index: int) -> int:
