@@ -118,6 +118,18 @@ class Plan:
             if nbytes and (end >= start or layer >= 0) and start < points[p]:
                 buffers[p].append((end, start, nbytes, item, base, reads, layer))
 
+        def hold_batches(p: int, nbytes: int, item: int, offset: int, index: int, reads: tuple[int, ...]) -> None:
+            """`hold`, for a share of a data item every mini-batch b makes for p: from the position of
+            slice `index` in step b + `offset` through its last reader (positions `base + r`)."""
+            if not nbytes:
+                return
+            w, last, held = width[p], max(reads), buffers[p]
+            for b in range(n):
+                base = (b - first) * w
+                start, end = max(0, 2 * (base + offset * w + index)), min(points[p] - 1, 2 * (base + last))
+                if end >= start:
+                    held.append((end, start, nbytes, item, base, reads, -1))
+
         # readers per processor and item: (offset, index) of every slice reading it (same mini-batch)
         readers: list[dict[Item, list[tuple[int, int]]]] = [{} for _ in programs]
         weight_readers: list[dict[int, list[tuple[int, int, int]]]] = [{} for _ in programs]  # layer -> (offset, index, lag)
@@ -152,17 +164,11 @@ class Plan:
                     if o.local:
                         if backward and any(program[j].kind is not TaskKind.FP for _, j in readers[p][o.item]):
                             self.kept[p] += o.nbytes
-                        for b in range(n):
-                            s = b + st.offset
-                            base, reads = (b - first) * width[p], relative[p][o.item]
-                            hold(p, 2 * pos(p, s, i + 1), 2 * (base + max(reads)), o.nbytes, item, base, reads)
+                        hold_batches(p, o.nbytes, item, st.offset, i + 1, relative[p][o.item])
                     for q, share in o.remote:
                         if backward and any(programs[q][j].kind is not TaskKind.FP for _, j in readers[q][o.item]):
                             self.kept[q] += share
-                        for b in range(n):
-                            s = b + st.offset
-                            base, reads = (b - first) * width[q], relative[q][o.item]
-                            hold(q, 2 * pos(q, s, 0), 2 * (base + max(reads)), share, item, base, reads)
+                        hold_batches(q, share, item, st.offset, 0, relative[q][o.item])
         # weight versions: the step each remote part is sent in (one before its first reader there
         # needs it, never before its WG made it), then per holder the points each version arrives and is released
         self.send_step: dict[tuple[int, int, int], int] = {}  # (maker, reader, layer) -> step offset of the send
@@ -193,8 +199,10 @@ class Plan:
             hold(p, -1, -1, vb, wid, -first * w, tuple((b + off) * w + i for off, i, lag in reads for b in range(lag)),
                  layer)
             relative_version = tuple((lag + off) * w + i for off, i, lag in reads)
+            released = [release(v) for v in range(-1, n)]  # released[v + 1]: version v's
             for v in range(n):
-                hold(p, arrival(v), min(release(v), release(v - 1)), vb, wid, (v - first) * w, relative_version, layer)
+                hold(p, arrival(v), min(released[v + 1], released[v]), vb, wid, (v - first) * w, relative_version,
+                     layer)
         # static weights: in the order of first use, the part beyond the capacity stays in DRAM
         self.dram = machine.dram
         self.outside: list[dict[int, int]] = []  # per processor: layer -> bytes of its copy kept in DRAM
