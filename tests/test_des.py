@@ -6,6 +6,7 @@ import json
 import math
 from collections import defaultdict
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -14,6 +15,7 @@ from simulator.cli import main
 from simulator.cost import ArrayConfig, TaskKind, input_activation_bytes, network_cost
 from simulator.des import link_machine as bus
 from simulator.des import simulate
+from simulator.des.memory import _stack
 from simulator.machine import Interconnect, load_machine
 from simulator.schedule import SCHEDULERS, make_schedule
 from simulator.schedule.types import Schedule
@@ -236,3 +238,23 @@ def test_the_run_is_a_simpy_model_of_few_events(machine: str, overlap: bool) -> 
     r = simulate(schedule, 30, load_machine(machine), overlap=overlap, trace=True)
     assert len(r.slices) <= r.events <= 2 * (len(r.slices) + len(r.transfers))
     assert r.total_cycles > 100 * r.events
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 40), st.lists(st.tuples(st.integers(0, 39), st.integers(0, 12), st.integers(1, 100)),
+                                    min_size=1, max_size=30), st.integers(0, 300))
+def test_stack_ranking_spills_what_does_not_fit_below_the_room(points: int, spans: list, room: int) -> None:
+    """The residency plan's stack (simulator.des.memory._stack): each buffer, in rank order, keeps in
+    SRAM what fits below the room after those ranked before it at its fullest point, so no point
+    holds more than the room."""
+    starts = [min(s, points - 1) for s, _, _ in spans]
+    ends = [min(points - 1, s + length) for s, (_, length, _) in zip(starts, spans)]
+    sizes = [b for _, _, b in spans]
+    outs = _stack(np.array(starts), np.array(ends), np.array(sizes), room, points).tolist()
+    ranked, held = [0] * points, [0] * points
+    for start, end, size, out in zip(starts, ends, sizes, outs):
+        assert out == min(size, max(0, max(ranked[start:end + 1]) + size - room))
+        for x in range(start, end + 1):
+            ranked[x] += size
+            held[x] += size - out
+    assert max(held) <= room

@@ -4,13 +4,14 @@ The physical description (clock, arrays, SRAM, DRAM, topology, energy) is one
 `simulator.machine.Machine`; this module holds the mutable state the simulation keeps for it.
 `Processor` is an `SR x SC` output-stationary systolic array with a bank of `SC` IIR filters and
 an SRAM of a capacity; `Fabric` holds the interconnect's channels and the route of every
-processor pair (`Machine.route`). `Clock` is the SimPy environment both simulators run on.
+processor pair (`Machine.route`). `Clock` is the SimPy environment `simulate` runs on, `DeferringClock`
+that of the synchronous baseline.
 
 Time is in integer cycles. A transfer crosses the channels of its route in turn (store and
 forward): hop i starts when hop i - 1 has ended and the channel is free, occupying it for
 `Machine.link_cycles(bytes)`. In `simulate` every channel is a SimPy process serving its
 bookings in the schedule's static order (`run`); the synchronous baseline (`synchronous`) books
-a hop when the previous one ends, by a deferred call run in time order (`Clock.defer`,
+a hop when the previous one ends, by a deferred call run in time order (`DeferringClock.defer`,
 `Fabric.send`), so its channels serve transfers first come, first served.
 """
 from __future__ import annotations
@@ -27,23 +28,45 @@ from simulator.cost import ArrayConfig
 from simulator.machine import BUS, Interconnect, LinkId, Machine, Processors, Topology
 
 class Clock(simpy.Environment):
-    """A SimPy environment that counts the events it schedules (for the benchmark's events/s) and
-    runs deferred calls (`defer`: a transfer's next hop) in time order, each before any event of
-    its time or later, without making them SimPy events."""
+    """A SimPy environment that counts the events it schedules (for the benchmark's events/s);
+    `run()` processes them until none is left, `simpy.Environment.step` inlined."""
 
     def __init__(self) -> None:
         super().__init__()
         self.scheduled = 0
-        self.deferred: list = []
-        self.order = itertools.count()
 
     def schedule(self, event, priority=simpy.core.NORMAL, delay=0) -> None:
         self.scheduled += 1
         heapq.heappush(self._queue, (self._now + delay, priority, next(self._eid), event))
 
+    def run(self) -> None:
+        queue, pop = self._queue, heapq.heappop
+        while queue:
+            self._now, _, _, event = pop(queue)
+            callbacks, event.callbacks = event.callbacks, None
+            for callback in callbacks:
+                callback(event)
+            if not event._ok and not hasattr(event, "_defused"):  # a process failed: as simpy does
+                exc = type(event._value)(*event._value.args)
+                exc.__cause__ = event._value
+                raise exc
+
+
+class DeferringClock(Clock):
+    """A `Clock` that also runs deferred calls (`defer`: a transfer's next hop) in time order, each
+    before any event of its time or later, without making them SimPy events."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.deferred: list = []
+        self.order = itertools.count()
+
     def defer(self, time: int, call: Callable, *args) -> None:
         """Run `call(*args)` at cycle `time` (>= now)."""
         heapq.heappush(self.deferred, (time, next(self.order), call, args))
+
+    def run(self) -> None:
+        simpy.Environment.run(self)
 
     def step(self) -> None:
         deferred = self.deferred
@@ -143,7 +166,7 @@ class Fabric:
     `deliver` None) and runs every channel as a process of its own.
     """
 
-    def __init__(self, machine: Machine, clock: Clock, deliver: Callable, names: list[tuple[str, int]],
+    def __init__(self, machine: Machine, clock: DeferringClock | None, deliver: Callable, names: list[tuple[str, int]],
                  trace: list | None = None) -> None:
         procs = machine.count
         self.links = [Link(link_name(l, machine)) for l in machine.links()]
@@ -182,5 +205,5 @@ class Fabric:
             self.deliver(item, batch, dst, end, nbytes, payload, -1 if self.trace is None else len(self.trace) - 1)
         else:
             heapq.heappush(self.clock.deferred, (end, next(self.clock.order), self._hop,
-                                                 (path, i + 1, src, dst, nbytes, item, batch, payload)))  # Clock.defer
+                                                 (path, i + 1, src, dst, nbytes, item, batch, payload)))  # DeferringClock.defer
         return end

@@ -32,6 +32,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 from simulator.cost import TaskKind
 from simulator.machine import Machine
@@ -62,6 +63,23 @@ def _at(access: dict[int, Access], position: int) -> Access:
     if a is None:
         a = access[position] = Access()
     return a
+
+
+@njit(cache=True)
+def _stack(starts: np.ndarray, ends: np.ndarray, sizes: np.ndarray, room: int, points: int) -> np.ndarray:
+    """The bytes of each buffer (points `starts[k]` through `ends[k]`, in rank order) that do not
+    fit below `room` after the buffers ranked before it, at the fullest point of its life."""
+    ranked = np.zeros(points, dtype=np.int64)  # bytes of the buffers ranked so far, per point
+    outs = np.zeros(len(sizes), dtype=np.int64)
+    for k in range(len(sizes)):
+        start, end, size = starts[k], ends[k], sizes[k]
+        held = ranked[start]
+        for x in range(start + 1, end + 1):
+            held = max(held, ranked[x])
+        outs[k] = min(size, max(0, held + size - room))
+        for x in range(start, end + 1):
+            ranked[x] += size
+    return outs
 
 
 class Plan:
@@ -100,6 +118,18 @@ class Plan:
             if nbytes and (end >= start or layer >= 0) and start < points[p]:
                 buffers[p].append((end, start, nbytes, item, base, reads, layer))
 
+        def hold_batches(p: int, nbytes: int, item: int, offset: int, index: int, reads: tuple[int, ...]) -> None:
+            """`hold`, for a share of a data item every mini-batch b makes for p: from the position of
+            slice `index` in step b + `offset` through its last reader (positions `base + r`)."""
+            if not nbytes:
+                return
+            w, last, held = width[p], max(reads), buffers[p]
+            for b in range(n):
+                base = (b - first) * w
+                start, end = max(0, 2 * (base + offset * w + index)), min(points[p] - 1, 2 * (base + last))
+                if end >= start:
+                    held.append((end, start, nbytes, item, base, reads, -1))
+
         # readers per processor and item: (offset, index) of every slice reading it (same mini-batch)
         readers: list[dict[Item, list[tuple[int, int]]]] = [{} for _ in programs]
         weight_readers: list[dict[int, list[tuple[int, int, int]]]] = [{} for _ in programs]  # layer -> (offset, index, lag)
@@ -134,17 +164,11 @@ class Plan:
                     if o.local:
                         if backward and any(program[j].kind is not TaskKind.FP for _, j in readers[p][o.item]):
                             self.kept[p] += o.nbytes
-                        for b in range(n):
-                            s = b + st.offset
-                            base, reads = (b - first) * width[p], relative[p][o.item]
-                            hold(p, 2 * pos(p, s, i + 1), 2 * (base + max(reads)), o.nbytes, item, base, reads)
+                        hold_batches(p, o.nbytes, item, st.offset, i + 1, relative[p][o.item])
                     for q, share in o.remote:
                         if backward and any(programs[q][j].kind is not TaskKind.FP for _, j in readers[q][o.item]):
                             self.kept[q] += share
-                        for b in range(n):
-                            s = b + st.offset
-                            base, reads = (b - first) * width[q], relative[q][o.item]
-                            hold(q, 2 * pos(q, s, 0), 2 * (base + max(reads)), share, item, base, reads)
+                        hold_batches(q, share, item, st.offset, 0, relative[q][o.item])
         # weight versions: the step each remote part is sent in (one before its first reader there
         # needs it, never before its WG made it), then per holder the points each version arrives and is released
         self.send_step: dict[tuple[int, int, int], int] = {}  # (maker, reader, layer) -> step offset of the send
@@ -175,8 +199,10 @@ class Plan:
             hold(p, -1, -1, vb, wid, -first * w, tuple((b + off) * w + i for off, i, lag in reads for b in range(lag)),
                  layer)
             relative_version = tuple((lag + off) * w + i for off, i, lag in reads)
+            released = [release(v) for v in range(-1, n)]  # released[v + 1]: version v's
             for v in range(n):
-                hold(p, arrival(v), min(release(v), release(v - 1)), vb, wid, (v - first) * w, relative_version, layer)
+                hold(p, arrival(v), min(released[v + 1], released[v]), vb, wid, (v - first) * w, relative_version,
+                     layer)
         # static weights: in the order of first use, the part beyond the capacity stays in DRAM
         self.dram = machine.dram
         self.outside: list[dict[int, int]] = []  # per processor: layer -> bytes of its copy kept in DRAM
@@ -208,28 +234,26 @@ class Plan:
         stack in `room` bytes (module docstring), record their DRAM accesses in `access` and their
         resident bytes per point; whether anything goes to DRAM. A weight version puts in DRAM at
         least the part of its layer's copy that lives there (`outside`)."""
+        ordered = sorted(buffers, key=lambda b: (b[0] - b[1], b[0]))  # the stack's ranking
+        live = np.array([b[:3] for b in ordered if b[0] >= b[1]], dtype=np.int64).reshape(-1, 3)
+        ends, starts, sizes = live[:, 0], live[:, 1], live[:, 2]
         held = np.zeros(points + 1, dtype=np.int64)  # difference array of the buffers' bytes
-        for end, start, nbytes, *_ in buffers:
-            if end >= start:
-                held[start] += nbytes
-                held[end + 1] -= nbytes
+        np.add.at(held, starts, sizes)
+        np.add.at(held, ends + 1, -sizes)
         need = np.cumsum(held[:-1])
         fits = math.isinf(room) or need.max(initial=0) <= room
         if fits and not any(outside.values()):
             self.resident.append(need)
             return False
-        room = math.inf if math.isinf(room) else int(room)
-        ranked = np.zeros(points, dtype=np.int64)  # bytes of the buffers ranked so far, per point
-        kept = [0] * (points + 1)
-        for end, start, nbytes, item, base, reads, layer in sorted(buffers, key=lambda b: (b[0] - b[1], b[0])):
+        outs = np.zeros(len(live), dtype=np.int64) if fits else _stack(starts, ends, sizes, int(room), points)
+        np.add.at(held, starts, -outs)  # what stays in SRAM
+        np.add.at(held, ends + 1, outs)
+        self.resident.append(np.cumsum(held[:-1]))
+        outs, k = outs.tolist(), 0
+        for end, start, nbytes, item, base, reads, layer in ordered:
             out = 0
             if end >= start:
-                span = ranked[start:end + 1]
-                if not fits:
-                    out = min(nbytes, max(0, int(span.max()) + nbytes - room))
-                span += nbytes
-                kept[start] += nbytes - out
-                kept[end + 1] -= nbytes - out
+                out, k = outs[k], k + 1
             if layer >= 0:
                 out = max(out, outside.get(layer, 0))
             if out:
@@ -239,7 +263,6 @@ class Plan:
                     a.write_item = item
                 for r in reads:
                     _at(access, base + r).read += out
-        self.resident.append(np.cumsum(kept[:-1]))
         return True
 
     def position(self, p: int, step: int, index: int) -> int:

@@ -505,10 +505,22 @@ class _Simulation:
                         sram.append((free, 2 * sl.rank, SramSample(p, free, plan.occupancy(p, 2 * sl.position))))
                         sram.append((free, 2 * sl.rank + 1, SramSample(p, free, plan.occupancy(p, 2 * sl.position + 1))))
                     continue
-                t0 = free
-                t1 = yield from latest(sl.needs, t0)
+                t0 = t1 = free
+                for join in sl.needs:  # _latest, inlined
+                    if join[PENDING]:
+                        join[WAITER] = event = Event(clock)
+                        yield event
+                    if join[TIME] > t1:
+                        t1 = join[TIME]
                 wbuf = sl.weights
-                t2 = t3 = t1 if wbuf is None else (yield from latest((wbuf,), t1))
+                t2 = t1
+                if wbuf is not None:
+                    if wbuf[PENDING]:
+                        wbuf[WAITER] = event = Event(clock)
+                        yield event
+                    if wbuf[TIME] > t2:
+                        t2 = wbuf[TIME]
+                t3 = t2
                 if sl.read is not None:
                     resolve(sl.read, t2)
                     t3 = yield from latest((sl.read_done,), t2)

@@ -25,7 +25,7 @@ from simulator.machine import Machine
 from simulator.schedule.synchronous import Flush, Op, OpKind, SyncSchedule
 from workloads import ConfigError
 
-from .machine import Clock, Fabric, TransferRecord, link_machine
+from .machine import DeferringClock, Fabric, TransferRecord, link_machine
 from .result import LinkStats
 
 
@@ -146,7 +146,7 @@ class _Stage:
 class _Run:
     def __init__(self, schedule: SyncSchedule, n: int, machine: Machine, flush: Flush, trace: bool) -> None:
         self.schedule, self.n, self.flush, self.machine = schedule, n, flush, machine
-        self.env = Clock()
+        self.env = DeferringClock()
         self.trace: list | None = [] if trace else None
         self.names: list[tuple[str, int]] = []  # what transfers carry: (label, layer), by id
         self.fabric = Fabric(machine, self.env, self._delivered, self.names, self.trace)
