@@ -426,8 +426,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace, argv: list[str]) -> int:
-    sources = {load_network(n).name: n for n in filter(None, args.networks.split(","))}
-    nets = {name: load_network(source) for name, source in sources.items()}
+    given = [n for n in args.networks.split(",") if n]
+    loaded = [load_network(n) for n in given]  # each network file is read once
+    sources = {net.name: n for net, n in zip(loaded, given)}
+    nets = {net.name: net for net in loaded}
     names = list(nets)
     optimizers = [o for o in args.optimizers.split(",") if o]
     if not optimizers:
