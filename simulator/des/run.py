@@ -9,18 +9,20 @@ processor and the weight version its delay allows is there, reads back from DRAM
 residency plan (see `memory`) keeps there, computes for the slice's cycles on its array (from
 `simulator.cost`), then hands its outputs to the interconnect (see `machine`).
 
-A SimPy model (`machine.Clock`): one walk of the static order books every hop and DRAM access
-on its channel's queue and wires what each slice waits for (no times); then one process per
-processor walks its slices, waiting for plain events triggered once each, with one `timeout`
-per slice, and one process per channel serves its queue in order, each booking from
-max(ready, free) for its closed-form duration. The cost grows with slices, transfers and DRAM
-accesses, never with cycles. Every time is a max-plus expression of durations that never grow
+A SimPy model (`machine.Clock`): a walk of the static order books every hop and DRAM access
+on its channel's queue and wires what each slice waits for (no times), step by step just ahead
+of the processors (what it books does not depend on when); one process per processor walks its
+slices, waiting for plain events triggered once each, with one `timeout` per slice, and one
+process per channel serves its queue in order, each booking from max(ready, free) for its
+closed-form duration. The cost grows with slices, transfers and DRAM accesses, never with
+cycles, and the memory with the steps in flight, not with the run. Every time is a max-plus expression of durations that never grow
 with a resource, so neither does any time (docs/machine.md, "Why time is monotone in every
 resource").
 """
 from __future__ import annotations
 
 import gc
+from collections import deque
 from typing import Callable, NamedTuple, Protocol
 
 from simpy import Event
@@ -177,6 +179,23 @@ class _Slice(NamedTuple):
     reads: int  # the trace index of its DRAM read (-1: none)
 
 
+class _Queue(deque):
+    """A channel's bookings not yet served, in the static order; `idle`, the event its process
+    waits on once it has served all of them, handed to the next booking (`book`)."""
+
+    __slots__ = ("idle",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.idle: Event | None = None
+
+    def book(self, booking: list) -> None:
+        """Append `booking` (not yet ready); the idle channel waits for it to be ready."""
+        self.append(booking)
+        if self.idle is not None:
+            booking[WAITER], self.idle = self.idle, None
+
+
 class _Simulation:
     """The static machine as SimPy processes: one per processor walking its step program, one per
     link direction or DRAM channel serving its bookings in the order of the schedule (step, then
@@ -236,13 +255,27 @@ class _Simulation:
         self.step_ends: list[list[int]] = [[] for _ in steps.programs]
         self.updates = [0] * minibatches
         self.clock = Clock()
+        # the channels' queues, each processor's route to every other (the queues of its hops)
+        # and DRAM queue; per processor and step the slices, and the transfers that wait for it to
+        # begin the step (its credits; the last entry: the weight versions sent once the run is over)
+        self.queues = [_Queue() for _ in self.fabric.links + self.channels]
+        queue = {id(c): q for c, q in zip(self.fabric.links + self.channels, self.queues)}
+        self.routes = [[tuple((link, queue[id(link)]) for link in path) for path in paths] for paths in self.fabric.paths]
+        self.dram_queue = [None if c is None else queue[id(c)] for c in self.channel]
+        count, nsteps = len(self.procs), self.plan.steps
+        self.slices: list[list[list[_Slice] | None]] = [[[] for _ in range(nsteps)] for _ in range(count)]
+        self.credits: list[list[list[list] | None]] = [[[] for _ in range(nsteps + 1)] for _ in range(count)]
+        self.walk = self._book()
+        # the most steps a weight version is sent after the step that made it (just in time)
+        self.ahead = max((self.plan.send_step[p, q, op.step.layer] - op.offset for p, program in enumerate(self.programs)
+                          for op in program for _, _, remote, weights in op.outputs if weights for q, _ in remote),
+                         default=0)
+        self.booked = 0  # the steps booked so far (all of them and the last sends: `booked` > steps)
 
     def run(self) -> SimResult:
-        self._book()
         clock = self.clock
-        for link, bookings in zip(self.fabric.links + self.channels, self.queues):
-            if bookings:
-                clock.process(self._serve(link, bookings))
+        for link, queue in zip(self.fabric.links + self.channels, self.queues):
+            clock.process(self._serve(link, queue))
         processes = [clock.process(self._processor(p)) for p in range(len(self.procs))]
         clock.run()
         if not all(process.triggered for process in processes):
@@ -292,7 +325,7 @@ class _Simulation:
                 hop = [1, 0, None, None, [], duration, len(trace), (link.name, *self.names[item], batch, src, dst,
                                                                      nbytes)]
                 trace.append(None)
-            queue.append(hop)
+            queue.book(hop)
             link.busy += duration
             link.nbytes += nbytes
             link.transfers += 1
@@ -329,24 +362,17 @@ class _Simulation:
                        (channel.name, *self.names[item], batch, DRAM_END if read else p, p if read else DRAM_END,
                         nbytes)]
             self.trace.append(None)
-        self.dram_queue[p].append(booking)
+        self.dram_queue[p].book(booking)
         return booking
 
-    def _book(self) -> None:
+    def _book(self):
         """Walk the run in the static order (every slice of every step) and book every link hop and
         DRAM access on its channel's queue; what each slice waits for and feeds is wired as joins.
-        No time is computed here: the processes do that."""
+        No time is computed here: the processes do that. A generator: it books one step each time
+        it is resumed (`_book_through`), then the last weight versions."""
         n, plan, programs = self.n, self.plan, self.programs
-        count, overlap, functional = len(self.procs), self.overlap, self.executor is not None
-        self.queues: list[list[list]] = [[] for _ in self.fabric.links + self.channels]
-        queue = {id(c): q for c, q in zip(self.fabric.links + self.channels, self.queues)}
-        self.routes = [[tuple((link, queue[id(link)]) for link in path) for path in paths] for paths in self.fabric.paths]
-        self.dram_queue = [None if c is None else queue[id(c)] for c in self.channel]
+        overlap, functional = self.overlap, self.executor is not None
         first, last = plan.first, plan.first + plan.steps
-        # per processor and step: the slices, and the transfers that wait for it to begin the
-        # step (its credits; the last entry: the weight versions sent once the run is over)
-        self.slices: list[list[list[_Slice]]] = [[[] for _ in range(plan.steps)] for _ in range(count)]
-        self.credits: list[list[list[list]]] = [[[] for _ in range(plan.steps + 1)] for _ in range(count)]
         deferred: dict[int, list] = {}  # step -> weight versions to send then: (maker, reader, bytes, item, version, ends, slots)
         send_step, buffers, transfer = plan.send_step, self.buffers, self._transfer
 
@@ -425,8 +451,21 @@ class _Simulation:
                         payloads.append(slots)
                 self.slices[p][s].append(_Slice(op, batch, k, rank, write, read, done, tuple(needs), wbuf, ends,
                                                 tuple(sent), payloads, reads))
+            self.booked = s + 1
+            yield
         for step in sorted(deferred):  # the last versions, which no slice of the run reads
             send_deferred(step)
+        self.booked += 1
+        for queue in self.queues:  # a channel waiting for more bookings has none left
+            if queue.idle is not None:
+                queue.idle.succeed()
+
+    def _book_through(self, s: int) -> None:
+        """Book the steps up to `s` (the index of a step; `steps`: also the last sends) if not yet,
+        and those a slice of them sends weight versions in: a processor does so as it begins step s,
+        so the run is booked just ahead of it, and every join a slice feeds exists before it runs."""
+        while self.booked <= min(s + self.ahead, self.plan.steps):
+            next(self.walk, None)
 
     # -- the processes -------------------------------------------------------------------
     def _resolve(self, join: list, time: int) -> None:
@@ -457,11 +496,20 @@ class _Simulation:
                 since = join[TIME]
         return since
 
-    def _serve(self, link: Link, bookings: list[list]):
+    def _serve(self, link: Link, queue: _Queue):
         """A channel's process: serves its bookings in the static order, each from when it is ready
-        and the channel free, for its duration; hands its end to what follows it."""
-        free, trace, complete, clock = 0, self.trace, self._complete, self.clock
-        for booking in bookings:
+        and the channel free, for its duration; hands its end to what follows it. Once it has served
+        all those booked so far it waits for the next one to be booked and ready (`_Queue.book`)."""
+        free, trace, complete, clock, pop = 0, self.trace, self._complete, self.clock, queue.popleft
+        while True:
+            if not queue:
+                if self.booked > self.plan.steps:
+                    break
+                queue.idle = event = Event(clock)
+                yield event
+                if not queue:  # the run is booked: nothing more comes
+                    break
+            booking = pop()
             if booking[PENDING]:
                 booking[WAITER] = event = Event(clock)
                 yield event
@@ -491,9 +539,13 @@ class _Simulation:
         free = 0  # when it has finished its last slice (and, without overlap, sent its outputs)
         if sram is not None:
             sram.append((0, p - len(self.procs), SramSample(p, 0, plan.occupancy(p, 0))))
-        for s, slices in enumerate(self.slices[p]):
+        by_step, book = self.slices[p], self._book_through
+        for s in range(plan.steps):
+            book(s)
+            slices, by_step[s] = by_step[s], None
             for join in credits[s]:  # it begins step s: what waits for its credit may leave
                 resolve(join, free)
+            credits[s] = None
             for sl in slices:
                 if sl.write is not None:  # posted: the processor does not wait for it
                     resolve(sl.write, free)
@@ -556,6 +608,7 @@ class _Simulation:
                     updates[sl.batch] = released
             if span[0] <= s < span[1]:
                 step_ends.append(free)
+        book(plan.steps)
         for join in credits[-1]:  # the run is over: the last weight versions may leave
             resolve(join, free)
 
