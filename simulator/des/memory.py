@@ -289,10 +289,6 @@ class Plan:
             access[k] = Access(int(write[k]), int(read[k]), int(label[k]))
         return True
 
-    def position(self, p: int, step: int, index: int) -> int:
-        """Position of slice `index` of step `step` on p's timeline."""
-        return (step - self.first) * self.width[p] + index
-
     def occupancy(self, p: int, point: int) -> int:
         """Bytes in p's SRAM at `point` of its timeline."""
         return self.static[p] + int(self.resident[p][point])

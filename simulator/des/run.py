@@ -129,18 +129,27 @@ class Executor(Protocol):
         """The spike densities of the run so far (None: none measured)."""
 
 
+class _Share(NamedTuple):
+    """A share of an output sent to another processor, with the channels it crosses."""
+
+    dest: int
+    nbytes: int
+    route: tuple[tuple[Link, _Queue], ...]  # the channels of its route and their queues
+    duration: int  # cycles on each of them (0 on a free interconnect)
+
+
 class _Op(NamedTuple):
     """A slice step compiled for the run: items by id, with what the loop needs at hand."""
 
     step: SliceStep
     offset: int
     cycles: int
-    needs: tuple[tuple[int, int, int], ...]  # (item, shares that complete it, readers on this processor)
+    needs: tuple[tuple[int, int, bool], ...]  # (item, shares that complete it, whether the last to read it)
     weights: int  # the weights item it reads, -1 if none
     lag: int  # it reads weight version batch - lag (1 + D)
-    weight_readers: int
     weight_parts: int
-    outputs: tuple[tuple[int, bool, tuple[tuple[int, int], ...], bool], ...]  # (item, local, remote, weights)
+    weights_last: bool  # whether the last to read each version (functional runs keep every version)
+    outputs: tuple[tuple[int, bool, tuple[_Share, ...], bool], ...]  # (item, local, remote, weights)
     label: int  # the item its DRAM reads are labelled with
     wg: bool
     record: tuple  # (label, kind, layer) for the slice records
@@ -233,42 +242,63 @@ class _Simulation:
         self.channel = [self.channels[0 if len(self.channels) == 1 else p] if self.channels else None
                         for p in range(len(self.procs))]
         self.dram_durations: dict[int, int] = {}
-        parts, readers = self.flow.parts, self.flow.readers
+        # the channels' queues, each processor's route to every other (the queues of its hops)
+        # and DRAM queue
+        self.queues = [_Queue() for _ in self.fabric.links + self.channels]
+        queue = {id(c): q for c, q in zip(self.fabric.links + self.channels, self.queues)}
+        routes = [[tuple((link, queue[id(link)]) for link in path) for path in paths] for paths in self.fabric.paths]
+        self.dram_queue = [None if c is None else queue[id(c)] for c in self.channel]
+        parts, fabric = self.flow.parts, self.fabric
+
+        def share(p: int, q: int, nbytes: int) -> _Share:
+            return _Share(q, nbytes, routes[p][q], 0 if fabric.free else fabric.cycles(nbytes))
 
         def label(st: SliceStep) -> int:
             return ids[(st.needs or (st.weights,) if st.weights else st.needs or (st.outputs[0].item,))[0]] \
                 if st.needs or st.weights or st.outputs else 0
 
-        self.programs = [tuple(_Op(
-            st, st.offset, st.cycles, tuple((ids[i], parts[i], readers[i, p]) for i in st.needs),
-            -1 if st.weights is None else ids[st.weights], 1 + steps.delays[st.layer],
-            0 if st.weights is None else readers[st.weights, p], 0 if st.weights is None else parts[st.weights],
-            tuple((ids[o.item], o.local, o.remote, o.item.kind is ItemKind.WEIGHTS) for o in st.outputs),
-            label(st), st.kind is TaskKind.WG, (st.label, st.kind.value, st.layer)) for st in program)
-            for p, program in enumerate(steps.programs)]
         # the order every channel serves its bookings in: by step, then the slice's nominal start
         # within its step (the cycles of the slices before it on its processor), processor, index
         nominal = [(sum(st.cycles for st in program[:i]), p, i)
                    for p, program in enumerate(steps.programs) for i in range(len(program))]
         self.order = [(p, i) for _, p, i in sorted(nominal)]
+        # the walk reads a buffer of mini-batch b (version v) on p in step b + offset (v + lag +
+        # offset), at its slice's place in the order: the last of its readers there drops it
+        place = {pi: k for k, pi in enumerate(self.order)}
+        last_read: dict[tuple[int, Item], tuple[int, int]] = {}
+        for p, program in enumerate(steps.programs):
+            for i, st in enumerate(program):
+                for item in st.needs + ((st.weights,) if st.weights else ()):
+                    lag = 1 + steps.delays[st.layer] if item == st.weights else 0
+                    last_read[p, item] = max(last_read.get((p, item), (lag + st.offset, place[p, i])),
+                                             (lag + st.offset, place[p, i]))
+
+        def last(p: int, i: int, st: SliceStep, item: Item) -> bool:
+            lag = 1 + steps.delays[st.layer] if item == st.weights else 0
+            return last_read[p, item] == (lag + st.offset, place[p, i])
+
+        self.programs = [tuple(_Op(
+            st, st.offset, st.cycles, tuple((ids[item], parts[item], last(p, i, st, item)) for item in st.needs),
+            -1 if st.weights is None else ids[st.weights], 1 + steps.delays[st.layer],
+            0 if st.weights is None else parts[st.weights],
+            st.weights is not None and executor is None and last(p, i, st, st.weights),
+            tuple((ids[o.item], o.local, tuple(share(p, q, nbytes) for q, nbytes in o.remote),
+                   o.item.kind is ItemKind.WEIGHTS) for o in st.outputs),
+            label(st), st.kind is TaskKind.WG, (st.label, st.kind.value, st.layer)) for i, st in enumerate(program))
+            for p, program in enumerate(steps.programs)]
         self.buffers: dict[tuple[int, int, int], list] = {}
         self.step_ends: list[list[int]] = [[] for _ in steps.programs]
         self.updates = [0] * minibatches
         self.clock = Clock()
-        # the channels' queues, each processor's route to every other (the queues of its hops)
-        # and DRAM queue; per processor and step the slices, and the transfers that wait for it to
-        # begin the step (its credits; the last entry: the weight versions sent once the run is over)
-        self.queues = [_Queue() for _ in self.fabric.links + self.channels]
-        queue = {id(c): q for c, q in zip(self.fabric.links + self.channels, self.queues)}
-        self.routes = [[tuple((link, queue[id(link)]) for link in path) for path in paths] for paths in self.fabric.paths]
-        self.dram_queue = [None if c is None else queue[id(c)] for c in self.channel]
+        # per processor and step the slices, and the transfers that wait for it to begin the step
+        # (its credits; the last entry: the weight versions sent once the run is over)
         count, nsteps = len(self.procs), self.plan.steps
         self.slices: list[list[list[_Slice] | None]] = [[[] for _ in range(nsteps)] for _ in range(count)]
         self.credits: list[list[list[list] | None]] = [[[] for _ in range(nsteps + 1)] for _ in range(count)]
         self.walk = self._book()
         # the most steps a weight version is sent after the step that made it (just in time)
         self.ahead = max((self.plan.send_step[p, q, op.step.layer] - op.offset for p, program in enumerate(self.programs)
-                          for op in program for _, _, remote, weights in op.outputs if weights for q, _ in remote),
+                          for op in program for _, _, remote, weights in op.outputs if weights for q, *_ in remote),
                          default=0)
         self.booked = 0  # the steps booked so far (all of them and the last sends: `booked` > steps)
 
@@ -301,31 +331,29 @@ class _Simulation:
             buf[FEEDS].append(record)
         return buf, buf[COUNT] - 1
 
-    def _transfer(self, src: int, dst: int, nbytes: int, item: int, batch: int, sent: bool
-                  ) -> tuple[list, list | None, list, int]:
-        """Book a share of `item` of `batch` from `src` to `dst` on every hop of its route, behind
-        everything booked before on each channel: (the join ready once the data is made and `dst`
-        has credited it, the first hop's end if `sent`, the receiving buffer, the share's place)."""
-        fabric, trace = self.fabric, self.trace
-        if fabric.free:  # nothing to wait for: it arrives when it is ready
-            for link in fabric.paths[src][dst]:
+    def _transfer(self, src: int, share: _Share, item: int, batch: int, sent: bool) -> tuple[list, list | None, list, int]:
+        """Book `share` of `item` of `batch` from `src` on every hop of its route, behind everything
+        booked before on each channel: (the join ready once the data is made and the receiver has
+        credited it, the first hop's end if `sent`, the receiving buffer, the share's place)."""
+        trace, dst, nbytes, duration = self.trace, share.dest, share.nbytes, share.duration
+        if self.fabric.free:  # nothing to wait for: it arrives when it is ready
+            for link, _ in share.route:
                 link.nbytes += nbytes
                 link.transfers += 1
             buf, slot = self._deliver(item, batch, dst)
             ready = [2, 0, None, [buf]]
             return ready, ready if sent else None, buf, slot
-        duration = fabric.durations.get(nbytes)
-        if duration is None:
-            duration = fabric.durations[nbytes] = fabric.cycles(nbytes)
         first = prev = None
-        for link, queue in self.routes[src][dst]:
+        for link, queue in share.route:
             if trace is None:
                 hop = [1, 0, None, None, [], duration, -1, None]
             else:
                 hop = [1, 0, None, None, [], duration, len(trace), (link.name, *self.names[item], batch, src, dst,
                                                                      nbytes)]
                 trace.append(None)
-            queue.book(hop)
+            queue.append(hop)  # _Queue.book, inlined
+            if queue.idle is not None:
+                hop[WAITER], queue.idle = queue.idle, None
             link.busy += duration
             link.nbytes += nbytes
             link.transfers += 1
@@ -373,15 +401,15 @@ class _Simulation:
         n, plan, programs = self.n, self.plan, self.programs
         overlap, functional = self.overlap, self.executor is not None
         first, last = plan.first, plan.first + plan.steps
-        deferred: dict[int, list] = {}  # step -> weight versions to send then: (maker, reader, bytes, item, version, ends, slots)
-        send_step, buffers, transfer = plan.send_step, self.buffers, self._transfer
+        deferred: dict[int, list] = {}  # step -> weight versions to send then: (maker, share, item, version, ends, slots)
+        send_step, buffers, transfer, width = plan.send_step, self.buffers, self._transfer, plan.width
 
         def send_deferred(step: int) -> None:
             credit = min(step, last) - first
-            for h, q, nbytes, item, version, ends, slots in deferred.pop(step, ()):
-                ready, _, buf, slot = transfer(h, q, nbytes, item, version, False)
+            for h, share, item, version, ends, slots in deferred.pop(step, ()):
+                ready, _, buf, slot = transfer(h, share, item, version, False)
                 ends.append(ready)
-                self.credits[q][credit].append(ready)
+                self.credits[share.dest][credit].append(ready)
                 if slots is not None:
                     slots.append((buf, slot))
 
@@ -393,7 +421,7 @@ class _Simulation:
                 rank += 1
                 op = programs[p][i]
                 batch = step - op.offset
-                k = plan.position(p, step, i)
+                k = s * width[p] + i  # its position on p's timeline (simulator.des.memory)
                 access = plan.access[p].get(k)
                 write = read = done = None
                 if batch < 0 or batch >= n:  # no slice here: only the traffic of what the others made it hold
@@ -405,15 +433,16 @@ class _Simulation:
                     self.slices[p][s].append(_Slice(None, batch, k, rank, write, read, None, (), None, [], (), None, -1))
                     continue
                 needs = []
-                for item, need, _ in op.needs:
-                    buf = buffers.get((batch, item, p))
+                for item, need, drop in op.needs:
+                    buf = buffers.pop((batch, item, p), None) if drop else buffers.get((batch, item, p))
                     if buf is None or buf[COUNT] < need:
                         raise RuntimeError(f"static order: {self.items[item]} of mini-batch {batch} not sent to p{p} "
                                            f"before step {step}")
                     needs.append(buf)
                 wbuf, version = None, batch - op.lag
                 if op.weights >= 0 and version >= 0:
-                    wbuf = buffers.get((version, op.weights, p))
+                    wbuf = buffers.pop((version, op.weights, p), None) if op.weights_last else \
+                        buffers.get((version, op.weights, p))
                     if wbuf is None or wbuf[COUNT] < op.weight_parts:
                         raise RuntimeError(f"static order: weights {op.step.layer} version {version} not on p{p} "
                                            f"before step {step}")
@@ -434,15 +463,15 @@ class _Simulation:
                         ends.append(buf)
                         if functional:
                             slots.append((buf, slot))
-                    for q, share in remote:
+                    for share in remote:
                         if weights:
-                            send = send_step[p, q, op.step.layer] + batch
+                            send = send_step[p, share.dest, op.step.layer] + batch
                             if send > step:  # just in time: one step before its first reader on q
-                                deferred.setdefault(send, []).append((p, q, share, item, batch, ends, slots))
+                                deferred.setdefault(send, []).append((p, share, item, batch, ends, slots))
                                 continue
-                        ready, left, buf, slot = transfer(p, q, share, item, batch, not overlap)
+                        ready, left, buf, slot = transfer(p, share, item, batch, not overlap)
                         ends.append(ready)
-                        self.credits[q][s].append(ready)
+                        self.credits[share.dest][s].append(ready)
                         if left is not None:
                             sent.append(left)
                         if functional:
