@@ -25,7 +25,10 @@ import gc
 from collections import deque
 from typing import Callable, NamedTuple, Protocol
 
-from simpy import Event
+from heapq import heappush
+
+from simpy import Event, Timeout
+from simpy.core import NORMAL
 
 from simulator.cost import TaskKind
 from simulator.energy import Activity, dram_energy, link_energy, static_energy, task_density, task_energy
@@ -162,8 +165,9 @@ class _Op(NamedTuple):
 # item of one mini-batch, or of one weight version, that reach one processor) adds [count,
 # payloads, feeds]: its shares, their payloads (functional mode) and trace records, in booking
 # order. A booking (one service of a channel: a link hop or a DRAM access) adds [done, duration,
-# record, info]: the joins its end contributes to, its cycles, its `TransferRecord`'s index and
-# fields (traced runs).
+# record, info]: the join its end contributes to (None: none; a hop whose sender waits for it to
+# have left contributes to that join, which hands its end on), its cycles, its `TransferRecord`'s
+# index and fields (traced runs).
 PENDING, TIME, WAITER, THEN = range(4)
 COUNT, PAYLOADS, FEEDS = 4, 5, 6
 DONE, DURATION, RECORD, INFO = 4, 5, 6, 7
@@ -346,9 +350,9 @@ class _Simulation:
         first = prev = None
         for link, queue in share.route:
             if trace is None:
-                hop = [1, 0, None, None, [], duration, -1, None]
+                hop = [1, 0, None, None, None, duration, -1, None]
             else:
-                hop = [1, 0, None, None, [], duration, len(trace), (link.name, *self.names[item], batch, src, dst,
+                hop = [1, 0, None, None, None, duration, len(trace), (link.name, *self.names[item], batch, src, dst,
                                                                      nbytes)]
                 trace.append(None)
             queue.append(hop)  # _Queue.book, inlined
@@ -361,14 +365,13 @@ class _Simulation:
                 first = hop
                 hop[PENDING] = 2  # the data made, the receiver's credit
             else:
-                prev[DONE].append(hop)
+                prev[DONE] = hop
             prev = hop
-        left = None
-        if sent:
-            left = [1, 0, None, None]
-            first[DONE].append(left)
         buf, slot = self._deliver(item, batch, dst, prev[RECORD])
-        prev[DONE].append(buf)
+        prev[DONE] = buf
+        left = None
+        if sent:  # the first hop's end reaches what follows it through the join of its leaving
+            left = first[DONE] = [1, 0, None, [first[DONE]]]
         return first, left, buf, slot
 
     def _dram(self, p: int, nbytes: int, item: int, batch: int, read: bool) -> list:
@@ -384,9 +387,9 @@ class _Simulation:
         channel.busy_by_batch[b] += duration
         channel.bytes_by_batch[b] += nbytes
         if self.trace is None:
-            booking = [1, 0, None, None, [], duration, -1, None]
+            booking = [1, 0, None, None, None, duration, -1, None]
         else:
-            booking = [1, 0, None, None, [], duration, len(self.trace),
+            booking = [1, 0, None, None, None, duration, len(self.trace),
                        (channel.name, *self.names[item], batch, DRAM_END if read else p, p if read else DRAM_END,
                         nbytes)]
             self.trace.append(None)
@@ -417,6 +420,7 @@ class _Simulation:
         for step in range(first, last):
             send_deferred(step)
             s = step - first
+            credits = [c[s] for c in self.credits]  # per receiver: the transfers of this step
             for p, i in self.order:
                 rank += 1
                 op = programs[p][i]
@@ -454,7 +458,7 @@ class _Simulation:
                         read = self._dram(p, access.read, op.label, batch, True)
                         reads = read[RECORD]
                         done = [1, 0, None, None]
-                        read[DONE].append(done)
+                        read[DONE] = done
                 ends, sent, payloads = [], [], [] if functional else None
                 for item, local, remote, weights in op.outputs:
                     slots = [] if functional else None
@@ -471,7 +475,7 @@ class _Simulation:
                                 continue
                         ready, left, buf, slot = transfer(p, share, item, batch, not overlap)
                         ends.append(ready)
-                        self.credits[share.dest][s].append(ready)
+                        credits[share.dest].append(ready)
                         if left is not None:
                             sent.append(left)
                         if functional:
@@ -508,9 +512,11 @@ class _Simulation:
     def _complete(self, join: list) -> None:
         """`join` is complete: wake its waiter at its time, contribute to what follows it."""
         waiter = join[WAITER]
-        if waiter is not None:  # triggered at the join's time: Event.succeed with a delay
+        if waiter is not None:  # triggered at the join's time: Event.succeed, Clock.schedule inlined
             waiter._ok, waiter._value = True, None
-            self.clock.schedule(waiter, delay=join[TIME] - self.clock._now)
+            clock = self.clock
+            clock.scheduled += 1
+            heappush(clock._queue, (join[TIME], NORMAL, next(clock._eid), waiter))
         if join[THEN]:
             for then in join[THEN]:
                 self._resolve(then, join[TIME])
@@ -548,7 +554,8 @@ class _Simulation:
             if trace is not None:
                 name, kind, layer, batch, src, dst, nbytes = booking[INFO]
                 trace[booking[RECORD]] = TransferRecord(name, kind, layer, batch, src, dst, start, end, nbytes)
-            for join in booking[DONE]:  # _resolve, inlined
+            join = booking[DONE]
+            if join is not None:  # _resolve, inlined
                 if end > join[TIME]:
                     join[TIME] = end
                 join[PENDING] -= 1
@@ -609,9 +616,9 @@ class _Simulation:
                     sram.append((t0, 2 * sl.rank, SramSample(p, t0, plan.occupancy(p, 2 * sl.position))))
                 end = t3 + op.cycles
                 if self.executor is not None:
-                    yield clock.timeout(t3 - clock._now)
+                    yield Timeout(clock, t3 - clock._now)
                     self._execute(sl, p, t3)
-                yield clock.timeout(end - clock._now)
+                yield Timeout(clock, end - clock._now)
                 proc.wait_data += t1 - t0
                 proc.wait_weights += t2 - t1
                 proc.wait_memory += t3 - t2
