@@ -15,9 +15,9 @@ of the processors (what it books does not depend on when); one process per proce
 slices, waiting for plain events triggered once each, with one `timeout` per slice, and one
 process per channel serves its queue in order, each booking from max(ready, free) for its
 closed-form duration. The cost grows with slices, transfers and DRAM accesses, never with
-cycles, and the memory with the steps in flight, not with the run. Every time is a max-plus expression of durations that never grow
-with a resource, so neither does any time (docs/machine.md, "Why time is monotone in every
-resource").
+cycles, and the memory with the steps in flight, not with the run. Every time is a max-plus
+expression of durations that never grow with a resource, so neither does any time
+(docs/machine.md, "Why time is monotone in every resource").
 """
 from __future__ import annotations
 
@@ -335,7 +335,8 @@ class _Simulation:
             buf[FEEDS].append(record)
         return buf, buf[COUNT] - 1
 
-    def _transfer(self, src: int, share: _Share, item: int, batch: int, sent: bool) -> tuple[list, list | None, list, int]:
+    def _transfer(self, src: int, share: _Share, item: int, batch: int, sent: bool
+                  ) -> tuple[list, list | None, list, int]:
         """Book `share` of `item` of `batch` from `src` on every hop of its route, behind everything
         booked before on each channel: (the join ready once the data is made and the receiver has
         credited it, the first hop's end if `sent`, the receiving buffer, the share's place)."""
@@ -579,8 +580,12 @@ class _Simulation:
         for s in range(plan.steps):
             book(s)
             slices, by_step[s] = by_step[s], None
-            for join in credits[s]:  # it begins step s: what waits for its credit may leave
-                resolve(join, free)
+            for join in credits[s]:  # it begins step s: what waits for its credit may leave (_resolve inlined)
+                if free > join[TIME]:
+                    join[TIME] = free
+                join[PENDING] -= 1
+                if not join[PENDING] and (join[WAITER] is not None or join[THEN]):
+                    complete(join)
             credits[s] = None
             for sl in slices:
                 if sl.write is not None:  # posted: the processor does not wait for it
@@ -611,7 +616,12 @@ class _Simulation:
                 t3 = t2
                 if sl.read is not None:
                     resolve(sl.read, t2)
-                    t3 = yield from latest((sl.read_done,), t2)
+                    done = sl.read_done  # _latest, inlined
+                    if done[PENDING]:
+                        done[WAITER] = event = Event(clock)
+                        yield event
+                    if done[TIME] > t3:
+                        t3 = done[TIME]
                 if sram is not None:
                     sram.append((t0, 2 * sl.rank, SramSample(p, t0, plan.occupancy(p, 2 * sl.position))))
                 end = t3 + op.cycles
