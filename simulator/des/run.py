@@ -384,7 +384,7 @@ class _Simulation:
         channel.busy += duration
         channel.nbytes += nbytes
         channel.transfers += 1
-        b = min(max(batch, 0), self.n - 1)
+        b = batch if 0 <= batch < self.n else 0 if batch < 0 else self.n - 1  # counted in the run's mini-batches
         channel.busy_by_batch[b] += duration
         channel.bytes_by_batch[b] += nbytes
         if self.trace is None:
