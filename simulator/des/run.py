@@ -269,17 +269,19 @@ class _Simulation:
         # the walk reads a buffer of mini-batch b (version v) on p in step b + offset (v + lag +
         # offset), at its slice's place in the order: the last of its readers there drops it
         place = {pi: k for k, pi in enumerate(self.order)}
+
+        def read_at(p: int, i: int, st: SliceStep, item: Item) -> tuple[int, int]:
+            """When the walk reads `item` for slice i of p: (steps after its mini-batch or version, place)."""
+            return (1 + steps.delays[st.layer] if item == st.weights else 0) + st.offset, place[p, i]
+
         last_read: dict[tuple[int, Item], tuple[int, int]] = {}
         for p, program in enumerate(steps.programs):
             for i, st in enumerate(program):
                 for item in st.needs + ((st.weights,) if st.weights else ()):
-                    lag = 1 + steps.delays[st.layer] if item == st.weights else 0
-                    last_read[p, item] = max(last_read.get((p, item), (lag + st.offset, place[p, i])),
-                                             (lag + st.offset, place[p, i]))
+                    last_read[p, item] = max(last_read.get((p, item), (-1, -1)), read_at(p, i, st, item))
 
         def last(p: int, i: int, st: SliceStep, item: Item) -> bool:
-            lag = 1 + steps.delays[st.layer] if item == st.weights else 0
-            return last_read[p, item] == (lag + st.offset, place[p, i])
+            return last_read[p, item] == read_at(p, i, st, item)
 
         self.programs = [tuple(_Op(
             st, st.offset, st.cycles, tuple((ids[item], parts[item], last(p, i, st, item)) for item in st.needs),
