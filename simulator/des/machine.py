@@ -162,8 +162,8 @@ class Fabric:
     hop when the previous one ends (`clock.defer`), so each channel serves transfers in the
     order they reach it; `deliver(item, batch, dst, time, nbytes, payload, record)` is called
     once the arrival time is known (`record`: the index of the last hop's `TransferRecord` in
-    `trace`, -1 untraced). `simulate` uses the routes and durations alone (`clock` and
-    `deliver` None) and runs every channel as a process of its own.
+    `trace`, -1 untraced). `simulate` uses the routes and link cycles (`cycles`) alone (`clock`
+    and `deliver` None) and runs every channel as a process of its own.
     """
 
     def __init__(self, machine: Machine, clock: DeferringClock | None, deliver: Callable, names: list[tuple[str, int]],

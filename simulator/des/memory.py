@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
@@ -58,11 +59,25 @@ class Access:
     write_item: int = -1
 
 
-def _at(access: dict[int, Access], position: int) -> Access:
-    a = access.get(position)
-    if a is None:
-        a = access[position] = Access()
-    return a
+class _Held(NamedTuple):
+    """Buffers of one item on one processor, one per mini-batch or weight version: each from point
+    `starts[k]` through point `ends[k]` (-1 through 0: initial weights, there from the start and
+    never written), of `nbytes`, read by the slices at positions `bases[k] + r` for r in `reads`;
+    `layer` that of a weight version (-1: a data item)."""
+
+    ends: np.ndarray
+    starts: np.ndarray
+    nbytes: int
+    item: int
+    bases: np.ndarray
+    reads: tuple[int, ...]
+    layer: int
+
+
+def _parts(buffers: list[_Held]) -> list[slice]:
+    """Where each of `buffers` lies in their concatenation."""
+    stops = np.cumsum([len(b.ends) for b in buffers]).tolist()
+    return [slice(a, b) for a, b in zip([0] + stops, stops)]
 
 
 @njit(cache=True)
@@ -101,34 +116,21 @@ class Plan:
         self.steps = nsteps = max(offsets, default=0) + n - first
         self.width = width = [max(1, len(program)) for program in programs]
         points = [2 * w * nsteps for w in width]
-        buffers: list[list[tuple]] = [[] for _ in programs]  # (end, start, bytes, item, base, readers, layer)
-
-        def pos(p: int, step: int, index: int) -> int:
-            return (step - first) * width[p] + index
-
-        def hold(p: int, start: int, end: int, nbytes: int, item: int, base: int, reads: tuple[int, ...],
-                 layer: int = -1) -> None:
-            """A buffer of `nbytes` on p from point `start` through point `end` (clipped to the run;
-            none if empty, but a weight version, of `layer`, is kept to read its part in DRAM),
-            read by the slices at positions `base + r` for r in `reads`."""
-            if start < 0 <= layer:  # the initial weights: there from the start, never written
-                buffers[p].append((-1, 0, nbytes, item, base, reads, layer))
-                return
-            start, end = max(0, start), min(points[p] - 1, end)
-            if nbytes and (end >= start or layer >= 0) and start < points[p]:
-                buffers[p].append((end, start, nbytes, item, base, reads, layer))
+        buffers: list[list[_Held]] = [[] for _ in programs]  # per processor, in the order they are made
+        batches = np.arange(n, dtype=np.int64)
 
         def hold_batches(p: int, nbytes: int, item: int, offset: int, index: int, reads: tuple[int, ...]) -> None:
-            """`hold`, for a share of a data item every mini-batch b makes for p: from the position of
-            slice `index` in step b + `offset` through its last reader (positions `base + r`)."""
+            """A share of `nbytes` of a data item every mini-batch b makes for p: held from the position
+            of slice `index` in step b + `offset` through its last reader (positions `base + r` for r
+            in `reads`), clipped to the run; none if empty."""
             if not nbytes:
                 return
-            w, last, held = width[p], max(reads), buffers[p]
-            for b in range(n):
-                base = (b - first) * w
-                start, end = max(0, 2 * (base + offset * w + index)), min(points[p] - 1, 2 * (base + last))
-                if end >= start:
-                    held.append((end, start, nbytes, item, base, reads, -1))
+            w, last = width[p], max(reads)
+            bases = (batches - first) * w
+            starts = np.maximum(0, 2 * (bases + offset * w + index))
+            ends = np.minimum(points[p] - 1, 2 * (bases + last))
+            kept = ends >= starts
+            buffers[p].append(_Held(ends[kept], starts[kept], nbytes, item, bases[kept], reads, -1))
 
         # readers per processor and item: (offset, index) of every slice reading it (same mini-batch)
         readers: list[dict[Item, list[tuple[int, int]]]] = [{} for _ in programs]
@@ -184,25 +186,32 @@ class Plan:
             arrive += [(self.send_step[h, p, layer], 0) for h, _, o in makers[layer] if p in dict(o.remote)]
             sends = [self.send_step[p, q, layer] for h, _, o in makers[layer] if h == p for q, _ in o.remote]
 
-            def arrival(v: int) -> int:
-                return max(2 * pos(p, v + s, i) for s, i in arrive)
-
-            def release(v: int) -> int:
-                """After its last reader (mini-batch v + lag), its sends (the end of their step), the next's arrival."""
-                used = [2 * pos(p, v + lag + off, i) for off, i, lag in reads]
-                sent = [2 * pos(p, v + s + 1, 0) - 1 for s in sends] if v >= 0 else []
-                return max(used + sent + [arrival(v + 1) - 1 if v + 1 < n else points[p] - 1])  # the last stays
-
-            # version v is a buffer beyond the current copy from its arrival while v - 1 is still held;
-            # what of it spills stays in DRAM, where its readers read it
+            # every point below is 2 w v + a constant for version v: an arrival or release of v
+            # is the latest of such terms, so one constant each
             w = width[p]
-            hold(p, -1, -1, vb, wid, -first * w, tuple((b + off) * w + i for off, i, lag in reads for b in range(lag)),
-                 layer)
-            relative_version = tuple((lag + off) * w + i for off, i, lag in reads)
-            released = [release(v) for v in range(-1, n)]  # released[v + 1]: version v's
-            for v in range(n):
-                hold(p, arrival(v), min(released[v + 1], released[v]), vb, wid, (v - first) * w, relative_version,
-                     layer)
+            arrival = max(2 * ((s - first) * w + i) for s, i in arrive)  # version v's: 2 w v + arrival
+            # released[v + 1], version v's (v = -1: the initial weights): after its last reader
+            # (mini-batch v + lag), its sends (the end of their step), the next version's arrival;
+            # the last version stays to the end
+            versions = np.arange(-1, n, dtype=np.int64)
+            released = 2 * w * (versions + 1) + arrival - 1
+            released[-1] = points[p] - 1
+            for off, i, lag in reads:
+                released = np.maximum(released, 2 * ((versions + lag + off - first) * w + i))
+            for s in sends:
+                released[1:] = np.maximum(released[1:], 2 * ((versions[1:] + s + 1 - first) * w) - 1)
+            # the initial weights are there from the start, never written; version v is a buffer
+            # beyond the current copy from its arrival while v - 1 is still held (clipped to the
+            # run), kept even if empty to read its part in DRAM, where its readers read it
+            buffers[p].append(_Held(np.array([-1]), np.array([0]), vb, wid, np.array([-first * w]),
+                                    tuple((b + off) * w + i for off, i, lag in reads for b in range(lag)), layer))
+            starts = 2 * w * batches + arrival
+            initial = starts < 0
+            ends = np.where(initial, -1, np.minimum(points[p] - 1, np.minimum(released[1:], released[:-1])))
+            kept = initial | (starts < points[p]) if vb else initial
+            buffers[p].append(_Held(ends[kept], np.where(initial, 0, starts)[kept], vb, wid,
+                                    ((batches - first) * w)[kept], tuple((lag + off) * w + i for off, i, lag in reads),
+                                    layer))
         # static weights: in the order of first use, the part beyond the capacity stays in DRAM
         self.dram = machine.dram
         self.outside: list[dict[int, int]] = []  # per processor: layer -> bytes of its copy kept in DRAM
@@ -228,46 +237,57 @@ class Plan:
                                   f"raise processors.sram_bytes")
             self.peak.append(resident + int(self.resident[p].max(initial=0)))
 
-    def _spill(self, buffers: list, points: int, room: float, outside: dict[int, int],
+    def _spill(self, buffers: list[_Held], points: int, room: float, outside: dict[int, int],
                access: dict[int, Access]) -> bool:
-        """Rank `buffers` (end, start, bytes, item, readers' base and positions, layer of a weight version or -1) as a
-        stack in `room` bytes (module docstring), record their DRAM accesses in `access` and their
-        resident bytes per point; whether anything goes to DRAM. A weight version puts in DRAM at
-        least the part of its layer's copy that lives there (`outside`)."""
-        ordered = sorted(buffers, key=lambda b: (b[0] - b[1], b[0]))  # the stack's ranking
-        live = np.array([b[:3] for b in ordered if b[0] >= b[1]], dtype=np.int64).reshape(-1, 3)
-        ends, starts, sizes = live[:, 0], live[:, 1], live[:, 2]
+        """Rank `buffers` as a stack in `room` bytes (module docstring), record their DRAM accesses in
+        `access` and their resident bytes per point; whether anything goes to DRAM. A weight version
+        puts in DRAM at least the part of its layer's copy that lives there (`outside`)."""
+        if not buffers:
+            self.resident.append(np.zeros(points, dtype=np.int64))
+            return any(outside.values())
+        ends, starts = np.concatenate([b.ends for b in buffers]), np.concatenate([b.starts for b in buffers])
+        sizes = np.concatenate([np.full(len(b.ends), b.nbytes, dtype=np.int64) for b in buffers])
+        ordered = np.lexsort((ends, ends - starts))  # the stack's ranking (stable: then the earliest made)
+        live = ordered[ends[ordered] >= starts[ordered]]
         held = np.zeros(points + 1, dtype=np.int64)  # difference array of the buffers' bytes
-        np.add.at(held, starts, sizes)
-        np.add.at(held, ends + 1, -sizes)
+        np.add.at(held, starts[live], sizes[live])
+        np.add.at(held, ends[live] + 1, -sizes[live])
         need = np.cumsum(held[:-1])
         fits = math.isinf(room) or need.max(initial=0) <= room
         if fits and not any(outside.values()):
             self.resident.append(need)
             return False
-        outs = np.zeros(len(live), dtype=np.int64) if fits else _stack(starts, ends, sizes, int(room), points)
-        np.add.at(held, starts, -outs)  # what stays in SRAM
-        np.add.at(held, ends + 1, outs)
+        outs = np.zeros(len(live), dtype=np.int64) if fits else \
+            _stack(starts[live], ends[live], sizes[live], int(room), points)
+        np.add.at(held, starts[live], -outs)  # what stays in SRAM
+        np.add.at(held, ends[live] + 1, outs)
         self.resident.append(np.cumsum(held[:-1]))
-        outs, k = outs.tolist(), 0
-        for end, start, nbytes, item, base, reads, layer in ordered:
-            out = 0
-            if end >= start:
-                out, k = outs[k], k + 1
-            if layer >= 0:
-                out = max(out, outside.get(layer, 0))
-            if out:
-                if end >= 0:  # not the initial weights: written as it arrives (posted)
-                    a = _at(access, start // 2)
-                    a.write += out
-                    a.write_item = item
-                for r in reads:
-                    _at(access, base + r).read += out
+        out = np.zeros(len(ends), dtype=np.int64)  # bytes in DRAM per buffer, in the order made
+        out[live] = outs
+        parts = _parts(buffers)
+        for b, part in zip(buffers, parts):
+            if b.layer >= 0:
+                out[part] = np.maximum(out[part], outside.get(b.layer, 0))
+        # each buffer's DRAM part is written as it arrives (posted; a position's write is labelled
+        # with the item of the last ranked), and read back by each of its readers
+        writes = (out > 0) & (ends >= 0)
+        where = starts[writes] // 2
+        reads = [(b.bases[out[part] > 0][:, None] + np.array(b.reads, dtype=np.int64)).ravel()
+                 for b, part in zip(buffers, parts) if b.reads]
+        amounts = [np.repeat(out[part][out[part] > 0], len(b.reads)) for b, part in zip(buffers, parts) if b.reads]
+        read_at = np.concatenate(reads) if reads else where[:0]
+        size = 1 + max(where.max(initial=-1), read_at.max(initial=-1))
+        write, read, last = np.zeros(size, dtype=np.int64), np.zeros(size, dtype=np.int64), np.full(size, -1)
+        np.add.at(write, where, out[writes])
+        np.add.at(read, read_at, np.concatenate(amounts) if amounts else read_at)
+        rank = np.empty(len(ends), dtype=np.int64)
+        rank[ordered] = np.arange(len(ends))
+        np.maximum.at(last, where, rank[writes])
+        items = np.concatenate([np.full(len(b.ends), b.item, dtype=np.int64) for b in buffers])
+        label = np.where(last >= 0, items[ordered[last]], -1)
+        for k in np.flatnonzero(write | read).tolist():
+            access[k] = Access(int(write[k]), int(read[k]), int(label[k]))
         return True
-
-    def position(self, p: int, step: int, index: int) -> int:
-        """Position of slice `index` of step `step` on p's timeline."""
-        return (step - self.first) * self.width[p] + index
 
     def occupancy(self, p: int, point: int) -> int:
         """Bytes in p's SRAM at `point` of its timeline."""

@@ -9,21 +9,26 @@ processor and the weight version its delay allows is there, reads back from DRAM
 residency plan (see `memory`) keeps there, computes for the slice's cycles on its array (from
 `simulator.cost`), then hands its outputs to the interconnect (see `machine`).
 
-A SimPy model (`machine.Clock`): one walk of the static order books every hop and DRAM access
-on its channel's queue and wires what each slice waits for (no times); then one process per
-processor walks its slices, waiting for plain events triggered once each, with one `timeout`
-per slice, and one process per channel serves its queue in order, each booking from
-max(ready, free) for its closed-form duration. The cost grows with slices, transfers and DRAM
-accesses, never with cycles. Every time is a max-plus expression of durations that never grow
-with a resource, so neither does any time (docs/machine.md, "Why time is monotone in every
-resource").
+A SimPy model (`machine.Clock`): a walk of the static order books every hop and DRAM access
+on its channel's queue and wires what each slice waits for (no times), step by step just ahead
+of the processors (what it books does not depend on when); one process per processor walks its
+slices, waiting for plain events triggered once each, with one `timeout` per slice, and one
+process per channel serves its queue in order, each booking from max(ready, free) for its
+closed-form duration. The cost grows with slices, transfers and DRAM accesses, never with
+cycles, and the memory with the steps in flight, not with the run. Every time is a max-plus
+expression of durations that never grow with a resource, so neither does any time
+(docs/machine.md, "Why time is monotone in every resource").
 """
 from __future__ import annotations
 
 import gc
+from collections import deque
 from typing import Callable, NamedTuple, Protocol
 
-from simpy import Event
+from heapq import heappush
+
+from simpy import Event, Timeout
+from simpy.core import NORMAL
 
 from simulator.cost import TaskKind
 from simulator.energy import Activity, dram_energy, link_energy, static_energy, task_density, task_energy
@@ -127,18 +132,27 @@ class Executor(Protocol):
         """The spike densities of the run so far (None: none measured)."""
 
 
+class _Share(NamedTuple):
+    """A share of an output sent to another processor, with the channels it crosses."""
+
+    dest: int
+    nbytes: int
+    route: tuple[tuple[Link, _Queue], ...]  # the channels of its route and their queues
+    duration: int  # cycles on each of them (0 on a free interconnect)
+
+
 class _Op(NamedTuple):
     """A slice step compiled for the run: items by id, with what the loop needs at hand."""
 
     step: SliceStep
     offset: int
     cycles: int
-    needs: tuple[tuple[int, int, int], ...]  # (item, shares that complete it, readers on this processor)
+    needs: tuple[tuple[int, int, bool], ...]  # (item, shares that complete it, whether the last to read it)
     weights: int  # the weights item it reads, -1 if none
     lag: int  # it reads weight version batch - lag (1 + D)
-    weight_readers: int
     weight_parts: int
-    outputs: tuple[tuple[int, bool, tuple[tuple[int, int], ...], bool], ...]  # (item, local, remote, weights)
+    weights_last: bool  # whether the last to read each version (functional runs keep every version)
+    outputs: tuple[tuple[int, bool, tuple[_Share, ...], bool], ...]  # (item, local, remote, weights)
     label: int  # the item its DRAM reads are labelled with
     wg: bool
     record: tuple  # (label, kind, layer) for the slice records
@@ -151,8 +165,9 @@ class _Op(NamedTuple):
 # item of one mini-batch, or of one weight version, that reach one processor) adds [count,
 # payloads, feeds]: its shares, their payloads (functional mode) and trace records, in booking
 # order. A booking (one service of a channel: a link hop or a DRAM access) adds [done, duration,
-# record, info]: the joins its end contributes to, its cycles, its `TransferRecord`'s index and
-# fields (traced runs).
+# record, info]: the join its end contributes to (None: none; a hop whose sender waits for it to
+# have left contributes to that join, which hands its end on), its cycles, its `TransferRecord`'s
+# index and fields (traced runs).
 PENDING, TIME, WAITER, THEN = range(4)
 COUNT, PAYLOADS, FEEDS = 4, 5, 6
 DONE, DURATION, RECORD, INFO = 4, 5, 6, 7
@@ -175,6 +190,23 @@ class _Slice(NamedTuple):
     sent: tuple[list, ...]  # when its transfers of this step have left it (without overlap)
     payloads: list[list[tuple[list, int]]] | None  # functional: the buffers and slots of each output
     reads: int  # the trace index of its DRAM read (-1: none)
+
+
+class _Queue(deque):
+    """A channel's bookings not yet served, in the static order; `idle`, the event its process
+    waits on once it has served all of them, handed to the next booking (`book`)."""
+
+    __slots__ = ("idle",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.idle: Event | None = None
+
+    def book(self, booking: list) -> None:
+        """Append `booking` (not yet ready); the idle channel waits for it to be ready."""
+        self.append(booking)
+        if self.idle is not None:
+            booking[WAITER], self.idle = self.idle, None
 
 
 class _Simulation:
@@ -214,35 +246,72 @@ class _Simulation:
         self.channel = [self.channels[0 if len(self.channels) == 1 else p] if self.channels else None
                         for p in range(len(self.procs))]
         self.dram_durations: dict[int, int] = {}
-        parts, readers = self.flow.parts, self.flow.readers
+        # the channels' queues, each processor's route to every other (the queues of its hops)
+        # and DRAM queue
+        self.queues = [_Queue() for _ in self.fabric.links + self.channels]
+        queue = {id(c): q for c, q in zip(self.fabric.links + self.channels, self.queues)}
+        routes = [[tuple((link, queue[id(link)]) for link in path) for path in paths] for paths in self.fabric.paths]
+        self.dram_queue = [None if c is None else queue[id(c)] for c in self.channel]
+        parts, fabric = self.flow.parts, self.fabric
+
+        def share(p: int, q: int, nbytes: int) -> _Share:
+            return _Share(q, nbytes, routes[p][q], 0 if fabric.free else fabric.cycles(nbytes))
 
         def label(st: SliceStep) -> int:
             return ids[(st.needs or (st.weights,) if st.weights else st.needs or (st.outputs[0].item,))[0]] \
                 if st.needs or st.weights or st.outputs else 0
 
-        self.programs = [tuple(_Op(
-            st, st.offset, st.cycles, tuple((ids[i], parts[i], readers[i, p]) for i in st.needs),
-            -1 if st.weights is None else ids[st.weights], 1 + steps.delays[st.layer],
-            0 if st.weights is None else readers[st.weights, p], 0 if st.weights is None else parts[st.weights],
-            tuple((ids[o.item], o.local, o.remote, o.item.kind is ItemKind.WEIGHTS) for o in st.outputs),
-            label(st), st.kind is TaskKind.WG, (st.label, st.kind.value, st.layer)) for st in program)
-            for p, program in enumerate(steps.programs)]
         # the order every channel serves its bookings in: by step, then the slice's nominal start
         # within its step (the cycles of the slices before it on its processor), processor, index
         nominal = [(sum(st.cycles for st in program[:i]), p, i)
                    for p, program in enumerate(steps.programs) for i in range(len(program))]
         self.order = [(p, i) for _, p, i in sorted(nominal)]
+        # the walk reads a buffer of mini-batch b (version v) on p in step b + offset (v + lag +
+        # offset), at its slice's place in the order: the last of its readers there drops it
+        place = {pi: k for k, pi in enumerate(self.order)}
+
+        def read_at(p: int, i: int, st: SliceStep, item: Item) -> tuple[int, int]:
+            """When the walk reads `item` for slice i of p: (steps after its mini-batch or version, place)."""
+            return (1 + steps.delays[st.layer] if item == st.weights else 0) + st.offset, place[p, i]
+
+        last_read: dict[tuple[int, Item], tuple[int, int]] = {}
+        for p, program in enumerate(steps.programs):
+            for i, st in enumerate(program):
+                for item in st.needs + ((st.weights,) if st.weights else ()):
+                    last_read[p, item] = max(last_read.get((p, item), (-1, -1)), read_at(p, i, st, item))
+
+        def last(p: int, i: int, st: SliceStep, item: Item) -> bool:
+            return last_read[p, item] == read_at(p, i, st, item)
+
+        self.programs = [tuple(_Op(
+            st, st.offset, st.cycles, tuple((ids[item], parts[item], last(p, i, st, item)) for item in st.needs),
+            -1 if st.weights is None else ids[st.weights], 1 + steps.delays[st.layer],
+            0 if st.weights is None else parts[st.weights],
+            st.weights is not None and executor is None and last(p, i, st, st.weights),
+            tuple((ids[o.item], o.local, tuple(share(p, q, nbytes) for q, nbytes in o.remote),
+                   o.item.kind is ItemKind.WEIGHTS) for o in st.outputs),
+            label(st), st.kind is TaskKind.WG, (st.label, st.kind.value, st.layer)) for i, st in enumerate(program))
+            for p, program in enumerate(steps.programs)]
         self.buffers: dict[tuple[int, int, int], list] = {}
         self.step_ends: list[list[int]] = [[] for _ in steps.programs]
         self.updates = [0] * minibatches
         self.clock = Clock()
+        # per processor and step the slices, and the transfers that wait for it to begin the step
+        # (its credits; the last entry: the weight versions sent once the run is over)
+        count, nsteps = len(self.procs), self.plan.steps
+        self.slices: list[list[list[_Slice] | None]] = [[[] for _ in range(nsteps)] for _ in range(count)]
+        self.credits: list[list[list[list] | None]] = [[[] for _ in range(nsteps + 1)] for _ in range(count)]
+        self.walk = self._book()
+        # the most steps a weight version is sent after the step that made it (just in time)
+        self.ahead = max((self.plan.send_step[p, q, op.step.layer] - op.offset for p, program in enumerate(self.programs)
+                          for op in program for _, _, remote, weights in op.outputs if weights for q, *_ in remote),
+                         default=0)
+        self.booked = 0  # the steps booked so far (all of them and the last sends: `booked` > steps)
 
     def run(self) -> SimResult:
-        self._book()
         clock = self.clock
-        for link, bookings in zip(self.fabric.links + self.channels, self.queues):
-            if bookings:
-                clock.process(self._serve(link, bookings))
+        for link, queue in zip(self.fabric.links + self.channels, self.queues):
+            clock.process(self._serve(link, queue))
         processes = [clock.process(self._processor(p)) for p in range(len(self.procs))]
         clock.run()
         if not all(process.triggered for process in processes):
@@ -268,31 +337,30 @@ class _Simulation:
             buf[FEEDS].append(record)
         return buf, buf[COUNT] - 1
 
-    def _transfer(self, src: int, dst: int, nbytes: int, item: int, batch: int, sent: bool
+    def _transfer(self, src: int, share: _Share, item: int, batch: int, sent: bool
                   ) -> tuple[list, list | None, list, int]:
-        """Book a share of `item` of `batch` from `src` to `dst` on every hop of its route, behind
-        everything booked before on each channel: (the join ready once the data is made and `dst`
-        has credited it, the first hop's end if `sent`, the receiving buffer, the share's place)."""
-        fabric, trace = self.fabric, self.trace
-        if fabric.free:  # nothing to wait for: it arrives when it is ready
-            for link in fabric.paths[src][dst]:
+        """Book `share` of `item` of `batch` from `src` on every hop of its route, behind everything
+        booked before on each channel: (the join ready once the data is made and the receiver has
+        credited it, the first hop's end if `sent`, the receiving buffer, the share's place)."""
+        trace, dst, nbytes, duration = self.trace, share.dest, share.nbytes, share.duration
+        if self.fabric.free:  # nothing to wait for: it arrives when it is ready
+            for link, _ in share.route:
                 link.nbytes += nbytes
                 link.transfers += 1
             buf, slot = self._deliver(item, batch, dst)
             ready = [2, 0, None, [buf]]
             return ready, ready if sent else None, buf, slot
-        duration = fabric.durations.get(nbytes)
-        if duration is None:
-            duration = fabric.durations[nbytes] = fabric.cycles(nbytes)
         first = prev = None
-        for link, queue in self.routes[src][dst]:
+        for link, queue in share.route:
             if trace is None:
-                hop = [1, 0, None, None, [], duration, -1, None]
+                hop = [1, 0, None, None, None, duration, -1, None]
             else:
-                hop = [1, 0, None, None, [], duration, len(trace), (link.name, *self.names[item], batch, src, dst,
+                hop = [1, 0, None, None, None, duration, len(trace), (link.name, *self.names[item], batch, src, dst,
                                                                      nbytes)]
                 trace.append(None)
-            queue.append(hop)
+            queue.append(hop)  # _Queue.book, inlined
+            if queue.idle is not None:
+                hop[WAITER], queue.idle = queue.idle, None
             link.busy += duration
             link.nbytes += nbytes
             link.transfers += 1
@@ -300,14 +368,13 @@ class _Simulation:
                 first = hop
                 hop[PENDING] = 2  # the data made, the receiver's credit
             else:
-                prev[DONE].append(hop)
+                prev[DONE] = hop
             prev = hop
-        left = None
-        if sent:
-            left = [1, 0, None, None]
-            first[DONE].append(left)
         buf, slot = self._deliver(item, batch, dst, prev[RECORD])
-        prev[DONE].append(buf)
+        prev[DONE] = buf
+        left = None
+        if sent:  # the first hop's end reaches what follows it through the join of its leaving
+            left = first[DONE] = [1, 0, None, [first[DONE]]]
         return first, left, buf, slot
 
     def _dram(self, p: int, nbytes: int, item: int, batch: int, read: bool) -> list:
@@ -319,43 +386,36 @@ class _Simulation:
         channel.busy += duration
         channel.nbytes += nbytes
         channel.transfers += 1
-        b = min(max(batch, 0), self.n - 1)
+        b = batch if 0 <= batch < self.n else 0 if batch < 0 else self.n - 1  # counted in the run's mini-batches
         channel.busy_by_batch[b] += duration
         channel.bytes_by_batch[b] += nbytes
         if self.trace is None:
-            booking = [1, 0, None, None, [], duration, -1, None]
+            booking = [1, 0, None, None, None, duration, -1, None]
         else:
-            booking = [1, 0, None, None, [], duration, len(self.trace),
+            booking = [1, 0, None, None, None, duration, len(self.trace),
                        (channel.name, *self.names[item], batch, DRAM_END if read else p, p if read else DRAM_END,
                         nbytes)]
             self.trace.append(None)
-        self.dram_queue[p].append(booking)
+        self.dram_queue[p].book(booking)
         return booking
 
-    def _book(self) -> None:
+    def _book(self):
         """Walk the run in the static order (every slice of every step) and book every link hop and
         DRAM access on its channel's queue; what each slice waits for and feeds is wired as joins.
-        No time is computed here: the processes do that."""
+        No time is computed here: the processes do that. A generator: it books one step each time
+        it is resumed (`_book_through`), then the last weight versions."""
         n, plan, programs = self.n, self.plan, self.programs
-        count, overlap, functional = len(self.procs), self.overlap, self.executor is not None
-        self.queues: list[list[list]] = [[] for _ in self.fabric.links + self.channels]
-        queue = {id(c): q for c, q in zip(self.fabric.links + self.channels, self.queues)}
-        self.routes = [[tuple((link, queue[id(link)]) for link in path) for path in paths] for paths in self.fabric.paths]
-        self.dram_queue = [None if c is None else queue[id(c)] for c in self.channel]
+        overlap, functional = self.overlap, self.executor is not None
         first, last = plan.first, plan.first + plan.steps
-        # per processor and step: the slices, and the transfers that wait for it to begin the
-        # step (its credits; the last entry: the weight versions sent once the run is over)
-        self.slices: list[list[list[_Slice]]] = [[[] for _ in range(plan.steps)] for _ in range(count)]
-        self.credits: list[list[list[list]]] = [[[] for _ in range(plan.steps + 1)] for _ in range(count)]
-        deferred: dict[int, list] = {}  # step -> weight versions to send then: (maker, reader, bytes, item, version, ends, slots)
-        send_step, buffers, transfer = plan.send_step, self.buffers, self._transfer
+        deferred: dict[int, list] = {}  # step -> weight versions to send then: (maker, share, item, version, ends, slots)
+        send_step, buffers, transfer, width = plan.send_step, self.buffers, self._transfer, plan.width
 
         def send_deferred(step: int) -> None:
             credit = min(step, last) - first
-            for h, q, nbytes, item, version, ends, slots in deferred.pop(step, ()):
-                ready, _, buf, slot = transfer(h, q, nbytes, item, version, False)
+            for h, share, item, version, ends, slots in deferred.pop(step, ()):
+                ready, _, buf, slot = transfer(h, share, item, version, False)
                 ends.append(ready)
-                self.credits[q][credit].append(ready)
+                self.credits[share.dest][credit].append(ready)
                 if slots is not None:
                     slots.append((buf, slot))
 
@@ -363,11 +423,12 @@ class _Simulation:
         for step in range(first, last):
             send_deferred(step)
             s = step - first
+            credits = [c[s] for c in self.credits]  # per receiver: the transfers of this step
             for p, i in self.order:
                 rank += 1
                 op = programs[p][i]
                 batch = step - op.offset
-                k = plan.position(p, step, i)
+                k = s * width[p] + i  # its position on p's timeline (simulator.des.memory)
                 access = plan.access[p].get(k)
                 write = read = done = None
                 if batch < 0 or batch >= n:  # no slice here: only the traffic of what the others made it hold
@@ -379,15 +440,16 @@ class _Simulation:
                     self.slices[p][s].append(_Slice(None, batch, k, rank, write, read, None, (), None, [], (), None, -1))
                     continue
                 needs = []
-                for item, need, _ in op.needs:
-                    buf = buffers.get((batch, item, p))
+                for item, need, drop in op.needs:
+                    buf = buffers.pop((batch, item, p), None) if drop else buffers.get((batch, item, p))
                     if buf is None or buf[COUNT] < need:
                         raise RuntimeError(f"static order: {self.items[item]} of mini-batch {batch} not sent to p{p} "
                                            f"before step {step}")
                     needs.append(buf)
                 wbuf, version = None, batch - op.lag
                 if op.weights >= 0 and version >= 0:
-                    wbuf = buffers.get((version, op.weights, p))
+                    wbuf = buffers.pop((version, op.weights, p), None) if op.weights_last else \
+                        buffers.get((version, op.weights, p))
                     if wbuf is None or wbuf[COUNT] < op.weight_parts:
                         raise RuntimeError(f"static order: weights {op.step.layer} version {version} not on p{p} "
                                            f"before step {step}")
@@ -399,7 +461,7 @@ class _Simulation:
                         read = self._dram(p, access.read, op.label, batch, True)
                         reads = read[RECORD]
                         done = [1, 0, None, None]
-                        read[DONE].append(done)
+                        read[DONE] = done
                 ends, sent, payloads = [], [], [] if functional else None
                 for item, local, remote, weights in op.outputs:
                     slots = [] if functional else None
@@ -408,15 +470,15 @@ class _Simulation:
                         ends.append(buf)
                         if functional:
                             slots.append((buf, slot))
-                    for q, share in remote:
+                    for share in remote:
                         if weights:
-                            send = send_step[p, q, op.step.layer] + batch
+                            send = send_step[p, share.dest, op.step.layer] + batch
                             if send > step:  # just in time: one step before its first reader on q
-                                deferred.setdefault(send, []).append((p, q, share, item, batch, ends, slots))
+                                deferred.setdefault(send, []).append((p, share, item, batch, ends, slots))
                                 continue
-                        ready, left, buf, slot = transfer(p, q, share, item, batch, not overlap)
+                        ready, left, buf, slot = transfer(p, share, item, batch, not overlap)
                         ends.append(ready)
-                        self.credits[q][s].append(ready)
+                        credits[share.dest].append(ready)
                         if left is not None:
                             sent.append(left)
                         if functional:
@@ -425,8 +487,21 @@ class _Simulation:
                         payloads.append(slots)
                 self.slices[p][s].append(_Slice(op, batch, k, rank, write, read, done, tuple(needs), wbuf, ends,
                                                 tuple(sent), payloads, reads))
+            self.booked = s + 1
+            yield
         for step in sorted(deferred):  # the last versions, which no slice of the run reads
             send_deferred(step)
+        self.booked += 1
+        for queue in self.queues:  # a channel waiting for more bookings has none left
+            if queue.idle is not None:
+                queue.idle.succeed()
+
+    def _book_through(self, s: int) -> None:
+        """Book the steps up to `s` (the index of a step; `steps`: also the last sends) if not yet,
+        and those a slice of them sends weight versions in: a processor does so as it begins step s,
+        so the run is booked just ahead of it, and every join a slice feeds exists before it runs."""
+        while self.booked <= min(s + self.ahead, self.plan.steps):
+            next(self.walk, None)
 
     # -- the processes -------------------------------------------------------------------
     def _resolve(self, join: list, time: int) -> None:
@@ -440,9 +515,11 @@ class _Simulation:
     def _complete(self, join: list) -> None:
         """`join` is complete: wake its waiter at its time, contribute to what follows it."""
         waiter = join[WAITER]
-        if waiter is not None:  # triggered at the join's time: Event.succeed with a delay
+        if waiter is not None:  # triggered at the join's time: Event.succeed, Clock.schedule inlined
             waiter._ok, waiter._value = True, None
-            self.clock.schedule(waiter, delay=join[TIME] - self.clock._now)
+            clock = self.clock
+            clock.scheduled += 1
+            heappush(clock._queue, (join[TIME], NORMAL, next(clock._eid), waiter))
         if join[THEN]:
             for then in join[THEN]:
                 self._resolve(then, join[TIME])
@@ -457,11 +534,20 @@ class _Simulation:
                 since = join[TIME]
         return since
 
-    def _serve(self, link: Link, bookings: list[list]):
+    def _serve(self, link: Link, queue: _Queue):
         """A channel's process: serves its bookings in the static order, each from when it is ready
-        and the channel free, for its duration; hands its end to what follows it."""
-        free, trace, complete, clock = 0, self.trace, self._complete, self.clock
-        for booking in bookings:
+        and the channel free, for its duration; hands its end to what follows it. Once it has served
+        all those booked so far it waits for the next one to be booked and ready (`_Queue.book`)."""
+        free, trace, complete, clock, pop = 0, self.trace, self._complete, self.clock, queue.popleft
+        while True:
+            if not queue:
+                if self.booked > self.plan.steps:
+                    break
+                queue.idle = event = Event(clock)
+                yield event
+                if not queue:  # the run is booked: nothing more comes
+                    break
+            booking = pop()
             if booking[PENDING]:
                 booking[WAITER] = event = Event(clock)
                 yield event
@@ -471,7 +557,8 @@ class _Simulation:
             if trace is not None:
                 name, kind, layer, batch, src, dst, nbytes = booking[INFO]
                 trace[booking[RECORD]] = TransferRecord(name, kind, layer, batch, src, dst, start, end, nbytes)
-            for join in booking[DONE]:  # _resolve, inlined
+            join = booking[DONE]
+            if join is not None:  # _resolve, inlined
                 if end > join[TIME]:
                     join[TIME] = end
                 join[PENDING] -= 1
@@ -491,9 +578,17 @@ class _Simulation:
         free = 0  # when it has finished its last slice (and, without overlap, sent its outputs)
         if sram is not None:
             sram.append((0, p - len(self.procs), SramSample(p, 0, plan.occupancy(p, 0))))
-        for s, slices in enumerate(self.slices[p]):
-            for join in credits[s]:  # it begins step s: what waits for its credit may leave
-                resolve(join, free)
+        by_step, book = self.slices[p], self._book_through
+        for s in range(plan.steps):
+            book(s)
+            slices, by_step[s] = by_step[s], None
+            for join in credits[s]:  # it begins step s: what waits for its credit may leave (_resolve inlined)
+                if free > join[TIME]:
+                    join[TIME] = free
+                join[PENDING] -= 1
+                if not join[PENDING] and (join[WAITER] is not None or join[THEN]):
+                    complete(join)
+            credits[s] = None
             for sl in slices:
                 if sl.write is not None:  # posted: the processor does not wait for it
                     resolve(sl.write, free)
@@ -523,14 +618,19 @@ class _Simulation:
                 t3 = t2
                 if sl.read is not None:
                     resolve(sl.read, t2)
-                    t3 = yield from latest((sl.read_done,), t2)
+                    done = sl.read_done  # _latest, inlined
+                    if done[PENDING]:
+                        done[WAITER] = event = Event(clock)
+                        yield event
+                    if done[TIME] > t3:
+                        t3 = done[TIME]
                 if sram is not None:
                     sram.append((t0, 2 * sl.rank, SramSample(p, t0, plan.occupancy(p, 2 * sl.position))))
                 end = t3 + op.cycles
                 if self.executor is not None:
-                    yield clock.timeout(t3 - clock._now)
+                    yield Timeout(clock, t3 - clock._now)
                     self._execute(sl, p, t3)
-                yield clock.timeout(end - clock._now)
+                yield Timeout(clock, end - clock._now)
                 proc.wait_data += t1 - t0
                 proc.wait_weights += t2 - t1
                 proc.wait_memory += t3 - t2
@@ -556,6 +656,7 @@ class _Simulation:
                     updates[sl.batch] = released
             if span[0] <= s < span[1]:
                 step_ends.append(free)
+        book(plan.steps)
         for join in credits[-1]:  # the run is over: the last weight versions may leave
             resolve(join, free)
 
