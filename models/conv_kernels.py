@@ -16,27 +16,46 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .gemm import row_product
 from .neuron import lif_packed_span
+from .gemm import row_product
+from .simd import TAPS, add8, taps_product, word8
 
 
 @njit(cache=True, error_model="numpy")
-def _spike_list(x, r):
-    """Row `r`'s spikes in (yi, xi, c) order -> (yi, xi, c, count): a branch-free scan, so the
-    kernels below loop over spikes only (an unpredictable branch per input costs more)."""
-    _, h, wd, c = x.shape
-    sy = np.empty(h * wd * c, np.intp)
-    sx = np.empty(h * wd * c, np.intp)
-    sc = np.empty(h * wd * c, np.intp)
-    n = 0
+def _element_positions(h, wd, c):
+    """(H*W*C, 3): the (yi, xi, c) of each element of an (H, W, C) row by its flat index, which is
+    what `_spike_list` lists."""
+    pos = np.empty((h * wd * c, 3), np.intp)
+    e = 0
     for yi in range(h):
         for xi in range(wd):
             for ch in range(c):
-                sy[n] = yi
-                sx[n] = xi
-                sc[n] = ch
-                n += x[r, yi, xi, ch] != 0
-    return sy, sx, sc, n
+                pos[e, 0] = yi
+                pos[e, 1] = xi
+                pos[e, 2] = ch
+                e += 1
+    return pos
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _spike_list(x, r, sp):
+    """Row `r`'s spikes as ascending flat indices into `sp` (decoded by `_element_positions`) -> their
+    count. Eight inputs at a time: a word of eight silent inputs is skipped, the others are listed by a
+    branch-free scan (an unpredictable branch per input costs more), so the kernels below loop over
+    spikes only."""
+    m = x.shape[1] * x.shape[2] * x.shape[3]
+    flat = x[r].reshape(m)
+    n = 0
+    for e0 in range(0, m - 7, 8):
+        if word8(flat, e0) == 0:
+            continue
+        for e in range(e0, e0 + 8):
+            sp[n] = e
+            n += flat[e] != 0
+    for e in range(m - m % 8, m):
+        sp[n] = e
+        n += flat[e] != 0
+    return n
 
 
 @njit(cache=True, error_model="numpy")
@@ -54,29 +73,40 @@ def _reversed_taps(w):
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def _conv_row(x, r, wr, bias, padding, o):
+def _add_block(dst, d0, src, s0, n):
+    """dst[d0:d0 + n] += src[s0:s0 + n] (1-D float32, not overlapping): eight lanes at a time when n
+    allows (`simd.add8`, the same rounded additions), else one by one."""
+    if n % 8 == 0:
+        for q in range(0, n, 8):
+            add8(dst, d0 + q, src, s0 + q)
+    else:
+        for q in range(n):
+            dst[d0 + q] += src[s0 + q]
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _conv_row(x, r, wr, bias, padding, o, pos, sp):
     """o (Ho, Wo*F) = the convolution of row `r` of the spikes `x` (R, H, W, C): bias, then every
-    spike's taps in spike order (see `spike_conv_fp`)."""
-    k, c = wr.shape[0], wr.shape[1]
+    spike's taps in spike order (see `spike_conv_fp`); `pos`, `sp` as `_spike_list` takes them."""
+    k = wr.shape[0]
     f = bias.shape[0]
     ho, wo = o.shape[0], o.shape[1] // f
-    sy, sx, sc, n = _spike_list(x, r)
+    n = _spike_list(x, r, sp)
     for yo in range(ho):
         for xo in range(wo):
             for j in range(f):
                 o[yo, xo * f + j] = bias[j]
+    of, wf = o.reshape(o.size), wr.reshape(wr.size)
     for q0 in range(n):
-        yi, xi, ch = sy[q0], sx[q0], sc[q0]
+        e = sp[q0]
+        yi, xi, ch = pos[e, 0], pos[e, 1], pos[e, 2]
         x0 = xi + padding - (k - 1)  # output column of the first (reversed) tap
         for ky in range(k):
             yo = yi + padding - ky
             if yo < 0 or yo >= ho:
                 continue
             if x0 >= 0 and x0 + k <= wo:
-                dst = o[yo, x0 * f:(x0 + k) * f]
-                src = wr[ky, ch]
-                for q in range(k * f):
-                    dst[q] += src[q]
+                _add_block(of, (yo * wo + x0) * f, wf, (ky * wr.shape[1] + ch) * k * f, k * f)
             else:
                 for kk in range(k):
                     xo = x0 + kk
@@ -95,8 +125,10 @@ def spike_conv_fp(x, w, bias, padding, out):
     rows = x.shape[0]
     ho, wo, f = out.shape[1], out.shape[2], out.shape[3]
     wr = _reversed_taps(w)
+    pos = _element_positions(x.shape[1], x.shape[2], x.shape[3])
     for r in prange(rows):
-        _conv_row(x, r, wr, bias, padding, out[r].reshape(ho, wo * f))
+        sp = np.empty(pos.shape[0], np.intp)
+        _conv_row(x, r, wr, bias, padding, out[r].reshape(ho, wo * f), pos, sp)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -112,11 +144,13 @@ def spike_conv_lif(x, w, bias, padding, c, lam, threshold, alpha, state):
     rows = x.reshape((t_steps * batch,) + x.shape[2:])
     st = state.reshape(t_steps, batch, n)
     wr = _reversed_taps(w)
+    pos = _element_positions(x.shape[2], x.shape[3], x.shape[4])
     for b in prange(batch):
         cur = np.empty((ho, wo * f), np.float32)
         d = np.zeros(n, np.float32)
+        sp = np.empty(pos.shape[0], np.intp)
         for t in range(t_steps):
-            _conv_row(rows, t * batch + b, wr, bias, padding, cur)
+            _conv_row(rows, t * batch + b, wr, bias, padding, cur, pos, sp)
             lif_packed_span(cur.reshape(n), d, c, lam, threshold, alpha, st[t, b], np.uint64(0), np.uint64(n))
 
 
@@ -132,23 +166,25 @@ def spike_conv_wg(x, g, kernel, padding, nthreads):
     k = kernel
     parts = np.zeros((nthreads, k, c, k * f), np.float32)
     per = (rows + nthreads - 1) // nthreads
+    pos = _element_positions(h, wd, c)
     for t in prange(nthreads):
         acc = parts[t]
+        af = acc.reshape(acc.size)
+        sp = np.empty(pos.shape[0], np.intp)
         for r in range(t * per, min(rows, (t + 1) * per)):
             gr = g[r].reshape(ho, wo * f)
-            sy, sx, sc, n = _spike_list(x, r)
+            gf = g[r].reshape(ho * wo * f)
+            n = _spike_list(x, r, sp)
             for q0 in range(n):
-                yi, xi, ch = sy[q0], sx[q0], sc[q0]
+                e = sp[q0]
+                yi, xi, ch = pos[e, 0], pos[e, 1], pos[e, 2]
                 x0 = xi + padding - (k - 1)
                 for ky in range(k):
                     yo = yi + padding - ky
                     if yo < 0 or yo >= ho:
                         continue
                     if x0 >= 0 and x0 + k <= wo:
-                        dst = acc[ky, ch]
-                        src = gr[yo, x0 * f:(x0 + k) * f]
-                        for q in range(k * f):
-                            dst[q] += src[q]
+                        _add_block(af, (ky * c + ch) * k * f, gf, (yo * wo + x0) * f, k * f)
                     else:
                         for kk in range(k):
                             xo = x0 + kk
@@ -175,12 +211,14 @@ def conv_ig_rows(g, wt, kernel, padding, stride, out):
     `g` (R, Ho, Wo, F), `wt` (F, K*K*C) the transposed weights, `out` (R, H, W, C) zeroed. The
     tap vector of output (yo, xo) is summed exactly as `models.gemm.matmul` sums it (from +0 over
     the nonzero g[r, yo, xo, f], f ascending) and added onto the input grid in the order (yo,
-    then xo), so the result equals that GEMM folded tap by tap, bit for bit, one row at a time. An
+    then xo; inside the grid a kernel row's K taps are one contiguous add of K*C floats), so the
+    result equals that GEMM folded tap by tap, bit for bit, one row at a time. An
     output whose gradient is all zero adds +0 everywhere, which changes nothing, and is skipped."""
     rows, ho, wo, f = g.shape
     h, wd, c = out.shape[1], out.shape[2], out.shape[3]
     k = kernel
     kkc = wt.shape[1]
+    kc = np.uint64(k * c)
     for r in prange(rows):
         tap = np.empty((1, kkc), np.float32)
         tf = tap.reshape(kkc)
@@ -198,15 +236,69 @@ def conv_ig_rows(g, wt, kernel, padding, stride, out):
                 if nz == 0:
                     continue
                 row_product(tap, 0, idx, val, nz, wt)  # the GEMM's own row kernel: the same sums
+                x0 = xo * stride - padding
+                inside = x0 >= 0 and x0 + k <= wd
                 for ky in range(k):
                     yi = yo * stride + ky - padding
                     if yi < 0 or yi >= h:
                         continue
+                    if inside:  # a kernel row's K taps land on K neighbouring inputs: one contiguous add
+                        src = np.uint64(ky * kc)
+                        dst = np.uint64((yi * wd + x0) * c)
+                        for q in range(kc):
+                            of[dst + q] += tf[src + q]
+                        continue
                     for kx in range(k):
-                        xi = xo * stride + kx - padding
+                        xi = x0 + kx
                         if xi < 0 or xi >= wd:
                             continue
                         src = np.uint64((ky * k + kx) * c)
                         dst = np.uint64((yi * wd + xi) * c)
                         for ch in range(np.uint64(c)):  # unsigned: no negative-index fix-up, vectorises
                             of[dst + ch] += tf[src + ch]
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def conv_ig_blocks(g, wb, padding, stride, out):
+    """`conv_ig_rows` of a 3 x 3 convolution, `lanes` input channels at a time: bit for bit the same.
+
+    `wb` (C / lanes, F, 9 * lanes) holds the transposed weights of each block of `lanes` (8 or 16)
+    channels, `wb[blk, f, t * lanes + l] = wt[f, t * C + blk * lanes + l]` for the taps t = (ky, kx).
+    For one block at a time and each output (yo, xo) in order, its nine tap vectors are summed in
+    registers over the nonzero g[r, yo, xo, f], f ascending, from +0 (`simd.taps_product`: the same
+    rounded products and additions as `models.gemm.row_product`), and added onto the block's channels
+    of the input grid. An input element receives from the outputs in the same order as in
+    `conv_ig_rows`, since all its taps are in its channel's block; a block's weights (9 * lanes * F
+    floats) stay in cache for all outputs of a row, where the whole tap vector would not."""
+    rows, ho, wo, f = g.shape
+    h, wd, c = out.shape[1], out.shape[2], out.shape[3]
+    blocks, lanes = wb.shape[0], wb.shape[2] // TAPS
+    for r in prange(rows):
+        tf = np.empty(TAPS * lanes, np.float32)
+        of = out[r].reshape(h * wd * c)
+        idx = np.empty((ho * wo, f), np.intp)
+        val = np.empty((ho * wo, f), np.float32)
+        count = np.empty(ho * wo, np.intp)
+        for at in range(ho * wo):
+            gr = g[r, at // wo, at % wo]
+            nz = 0
+            for p in range(f):  # the nonzero terms, in order (branch free)
+                v = gr[p]
+                idx[at, nz] = p
+                val[at, nz] = v
+                nz += v != 0
+            count[at] = nz
+        for blk in range(blocks):
+            for at in range(ho * wo):
+                if count[at] == 0:
+                    continue
+                taps_product(tf, wb[blk], idx[at], val[at], count[at])
+                yo, xo = at // wo, at % wo
+                for ky in range(3):
+                    yi = yo * stride + ky - padding
+                    if yi < 0 or yi >= h:
+                        continue
+                    for kx in range(3):
+                        xi = xo * stride + kx - padding
+                        if 0 <= xi < wd:
+                            _add_block(of, (yi * wd + xi) * c + blk * lanes, tf, (ky * 3 + kx) * lanes, lanes)
