@@ -40,9 +40,11 @@ def keep_freed_memory() -> bool:
     threshold is raised; larger ones (DVS128's 671 MB input gradient of its first layer) only if
     no block is served by mmap at all (`M_MMAP_MAX` 0; glibc still falls back to mmap when the
     heap cannot grow): measured 11.6 -> 10.4 s CPU per DVS128 step, peak 1.93 -> 1.97 GiB. The heap
-    is trimmed only above 2 GiB (mallopt's largest value): with 1 GiB, DVS128's ~1.9 GiB of freed
-    arrays went back to the system after every step and came back as 20,000 page faults in the next
-    (1.0 s of system time per step, now 0.02 s; the peak does not change). False if not glibc."""
+    is trimmed only above 2 GiB (mallopt's largest value): with 1 GiB, DVS128's freed arrays went
+    back to the system after every step and came back as 20,000 page faults in the next (1.0 s of
+    system time per step, now none after the second step; peak 1.98 GiB, where the heap, no longer
+    trimmed, would settle at 2.29 GiB if `snn.backward` did not free each layer's gradient before
+    the next is allocated). False if not glibc."""
     try:
         libc = ctypes.CDLL("libc.so.6")
     except OSError:
