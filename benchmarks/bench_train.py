@@ -64,7 +64,7 @@ class Plan(NamedTuple):
     rounds: int
 
 
-PLANS = {"mnist": Plan(3, 10, 7), "nmnist": Plan(2, 3, 7), "dvs128": Plan(1, 1, 3)}
+PLANS = {"mnist": Plan(3, 10, 7), "nmnist": Plan(2, 3, 7), "dvs128": Plan(2, 1, 3)}  # DVS128 settles after 2
 PEER_MODES = ("layer", "step")  # peer_torch.MODES (not imported here: torch may be missing)
 RESULTS = Path(__file__).parent / "results" / "bench_train.json"
 B = TypeVar("B")  # a batch as an implementation takes it

@@ -18,7 +18,7 @@ from numba import njit, prange
 
 from .neuron import lif_packed_span
 from .gemm import row_product
-from .simd import TAPS, add8, taps_product, word8
+from .simd import TAPS, add8, add_rows, taps_product, word8
 
 
 @njit(cache=True, error_model="numpy")
@@ -85,11 +85,15 @@ def _add_block(dst, d0, src, s0, n):
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def _conv_row(x, r, wr, bias, padding, o, pos, sp):
+def _conv_row(x, r, wr, bias, padding, o, pos, sp, offs):
     """o (Ho, Wo*F) = the convolution of row `r` of the spikes `x` (R, H, W, C): bias, then every
-    spike's taps in spike order (see `spike_conv_fp`); `pos`, `sp` as `_spike_list` takes them."""
-    k = wr.shape[0]
+    spike's taps in spike order (see `spike_conv_fp`); `pos`, `sp` as `_spike_list` takes them,
+    `offs` room for C offsets. The spikes of one input position reach the same outputs: their tap
+    vectors are summed onto each output row in one pass (`simd.add_rows`, each element's additions
+    still in spike order) when K*F is a multiple of 8 and the taps are inside the grid."""
+    k, c = wr.shape[0], wr.shape[1]
     f = bias.shape[0]
+    kf = k * f
     ho, wo = o.shape[0], o.shape[1] // f
     n = _spike_list(x, r, sp)
     for yo in range(ho):
@@ -97,22 +101,34 @@ def _conv_row(x, r, wr, bias, padding, o, pos, sp):
             for j in range(f):
                 o[yo, xo * f + j] = bias[j]
     of, wf = o.reshape(o.size), wr.reshape(wr.size)
-    for q0 in range(n):
-        e = sp[q0]
-        yi, xi, ch = pos[e, 0], pos[e, 1], pos[e, 2]
+    q0 = 0
+    while q0 < n:
+        yi, xi = pos[sp[q0], 0], pos[sp[q0], 1]
+        q1 = q0 + 1
+        while q1 < n and pos[sp[q1], 0] == yi and pos[sp[q1], 1] == xi:
+            q1 += 1
         x0 = xi + padding - (k - 1)  # output column of the first (reversed) tap
+        inside = x0 >= 0 and x0 + k <= wo
         for ky in range(k):
             yo = yi + padding - ky
             if yo < 0 or yo >= ho:
                 continue
-            if x0 >= 0 and x0 + k <= wo:
-                _add_block(of, (yo * wo + x0) * f, wf, (ky * wr.shape[1] + ch) * k * f, k * f)
-            else:
+            if inside and kf % 8 == 0:
+                for q in range(q0, q1):
+                    offs[q - q0] = (ky * c + pos[sp[q], 2]) * kf
+                add_rows(of, (yo * wo + x0) * f, wf, offs, q1 - q0, kf)
+                continue
+            for q in range(q0, q1):
+                ch = pos[sp[q], 2]
+                if inside:
+                    _add_block(of, (yo * wo + x0) * f, wf, (ky * c + ch) * kf, kf)
+                    continue
                 for kk in range(k):
                     xo = x0 + kk
                     if 0 <= xo < wo:
                         for j in range(f):
                             o[yo, xo * f + j] += wr[ky, ch, kk * f + j]
+        q0 = q1
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -127,8 +143,8 @@ def spike_conv_fp(x, w, bias, padding, out):
     wr = _reversed_taps(w)
     pos = _element_positions(x.shape[1], x.shape[2], x.shape[3])
     for r in prange(rows):
-        sp = np.empty(pos.shape[0], np.intp)
-        _conv_row(x, r, wr, bias, padding, out[r].reshape(ho, wo * f), pos, sp)
+        sp, offs = np.empty(pos.shape[0], np.intp), np.empty(x.shape[3], np.intp)
+        _conv_row(x, r, wr, bias, padding, out[r].reshape(ho, wo * f), pos, sp, offs)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -148,9 +164,9 @@ def spike_conv_lif(x, w, bias, padding, c, lam, threshold, alpha, state):
     for b in prange(batch):
         cur = np.empty((ho, wo * f), np.float32)
         d = np.zeros(n, np.float32)
-        sp = np.empty(pos.shape[0], np.intp)
+        sp, offs = np.empty(pos.shape[0], np.intp), np.empty(x.shape[4], np.intp)
         for t in range(t_steps):
-            _conv_row(rows, t * batch + b, wr, bias, padding, cur, pos, sp)
+            _conv_row(rows, t * batch + b, wr, bias, padding, cur, pos, sp, offs)
             lif_packed_span(cur.reshape(n), d, c, lam, threshold, alpha, st[t, b], np.uint64(0), np.uint64(n))
 
 

@@ -126,6 +126,72 @@ def _make_dot(vectors: int, lanes: int):
 _TAPS8, _TAPS16 = _make_dot(TAPS, 8), _make_dot(TAPS, 16)
 
 
+def _make_sum(vectors: int, lanes: int):
+    """An intrinsic adding rows of a 1-D array onto `vectors` x `lanes` floats of another, in registers."""
+
+    @intrinsic
+    def add_rows(typingctx, dst, d0, src, offs, count, j0):
+        if not (_float_array(dst, 1) and _float_array(src, 1) and isinstance(offs, types.Array)
+                and offs.dtype == types.intp and offs.ndim == 1):
+            return None
+        sig = types.void(dst, types.intp, src, offs, types.intp, types.intp)
+
+        def codegen(context, builder, signature, args):
+            dv, d0, sv, ov, count, j0 = args
+            d = context.make_array(signature.args[0])(context, builder, dv).data
+            s = context.make_array(signature.args[2])(context, builder, sv).data
+            op = context.make_array(signature.args[3])(context, builder, ov).data
+            intp = ir.IntType(64)
+            ptrs = [_vector_ptr(builder, d, builder.add(d0, ir.Constant(intp, lanes * v)), lanes) for v in range(vectors)]
+            start = [builder.load(p, align=4) for p in ptrs]
+            entry = builder.basic_block
+            loop = builder.append_basic_block("sum.loop")
+            done = builder.append_basic_block("sum.done")
+            builder.cbranch(builder.icmp_signed(">", count, ir.Constant(intp, 0)), loop, done)
+            builder.position_at_end(loop)
+            q = builder.phi(intp)
+            accs = [builder.phi(ir.VectorType(_F32, lanes)) for _ in range(vectors)]
+            base = builder.add(builder.load(builder.gep(op, [q])), j0)
+            new = [builder.fadd(acc, builder.load(_vector_ptr(builder, s, builder.add(base, ir.Constant(intp, lanes * v)),
+                                                              lanes), align=4)) for v, acc in enumerate(accs)]
+            q1 = builder.add(q, ir.Constant(intp, 1))
+            builder.cbranch(builder.icmp_signed("<", q1, count), loop, done)
+            q.add_incoming(ir.Constant(intp, 0), entry)
+            q.add_incoming(q1, loop)
+            for acc, n, s0 in zip(accs, new, start):
+                acc.add_incoming(s0, entry)
+                acc.add_incoming(n, loop)
+            builder.position_at_end(done)
+            results = [builder.phi(ir.VectorType(_F32, lanes)) for _ in range(vectors)]
+            for res, n, s0, p in zip(results, new, start, ptrs):
+                res.add_incoming(s0, entry)
+                res.add_incoming(n, loop)
+                builder.store(res, p, align=4)
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    return add_rows
+
+
+_SUM64, _SUM16, _SUM8 = _make_sum(4, 16), _make_sum(1, 16), _make_sum(1, 8)
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def add_rows(dst, d0, src, offs, count, n):
+    """dst[d0 + j] = (((dst[d0 + j] + src[offs[0] + j]) + src[offs[1] + j]) + ...) over q < count, in
+    order, for j < n (a multiple of 8): each element's partial sum stays in a register."""
+    j = 0
+    while j + 64 <= n:
+        _SUM64(dst, d0 + j, src, offs, count, j)
+        j += 64
+    while j + 16 <= n:
+        _SUM16(dst, d0 + j, src, offs, count, j)
+        j += 16
+    if j < n:
+        _SUM8(dst, d0 + j, src, offs, count, j)
+
+
 @njit(cache=True, error_model="numpy", inline="always")
 def taps_product(out, b, idx, val, nz):
     """out[j] = sum over q < nz, in order, from +0, of val[q] * b[idx[q], j] for the TAPS * 8 or TAPS * 16

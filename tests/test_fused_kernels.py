@@ -57,6 +57,35 @@ def test_spike_conv_lif_is_conv_then_lif(t, b, h, w, c, f, k, pad):
     np.testing.assert_array_equal(got.reshape(t, -1), ref)
 
 
+def _spike_order_conv(x, w, bias, pad):
+    """The spike convolution's definition of order: bias, then each spike's taps, spikes in (yi, xi, c)
+    order, one float32 addition per element and tap."""
+    k, f = w.shape[0], w.shape[3]
+    r, h, wd, _ = x.shape
+    ho, wo = h + 2 * pad - k + 1, wd + 2 * pad - k + 1
+    out = np.empty((r, ho, wo, f), np.float32)
+    out[...] = bias
+    for row in range(r):
+        for yi, xi, ch in np.argwhere(x[row]):
+            for ky, kx in np.ndindex(k, k):
+                yo, xo = yi + pad - ky, xi + pad - kx
+                if 0 <= yo < ho and 0 <= xo < wo:
+                    out[row, yo, xo] += w[ky, kx, ch]
+    return out
+
+
+@pytest.mark.parametrize("h,w,c,f,k,pad", [(6, 7, 16, 8, 3, 1), (5, 5, 8, 16, 3, 0), (6, 6, 3, 5, 3, 2),
+                                           (7, 5, 4, 8, 5, 2), (6, 6, 24, 32, 3, 1)])
+def test_spike_conv_fp_adds_the_taps_in_spike_order(h, w, c, f, k, pad):
+    """Bit for bit the definition, whichever path a kernel row takes: grouped per input position
+    (`simd.add_rows`: K*F a multiple of 8), one spike at a time, or tap by tap at the border."""
+    rng = np.random.default_rng(h * w + c + f)
+    x = (rng.random((3, h, w, c)) < 0.4).astype(np.uint8)
+    wts = rng.normal(0, 0.6, (k, k, c, f)).astype(np.float32)
+    bias = rng.normal(0, 0.2, f).astype(np.float32)
+    np.testing.assert_array_equal(L.conv_fp(x, wts, bias, pad), _spike_order_conv(x, wts, bias, pad))
+
+
 def _reference_layer_fp(layer, w, b, x, timesteps, neuron, static=False):
     """`snn.layer_fp` without the fusions: currents by `conv_fp` / `dense_fp` for all timesteps, then
     `lif_forward_packed`, then the spikes as an array and `pool_fp` of them."""
