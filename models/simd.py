@@ -1,12 +1,12 @@
 """Explicit float32 vector operations for the numba kernels (`models.conv_kernels`).
 
-LLVM vectorises a loop of unknown trip count with runtime alias checks and a scalar remainder,
-which costs more than the work for the short vectors of the spike kernels (K*F = 24 floats for
-F = 8), and it keeps a GEMM row's partial sums in memory. These intrinsics emit the vector
-instructions directly. Each lane does what the scalar loop did to its element: one IEEE float32
-rounded addition (`add8`), or one rounded product and one rounded addition per term in term order
-from +0 (`taps_product`: no fused multiply-add, no reassociation, no fast-math flags), so the
-results are bit for bit those of the loops they replace (`models.gemm.row_product`'s order).
+LLVM vectorises a loop over a row's columns, but a partial sum of several rows (several spikes'
+tap vectors, a GEMM row's terms) then goes through memory once per row or group of rows. These
+intrinsics keep each element's partial sum in a vector register while they add the rows. Each
+lane does what the scalar loop did to its element: one IEEE float32 rounded addition per row
+(`add_rows`), or one rounded product and one rounded addition per term, in term order from +0
+(`taps_product`: no fused multiply-add, no reassociation, no fast-math flags), so the results are
+bit for bit those of the loops they replace (`models.gemm.row_product`'s order).
 Arrays must be C-contiguous (float32, or uint8 for `word8`); offsets are in elements and are not
 bounds-checked.
 """
@@ -28,26 +28,6 @@ def _vector_ptr(builder, base, offset, lanes: int):
 
 
 @intrinsic
-def add8(typingctx, dst, doff, src, soff):
-    """dst[doff:doff + 8] += src[soff:soff + 8] (1-D arrays; the two ranges may not overlap)."""
-    if not (_float_array(dst, 1) and _float_array(src, 1)):
-        return None
-    sig = types.void(dst, types.intp, src, types.intp)
-
-    def codegen(context, builder, signature, args):
-        d = context.make_array(signature.args[0])(context, builder, args[0]).data
-        s = context.make_array(signature.args[2])(context, builder, args[2]).data
-        dp, sp = _vector_ptr(builder, d, args[1], 8), _vector_ptr(builder, s, args[3], 8)
-        builder.store(builder.fadd(builder.load(dp, align=4), builder.load(sp, align=4)), dp, align=4)
-        return context.get_dummy_value()
-
-    return sig, codegen
-
-
-TAPS = 9  # the tap vectors of a 3 x 3 kernel that `taps_product` sums at once
-
-
-@intrinsic
 def word8(typingctx, a, off):
     """The eight bytes a[off:off + 8] of a 1-D uint8 array as one uint64 (any alignment): zero exactly
     when all eight are."""
@@ -61,6 +41,9 @@ def word8(typingctx, a, off):
         return builder.load(ptr, align=1)
 
     return sig, codegen
+
+
+TAPS = 9  # the tap vectors of a 3 x 3 kernel that `taps_product` sums at once
 
 
 def _make_dot(vectors: int, lanes: int):
@@ -126,8 +109,19 @@ def _make_dot(vectors: int, lanes: int):
 _TAPS8, _TAPS16 = _make_dot(TAPS, 8), _make_dot(TAPS, 16)
 
 
-def _make_sum(vectors: int, lanes: int):
-    """An intrinsic adding rows of a 1-D array onto `vectors` x `lanes` floats of another, in registers."""
+@njit(cache=True, error_model="numpy", inline="always")
+def taps_product(out, b, idx, val, nz):
+    """out[j] = sum over q < nz, in order, from +0, of val[q] * b[idx[q], j] for the TAPS * 8 or TAPS * 16
+    columns of `b` (F, TAPS * lanes), in registers: `models.gemm.row_product`'s sums."""
+    if b.shape[1] == TAPS * 16:
+        _TAPS16(out, b, idx, val, nz)
+    else:
+        _TAPS8(out, b, idx, val, nz)
+
+
+def _make_sum(widths: tuple[int, ...]):
+    """An intrinsic adding rows of a 1-D array onto sum(widths) floats of another, in registers (one
+    vector of each width)."""
 
     @intrinsic
     def add_rows(typingctx, dst, d0, src, offs, count, j0):
@@ -142,7 +136,8 @@ def _make_sum(vectors: int, lanes: int):
             s = context.make_array(signature.args[2])(context, builder, sv).data
             op = context.make_array(signature.args[3])(context, builder, ov).data
             intp = ir.IntType(64)
-            ptrs = [_vector_ptr(builder, d, builder.add(d0, ir.Constant(intp, lanes * v)), lanes) for v in range(vectors)]
+            at = [sum(widths[:v]) for v in range(len(widths))]
+            ptrs = [_vector_ptr(builder, d, builder.add(d0, ir.Constant(intp, a)), n) for a, n in zip(at, widths)]
             start = [builder.load(p, align=4) for p in ptrs]
             entry = builder.basic_block
             loop = builder.append_basic_block("sum.loop")
@@ -150,10 +145,10 @@ def _make_sum(vectors: int, lanes: int):
             builder.cbranch(builder.icmp_signed(">", count, ir.Constant(intp, 0)), loop, done)
             builder.position_at_end(loop)
             q = builder.phi(intp)
-            accs = [builder.phi(ir.VectorType(_F32, lanes)) for _ in range(vectors)]
+            accs = [builder.phi(ir.VectorType(_F32, n)) for n in widths]
             base = builder.add(builder.load(builder.gep(op, [q])), j0)
-            new = [builder.fadd(acc, builder.load(_vector_ptr(builder, s, builder.add(base, ir.Constant(intp, lanes * v)),
-                                                              lanes), align=4)) for v, acc in enumerate(accs)]
+            new = [builder.fadd(acc, builder.load(_vector_ptr(builder, s, builder.add(base, ir.Constant(intp, a)), n),
+                                                  align=4)) for acc, a, n in zip(accs, at, widths)]
             q1 = builder.add(q, ir.Constant(intp, 1))
             builder.cbranch(builder.icmp_signed("<", q1, count), loop, done)
             q.add_incoming(ir.Constant(intp, 0), entry)
@@ -162,7 +157,7 @@ def _make_sum(vectors: int, lanes: int):
                 acc.add_incoming(s0, entry)
                 acc.add_incoming(n, loop)
             builder.position_at_end(done)
-            results = [builder.phi(ir.VectorType(_F32, lanes)) for _ in range(vectors)]
+            results = [builder.phi(ir.VectorType(_F32, n)) for n in widths]
             for res, n, s0, p in zip(results, new, start, ptrs):
                 res.add_incoming(s0, entry)
                 res.add_incoming(n, loop)
@@ -174,29 +169,32 @@ def _make_sum(vectors: int, lanes: int):
     return add_rows
 
 
-_SUM64, _SUM16, _SUM8 = _make_sum(4, 16), _make_sum(1, 16), _make_sum(1, 8)
+_SUM64 = _make_sum((16, 16, 16, 16))
+_SUM8, _SUM16, _SUM24, _SUM32 = _make_sum((8,)), _make_sum((16,)), _make_sum((16, 8)), _make_sum((16, 16))
+_SUM40, _SUM48, _SUM56 = _make_sum((16, 16, 8)), _make_sum((16, 16, 16)), _make_sum((16, 16, 16, 8))
 
 
 @njit(cache=True, error_model="numpy", inline="always")
 def add_rows(dst, d0, src, offs, count, n):
     """dst[d0 + j] = (((dst[d0 + j] + src[offs[0] + j]) + src[offs[1] + j]) + ...) over q < count, in
-    order, for j < n (a multiple of 8): each element's partial sum stays in a register."""
+    order, for j < n (a multiple of 8): each element's partial sum stays in a register, 64 columns
+    at a time and the rest (8 to 56) in one more pass."""
     j = 0
     while j + 64 <= n:
         _SUM64(dst, d0 + j, src, offs, count, j)
         j += 64
-    while j + 16 <= n:
-        _SUM16(dst, d0 + j, src, offs, count, j)
-        j += 16
-    if j < n:
+    rest = n - j
+    if rest == 8:
         _SUM8(dst, d0 + j, src, offs, count, j)
-
-
-@njit(cache=True, error_model="numpy", inline="always")
-def taps_product(out, b, idx, val, nz):
-    """out[j] = sum over q < nz, in order, from +0, of val[q] * b[idx[q], j] for the TAPS * 8 or TAPS * 16
-    columns of `b` (F, TAPS * lanes), in registers: `models.gemm.row_product`'s sums."""
-    if b.shape[1] == TAPS * 16:
-        _TAPS16(out, b, idx, val, nz)
-    else:
-        _TAPS8(out, b, idx, val, nz)
+    elif rest == 16:
+        _SUM16(dst, d0 + j, src, offs, count, j)
+    elif rest == 24:
+        _SUM24(dst, d0 + j, src, offs, count, j)
+    elif rest == 32:
+        _SUM32(dst, d0 + j, src, offs, count, j)
+    elif rest == 40:
+        _SUM40(dst, d0 + j, src, offs, count, j)
+    elif rest == 48:
+        _SUM48(dst, d0 + j, src, offs, count, j)
+    elif rest == 56:
+        _SUM56(dst, d0 + j, src, offs, count, j)
