@@ -229,7 +229,8 @@ def compare(ours: Worker, peer: Worker | None, rounds: int) -> dict:
 def measure(net: str, threads: int, batch: int, peer_modes: tuple[str, ...], seed: int, init: str,
             rounds: int) -> dict:
     """Both phases of one network (one thread each, then `threads` each) -> its results row."""
-    row: dict = {"network": net, "batch": batch, "threads": threads, "plan": PLANS[net]._replace(rounds=rounds)._asdict(),
+    plan = PLANS[net]._replace(rounds=rounds)._asdict()
+    row: dict = {"network": net, "batch": batch, "threads": threads, "plan": plan,
                  "loadavg_before": os.getloadavg()[0], "comparisons": [], "workers": []}
     best = None
     for n in sorted({1, threads}):
@@ -256,7 +257,8 @@ def measure(net: str, threads: int, batch: int, peer_modes: tuple[str, ...], see
         "samples_per_s": batch / many["peer_wall_s_per_step"],
         "peak_rss_MiB": max(w["peak_rss_MiB"] for w in last if w["impl"] == "torch")}
     if best is not None:
-        row["ratio_cpu_1_thread"], row["ratio_wall"], row["ratio_cpu"] = one["cpu_ratio"], many["wall_ratio"], many["cpu_ratio"]
+        row["ratio_cpu_1_thread"] = one["cpu_ratio"]
+        row["ratio_wall"], row["ratio_cpu"] = many["wall_ratio"], many["cpu_ratio"]
         row["foreign_load"] = {"ours": many["ours_foreign_load"], "peer": many["peer_foreign_load"]}
     row["loadavg_after"] = os.getloadavg()[0]
     return row

@@ -43,7 +43,8 @@ def _decode(code):
 
 @njit(cache=True, error_model="numpy", inline="always")
 def _spike_list(x, r, codes, sp):
-    """Row `r`'s spikes in (yi, xi, c) order into `sp`, as their `codes` -> their count. Eight inputs at a time: a word of eight silent inputs is skipped, the others are listed by a
+    """Row `r`'s spikes in (yi, xi, c) order into `sp`, as their `codes` -> their count. Eight inputs
+    at a time: a word of eight silent inputs is skipped (`simd.word8`), the others are listed by a
     branch-free scan (an unpredictable branch per input costs more), so the kernels below loop over
     spikes only."""
     m = x.shape[1] * x.shape[2] * x.shape[3]

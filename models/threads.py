@@ -42,9 +42,9 @@ def keep_freed_memory() -> bool:
     heap cannot grow): measured 11.6 -> 10.4 s CPU per DVS128 step, peak 1.93 -> 1.97 GiB. The heap
     is trimmed only above 2 GiB (mallopt's largest value): with 1 GiB, DVS128's freed arrays went
     back to the system after every step and came back as 20,000 page faults in the next (1.0 s of
-    system time per step, now none after the second step; peak 1.98 GiB, where the heap, no longer
-    trimmed, would settle at 2.29 GiB if `snn.backward` did not free each layer's gradient before
-    the next is allocated). False if not glibc."""
+    system time per step, now none after the second step; peak 1,980 MiB, where the heap, no
+    longer trimmed, would settle at 2,288 MiB if `snn.backward` did not free each layer's gradient
+    before the next is allocated). False if not glibc."""
     try:
         libc = ctypes.CDLL("libc.so.6")
     except OSError:
