@@ -39,14 +39,18 @@ def keep_freed_memory() -> bool:
     (measured: N-MNIST training 1.4x faster). Blocks up to 32 MiB stay in the heap once the mmap
     threshold is raised; larger ones (DVS128's 671 MB input gradient of its first layer) only if
     no block is served by mmap at all (`M_MMAP_MAX` 0; glibc still falls back to mmap when the
-    heap cannot grow): measured 11.6 -> 10.4 s CPU per DVS128 step, peak 1.93 -> 1.97 GiB.
-    False if not glibc."""
+    heap cannot grow): measured 11.6 -> 10.4 s CPU per DVS128 step, peak 1.93 -> 1.97 GiB. The heap
+    is trimmed only above 2 GiB (mallopt's largest value): with 1 GiB, DVS128's freed arrays went
+    back to the system after every step and came back as 20,000 page faults in the next (1.0 s of
+    system time per step, now none after the second step; peak 1,980 MiB, where the heap, no
+    longer trimmed, would settle at 2,288 MiB if `snn.backward` did not free each layer's gradient
+    before the next is allocated). False if not glibc."""
     try:
         libc = ctypes.CDLL("libc.so.6")
     except OSError:
         return False
     ok = libc.mallopt(_M_MMAP_THRESHOLD, 32 * 2**20)
     ok &= libc.mallopt(_M_MMAP_MAX, 0)
-    ok &= libc.mallopt(_M_TRIM_THRESHOLD, 2**30)
+    ok &= libc.mallopt(_M_TRIM_THRESHOLD, 2**31 - 1)
     ok &= libc.mallopt(_M_TOP_PAD, 64 * 2**20)
     return bool(ok)

@@ -4,8 +4,10 @@
 `layers.maxpool_spikes` (max-pool of the packed states) against `maxpool_fp` of the spikes, and a few
 training steps of each Table I network against the same steps with the unfused forward pass
 (`_reference_layer_fp`, the composition `models.snn.layer_fp` ran before the fusion): weights and
-losses compared with `np.array_equal`. (`conv_ig`'s row kernel is checked against the fixed-order
-GEMM folded tap by tap in `test_layers.py`.)
+losses compared with `np.array_equal`; the spike convolution's FP and WG against their definition of
+summation order (spikes in order, one float32 addition per element and term), whichever path
+(`simd.add_rows` groups or one spike at a time) a row takes. (`conv_ig`'s kernels are checked against
+the fixed-order GEMM folded tap by tap in `test_layers.py`.)
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ import pytest
 from models import layers as L
 from models import snn
 from models.init import InitKind, initial_params
+from models.conv_kernels import spike_conv_wg
 from models.neuron import SPIKE_BIT, lif_forward_packed
 from models.optim import Adam
 from models.train import train_step
@@ -55,6 +58,67 @@ def test_spike_conv_lif_is_conv_then_lif(t, b, h, w, c, f, k, pad):
     assert got.shape == (t, b) + L.conv_fp(x[0], wts, bias, pad).shape[1:]
     assert 0 < (got & SPIKE_BIT).mean() < 1  # some neurons spike, some do not
     np.testing.assert_array_equal(got.reshape(t, -1), ref)
+
+
+def _spike_order_conv(x, w, bias, pad):
+    """The spike convolution's definition of order: bias, then each spike's taps, spikes in (yi, xi, c)
+    order, one float32 addition per element and tap."""
+    k, f = w.shape[0], w.shape[3]
+    r, h, wd, _ = x.shape
+    ho, wo = h + 2 * pad - k + 1, wd + 2 * pad - k + 1
+    out = np.empty((r, ho, wo, f), np.float32)
+    out[...] = bias
+    for row in range(r):
+        for yi, xi, ch in np.argwhere(x[row]):
+            for ky, kx in np.ndindex(k, k):
+                yo, xo = yi + pad - ky, xi + pad - kx
+                if 0 <= yo < ho and 0 <= xo < wo:
+                    out[row, yo, xo] += w[ky, kx, ch]
+    return out
+
+
+@pytest.mark.parametrize("h,w,c,f,k,pad", [(6, 7, 16, 8, 3, 1), (5, 5, 8, 16, 3, 0), (6, 6, 3, 5, 3, 2),
+                                           (7, 5, 4, 8, 5, 2), (6, 6, 24, 32, 3, 1)])
+def test_spike_conv_fp_adds_the_taps_in_spike_order(h, w, c, f, k, pad):
+    """Bit for bit the definition, whichever path a kernel row takes: grouped per input position
+    (`simd.add_rows`: K*F a multiple of 8), one spike at a time, or tap by tap at the border."""
+    rng = np.random.default_rng(h * w + c + f)
+    x = (rng.random((3, h, w, c)) < 0.4).astype(np.uint8)
+    wts = rng.normal(0, 0.6, (k, k, c, f)).astype(np.float32)
+    bias = rng.normal(0, 0.2, f).astype(np.float32)
+    np.testing.assert_array_equal(L.conv_fp(x, wts, bias, pad), _spike_order_conv(x, wts, bias, pad))
+
+
+def _spike_order_wg(x, g, k, pad, nthreads):
+    """The spike weight gradient's definition of order: per thread's share of the rows, rows then spikes
+    in (yi, xi, c) order, one float32 addition per element and tap; the shares' sums added in order."""
+    r, h, wd, c = x.shape
+    ho, wo, f = g.shape[1:]
+    per = -(-r // nthreads)
+    parts = np.zeros((nthreads, k, k, c, f), np.float32)
+    for row in range(r):
+        for yi, xi, ch in np.argwhere(x[row]):
+            for ky, kx in np.ndindex(k, k):
+                yo, xo = yi + pad - ky, xi + pad - kx
+                if 0 <= yo < ho and 0 <= xo < wo:
+                    parts[row // per, ky, kx, ch] += g[row, yo, xo]
+    total = parts[0].copy()
+    for t in range(1, nthreads):
+        total += parts[t]
+    return total
+
+
+@pytest.mark.parametrize("h,w,c,f,k,pad", [(6, 7, 16, 8, 3, 1), (5, 5, 8, 16, 3, 0), (6, 6, 16, 5, 3, 2),
+                                           (7, 5, 4, 8, 5, 2), (6, 6, 24, 32, 3, 1)])
+@pytest.mark.parametrize("nthreads", [1, 2])
+def test_spike_conv_wg_adds_the_blocks_in_spike_order(h, w, c, f, k, pad, nthreads):
+    """Bit for bit the definition, whichever path a channel takes: spike by spike, or (16 channels and
+    more) channel by channel with a kernel row's blocks summed in one pass (`simd.add_rows`)."""
+    rng = np.random.default_rng(h * w + c + f + nthreads)
+    x = (rng.random((5, h, w, c)) < 0.4).astype(np.uint8)
+    g = rng.normal(0, 1, (5, h + 2 * pad - k + 1, w + 2 * pad - k + 1, f)).astype(np.float32)
+    got = spike_conv_wg(x, g, k, pad, nthreads)
+    np.testing.assert_array_equal(got, _spike_order_wg(x, g, k, pad, nthreads))
 
 
 def _reference_layer_fp(layer, w, b, x, timesteps, neuron, static=False):

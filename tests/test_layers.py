@@ -77,11 +77,15 @@ def test_conv_chunking_is_invisible(monkeypatch, stride):
 
 
 @pytest.mark.parametrize("pad,stride", [(0, 1), (1, 1), (2, 1), (1, 2), (0, 3)])
-def test_conv_ig_is_the_fixed_order_gemm_folded_in_output_order(pad, stride):
+@pytest.mark.parametrize("c,blocks_above", [(3, 2**20), (8, 2**20), (16, 2**20), (48, 2**20), (48, 0)])
+def test_conv_ig_is_the_fixed_order_gemm_folded_in_output_order(monkeypatch, pad, stride, c, blocks_above):
     """The fused convolution IG equals, bit for bit, `matmul` of the gradients with the transposed
-    weights folded tap by tap onto the input grid, outputs in row-major order."""
-    rng = np.random.default_rng(pad * 10 + stride)
-    r, h, w_, c, f, k = 3, 7, 8, 3, 5, 3
+    weights folded tap by tap onto the input grid, outputs in row-major order: the row kernel
+    (`conv_ig_rows`: 3 channels, 48 with small weights) and the channel-block kernel (`conv_ig_blocks`:
+    8, 16 or 32 channels, or any multiple of 8 once the weights exceed `_IG_BLOCKS_ABOVE`)."""
+    monkeypatch.setattr(L, "_IG_BLOCKS_ABOVE", blocks_above)
+    rng = np.random.default_rng(pad * 10 + stride + c)
+    r, h, w_, f, k = 3, 7, 8, 21, 3
     ho, wo = (h + 2 * pad - k) // stride + 1, (w_ + 2 * pad - k) // stride + 1
     g = rng.normal(size=(r, ho, wo, f)).astype(np.float32) * (rng.random((r, ho, wo, f)) < 0.5)
     g[:, 0, 0] = 0.0  # an output with no gradient at all
