@@ -6,6 +6,10 @@ multiplications; a branch-free scan lists a row's spikes first), and the weight 
 output-gradient vector `g[r, yo, xo, :]` to `gw[ky, kx, c, :]` once per spike and tap.
 `spike_conv_lif` fuses the forward pass with the layer's LIF bank (eq. 4-5), one sample at a
 time, so the float32 currents exist for one timestep only.
+With 8 outputs per position (and 16, in the forward pass) a scattered 8-float add per spike costs
+more than the work itself; there the spikes become lane masks instead, and a whole output row (FP)
+or a row of weight-gradient sums (WG) stays in 16-lane registers while every term is added to the
+lanes whose input spiked (`simd.masked_sum`, `simd.masked_gather_sum`), in the same order.
 Dense float operands (an image fed as a current) go through float32 GEMMs instead; the
 input gradient `conv_ig_rows` sums each output's tap vector in the fixed GEMM order and
 folds it straight onto the input grid.
@@ -18,7 +22,7 @@ from numba import njit, prange
 
 from .neuron import lif_packed_span
 from .gemm import row_product
-from .simd import TAPS, add_rows, taps_product, word8
+from .simd import LANES, TAPS, add_rows, masked_gather_sum, masked_sum, taps_product, word8
 
 
 @njit(cache=True, error_model="numpy")
@@ -156,6 +160,72 @@ def _conv_row(x, r, wr, bias, padding, o, pos, sp, offs):
         q0 = q1
 
 
+@njit(cache=True, error_model="numpy")
+def _masked_operands(w, bias, width, padding):
+    """What `_masked_conv_row` needs of a convolution with F = 8 or 16 outputs: its weights and bias
+    tiled to 16 lanes (`wt` (K*K*C, 16), `start` (16,)), and for each term (ky, kx, c) in that order
+    the offset of its weights in `wt` and of its first lane mask in a row's `mb` (`_lane_masks`: input
+    rows padded by `padding`, `width` + 2 `padding` positions of F / 8 bytes per channel)."""
+    k, _, c, f = w.shape
+    row_bytes = (width + 2 * padding) * (f // 8)
+    wt = np.empty((k * k * c, LANES), np.float32)
+    start = np.empty(LANES, np.float32)
+    woffs, moffs = np.empty(k * k * c, np.intp), np.empty(k * k * c, np.intp)
+    for lane in range(LANES):
+        start[lane] = bias[lane % f]
+    q = 0
+    for ky in range(k):
+        for kx in range(k):
+            for ch in range(c):
+                for lane in range(LANES):
+                    wt[q, lane] = w[ky, kx, ch, lane % f]
+                woffs[q] = q * LANES
+                moffs[q] = (ky * c + ch) * row_bytes + kx * (f // 8)
+                q += 1
+    return wt.reshape(wt.size), start, woffs, moffs
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _lane_masks(x, r, padding, f, mb):
+    """mb[(yi + p, c, xi + p)] = F / 8 bytes of 0xFF where x[r, yi, xi, c] spikes, else 0: bit l of a
+    16-bit word read at an output position's bytes selects lane l of its 16 floats (two positions of
+    F = 8 outputs, one of F = 16). The padding bytes, zeroed once, are never written."""
+    h, wd, c = x.shape[1], x.shape[2], x.shape[3]
+    fb = f // 8
+    row_bytes = (wd + 2 * padding) * fb
+    for yi in range(h):
+        for ch in range(c):
+            base = ((yi + padding) * c + ch) * row_bytes + padding * fb
+            for xi in range(wd):
+                on = np.uint8(255) * np.uint8(x[r, yi, xi, ch] != 0)
+                for j in range(fb):
+                    mb[base + xi * fb + j] = on
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _masked_conv_row(x, r, padding, f, o, ops, mb):
+    """`_conv_row` for F = 8 or 16 outputs whose row holds a multiple of 16 floats: each output row in
+    registers, 16 lanes a vector, from the bias through every term (ky, kx, c) in order, each term's
+    weights added to the lanes whose input spiked (`simd.masked_sum`; `ops` from `_masked_operands`,
+    `mb` room for `_lane_masks`). An output element receives the same terms in the same order as in
+    `_conv_row` (its spikes in (yi, xi, c) order are its terms in (ky, kx, c) order), so the same
+    currents bit for bit, with no spike list and no scattered stores."""
+    wt, start, woffs, moffs = ops
+    c = x.shape[3]
+    ho, row = o.shape[0], o.shape[1]
+    row_bytes = (x.shape[2] + 2 * padding) * (f // 8)
+    _lane_masks(x, r, padding, f, mb)
+    of = o.reshape(o.size)
+    for yo in range(ho):
+        masked_sum(of, yo * row, start, wt, woffs, mb, moffs, yo * c * row_bytes, woffs.shape[0], row // LANES)
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def masked_fits(f, wo):
+    """Whether `_masked_conv_row` takes a convolution with `f` outputs per position, `wo` per row."""
+    return (f == 8 or f == 16) and (wo * f) % LANES == 0
+
+
 @njit(cache=True, parallel=True, error_model="numpy")
 def spike_conv_fp(x, w, bias, padding, out):
     """out[r, yo, xo, :] = bias + sum over spikes x[r, yi, xi, c] = 1 of w[yi-yo+p, xi-xo+p, c, :].
@@ -165,6 +235,12 @@ def spike_conv_fp(x, w, bias, padding, out):
     floats; only taps that fall off the border go one by one."""
     rows = x.shape[0]
     ho, wo, f = out.shape[1], out.shape[2], out.shape[3]
+    if masked_fits(f, wo):
+        ops = _masked_operands(w, bias, x.shape[2], padding)
+        for r in prange(rows):
+            mb = np.zeros((x.shape[1] + 2 * padding) * x.shape[3] * (x.shape[2] + 2 * padding) * (f // 8), np.uint8)
+            _masked_conv_row(x, r, padding, f, out[r].reshape(ho, wo * f), ops, mb)
+        return
     wr = _reversed_taps(w)
     pos = _element_codes(x.shape[1], x.shape[2], x.shape[3])
     for r in prange(rows):
@@ -186,12 +262,19 @@ def spike_conv_lif(x, w, bias, padding, c, lam, threshold, alpha, state):
     st = state.reshape(t_steps, batch, n)
     wr = _reversed_taps(w)
     pos = _element_codes(x.shape[2], x.shape[3], x.shape[4])
+    masked = masked_fits(f, wo)
+    ops = _masked_operands(w, bias, x.shape[3], padding)
+    mb_size = (x.shape[2] + 2 * padding) * x.shape[4] * (x.shape[3] + 2 * padding) * (f // 8) if masked else 0
     for b in prange(batch):
         cur = np.empty((ho, wo * f), np.float32)
         d = np.zeros(n, np.float32)
         sp, offs = np.empty(pos.shape[0], np.int64), np.empty(x.shape[4], np.intp)
+        mb = np.zeros(mb_size, np.uint8)
         for t in range(t_steps):
-            _conv_row(rows, t * batch + b, wr, bias, padding, cur, pos, sp, offs)
+            if masked:
+                _masked_conv_row(rows, t * batch + b, padding, f, cur, ops, mb)
+            else:
+                _conv_row(rows, t * batch + b, wr, bias, padding, cur, pos, sp, offs)
             lif_packed_span(cur.reshape(n), d, c, lam, threshold, alpha, st[t, b], np.uint64(0), np.uint64(n))
 
 
@@ -223,12 +306,14 @@ def spike_conv_wg(x, g, kernel, padding, nthreads):
     in order. With `_GROUP_CHANNELS` input channels or more a row's spikes are visited channel by
     channel, each channel's in spike order (so every element of `gw` still receives its terms in
     spike order), and a channel's blocks for one kernel row are summed onto it in one pass
-    (`simd.add_rows`) when K*F is a multiple of 8."""
+    (`simd.add_rows`) when K*F is a multiple of 8. F = 8 with an even C: `_masked_wg`."""
     rows, h, wd, c = x.shape
     ho, wo, f = g.shape[1], g.shape[2], g.shape[3]
     k = kernel
-    parts = np.zeros((nthreads, k, c, k * f), np.float32)
     per = (rows + nthreads - 1) // nthreads
+    if f == 8 and c % 2 == 0:
+        return _masked_wg(x, g, k, padding, nthreads)
+    parts = np.zeros((nthreads, k, c, k * f), np.float32)
     pos = _element_codes(h, wd, c)
     kf = k * f
     for t in prange(nthreads):
@@ -290,6 +375,41 @@ def spike_conv_wg(x, g, kernel, padding, nthreads):
                 for j in range(f):
                     gw[ky, k - 1 - kk, ch, j] = total[ky, ch, kk * f + j]
     return gw
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _masked_wg(x, g, k, padding, nthreads):
+    """`spike_conv_wg` for F = 8 outputs and an even number of input channels: for each output position
+    in order, its gradient vector added to the partial sums of every (ky, kx, c) whose input spiked,
+    two channels per 16-lane vector, a row of positions with the sums in registers
+    (`simd.masked_gather_sum`). An element of gw receives its terms in the same order (positions in
+    order are its spikes in order), so the same sums bit for bit."""
+    rows, h, wd, c = x.shape
+    ho, wo, f = g.shape[1], g.shape[2], g.shape[3]
+    wp = wd + 2 * padding
+    per = (rows + nthreads - 1) // nthreads
+    moffs = np.empty(k * k * c // 2, np.intp)
+    for ky in range(k):
+        for kx in range(k):
+            for pair in range(c // 2):
+                moffs[(ky * k + kx) * (c // 2) + pair] = (ky * wp + kx) * c + 2 * pair
+    parts = np.zeros((nthreads, k * k * c * f), np.float32)
+    for t in prange(nthreads):
+        acc = parts[t]
+        mb = np.zeros((h + 2 * padding) * wp * c, np.uint8)
+        for r in range(t * per, min(rows, (t + 1) * per)):
+            for yi in range(h):
+                for xi in range(wd):
+                    base = ((yi + padding) * wp + xi + padding) * c
+                    for ch in range(c):
+                        mb[base + ch] = np.uint8(255) * np.uint8(x[r, yi, xi, ch] != 0)
+            gf = g[r].reshape(ho * wo * f)
+            for yo in range(ho):
+                masked_gather_sum(acc, gf, yo * wo * f, mb, yo * wp * c, c, moffs, wo)
+    total = parts[0].copy()
+    for t in range(1, nthreads):
+        total += parts[t]
+    return total.reshape(k, k, c, f)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")

@@ -6,7 +6,7 @@ training steps of each Table I network against the same steps with the unfused f
 (`_reference_layer_fp`, the composition `models.snn.layer_fp` ran before the fusion): weights and
 losses compared with `np.array_equal`; the spike convolution's FP and WG against their definition of
 summation order (spikes in order, one float32 addition per element and term), whichever path
-(`simd.add_rows` groups or one spike at a time) a row takes. (`conv_ig`'s kernels are checked against
+(masked sums of F = 8 or 16 outputs, `simd.add_rows` groups or one spike at a time) a row takes. (`conv_ig`'s kernels are checked against
 the fixed-order GEMM folded tap by tap in `test_layers.py`.)
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ import pytest
 from models import layers as L
 from models import snn
 from models.init import InitKind, initial_params
-from models.conv_kernels import spike_conv_wg
+from models.conv_kernels import masked_fits, spike_conv_wg
 from models.neuron import SPIKE_BIT, lif_forward_packed
 from models.optim import Adam
 from models.train import train_step
@@ -43,9 +43,10 @@ def test_maxpool_spikes_is_maxpool_of_the_spike_bit(shape, size, bit):
     np.testing.assert_array_equal(idx, ref_idx)
 
 
-@pytest.mark.parametrize("t,b,h,w,c,f,k,pad", [(5, 3, 10, 9, 2, 8, 3, 0), (4, 2, 8, 8, 8, 16, 3, 1),
-                                               (3, 2, 7, 6, 3, 5, 5, 2)])
-def test_spike_conv_lif_is_conv_then_lif(t, b, h, w, c, f, k, pad):
+@pytest.mark.parametrize("t,b,h,w,c,f,k,pad,masked", [(5, 3, 10, 9, 2, 8, 3, 0, False), (4, 2, 8, 8, 8, 16, 3, 1, True),
+                                                      (3, 2, 7, 6, 3, 5, 5, 2, False), (4, 3, 10, 10, 2, 8, 3, 0, True)])
+def test_spike_conv_lif_is_conv_then_lif(t, b, h, w, c, f, k, pad, masked):
+    assert masked_fits(f, w + 2 * pad - k + 1) == masked  # both paths of `spike_conv_lif` are tested
     rng = np.random.default_rng(t * b + f)
     x = (rng.random((t, b, h, w, c)) < 0.2).astype(np.uint8)
     wts = rng.normal(0, 0.6, (k, k, c, f)).astype(np.float32)
@@ -77,11 +78,15 @@ def _spike_order_conv(x, w, bias, pad):
     return out
 
 
-@pytest.mark.parametrize("h,w,c,f,k,pad", [(6, 7, 16, 8, 3, 1), (5, 5, 8, 16, 3, 0), (6, 6, 3, 5, 3, 2),
-                                           (7, 5, 4, 8, 5, 2), (6, 6, 24, 32, 3, 1)])
-def test_spike_conv_fp_adds_the_taps_in_spike_order(h, w, c, f, k, pad):
-    """Bit for bit the definition, whichever path a kernel row takes: grouped per input position
-    (`simd.add_rows`: K*F a multiple of 8), one spike at a time, or tap by tap at the border."""
+@pytest.mark.parametrize("h,w,c,f,k,pad,masked", [(6, 7, 16, 8, 3, 1, False), (5, 5, 8, 16, 3, 0, True),
+                                                  (6, 6, 3, 5, 3, 2, False), (7, 5, 4, 8, 5, 2, False),
+                                                  (6, 6, 24, 32, 3, 1, False), (6, 8, 2, 8, 3, 0, True),
+                                                  (5, 6, 8, 8, 3, 1, True), (7, 8, 3, 8, 5, 2, True)])
+def test_spike_conv_fp_adds_the_taps_in_spike_order(h, w, c, f, k, pad, masked):
+    """Bit for bit the definition, whichever path a row takes: masked sums of whole output rows
+    (F = 8 or 16, `simd.masked_sum`), grouped per input position (`simd.add_rows`: K*F a multiple of 8),
+    one spike at a time, or tap by tap at the border."""
+    assert masked_fits(f, w + 2 * pad - k + 1) == masked
     rng = np.random.default_rng(h * w + c + f)
     x = (rng.random((3, h, w, c)) < 0.4).astype(np.uint8)
     wts = rng.normal(0, 0.6, (k, k, c, f)).astype(np.float32)
@@ -109,11 +114,13 @@ def _spike_order_wg(x, g, k, pad, nthreads):
 
 
 @pytest.mark.parametrize("h,w,c,f,k,pad", [(6, 7, 16, 8, 3, 1), (5, 5, 8, 16, 3, 0), (6, 6, 16, 5, 3, 2),
-                                           (7, 5, 4, 8, 5, 2), (6, 6, 24, 32, 3, 1)])
+                                           (7, 5, 4, 8, 5, 2), (6, 6, 24, 32, 3, 1), (6, 6, 3, 8, 3, 1),
+                                           (8, 9, 2, 8, 3, 0)])
 @pytest.mark.parametrize("nthreads", [1, 2])
 def test_spike_conv_wg_adds_the_blocks_in_spike_order(h, w, c, f, k, pad, nthreads):
-    """Bit for bit the definition, whichever path a channel takes: spike by spike, or (16 channels and
-    more) channel by channel with a kernel row's blocks summed in one pass (`simd.add_rows`)."""
+    """Bit for bit the definition, whichever path a row takes: masked sums over its positions (F = 8 and
+    an even C, `simd.masked_gather_sum`), spike by spike, or (16 channels and more) channel by channel
+    with a kernel row's blocks summed in one pass (`simd.add_rows`)."""
     rng = np.random.default_rng(h * w + c + f + nthreads)
     x = (rng.random((5, h, w, c)) < 0.4).astype(np.uint8)
     g = rng.normal(0, 1, (5, h + 2 * pad - k + 1, w + 2 * pad - k + 1, f)).astype(np.float32)
