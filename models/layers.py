@@ -179,6 +179,21 @@ def _maxpool_state(state, size, bit, shift, positions, pooled, idx):
     lane): a lane's 0/1 never carries into the next."""
     rows = state.shape[0]
     ho, wo, c = pooled.shape[1], pooled.shape[2], pooled.shape[3]
+    if size == 2 and c == 1:  # one word a position: the window in registers, the row's words vectorised
+        at1, at2, at3 = positions[1], positions[2], positions[3]
+        for r in prange(rows):
+            for y in range(ho):
+                top, bottom = state[r, 2 * y].reshape(state.shape[2]), state[r, 2 * y + 1].reshape(state.shape[2])
+                pr, ir = pooled[r, y].reshape(wo), idx[r, y].reshape(wo)
+                for xx in range(np.uint64(wo)):  # unsigned: no negative-index fix-up, vectorises
+                    s0 = (top[2 * xx] & bit) >> shift
+                    s1 = (top[2 * xx + 1] & bit) >> shift
+                    s2 = (bottom[2 * xx] & bit) >> shift
+                    s3 = (bottom[2 * xx + 1] & bit) >> shift
+                    first = ((s1 & ~s0) * at1) | ((s2 & ~(s0 | s1)) * at2)
+                    ir[xx] = first | ((s3 & ~(s0 | s1 | s2)) * at3)
+                    pr[xx] = s0 | s1 | s2 | s3
+        return
     for r in prange(rows):
         for y in range(ho):
             pr, ir = pooled[r, y], idx[r, y]

@@ -31,7 +31,8 @@ NEURON = Neuron()
 _LAYER_FP = snn.layer_fp  # the output layer's accumulator has nothing fused
 
 
-@pytest.mark.parametrize("shape,size", [((6, 8, 8, 8), 2), ((5, 7, 9, 3), 2), ((4, 9, 6, 16), 3), ((3, 4, 4, 1), 2)])
+@pytest.mark.parametrize("shape,size", [((6, 8, 8, 8), 2), ((5, 7, 9, 3), 2), ((4, 9, 6, 16), 3), ((3, 4, 4, 1), 2),
+                                        ((2, 5, 7, 8), 2), ((3, 6, 6, 16), 2)])
 @pytest.mark.parametrize("bit", [1, 2])
 def test_maxpool_spikes_is_maxpool_of_the_spike_bit(shape, size, bit):
     rng = np.random.default_rng(sum(shape) + size + bit)
