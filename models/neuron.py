@@ -188,28 +188,28 @@ def lif_backward_pooled(g_pooled, pool_idx, state, size, c, lam, alpha, out):
     phi_in = _ONE / (_TWO * a)  # eq. 22, as in surrogate_grad
     st_rows = state.reshape(t_steps, batch, h, w * ch_n)
     out_rows = out.reshape(t_steps, batch, h, w * ch_n)
-    for item in prange(batch * h):
-        b = item // h
-        y = item % h
-        yp = y // size
-        row_pos = (y % size) * size
-        g_v = np.zeros(w * ch_n, np.float32)
+    for b in prange(batch):  # a sample's neurons, timestep by timestep: each timestep's arrays are contiguous
+        g_v = np.zeros((h, w * ch_n), np.float32)
         g_s = np.empty(w * ch_n, np.float32)
         for t in range(t_steps - 1, -1, -1):
-            for xp in range(wp):  # un-pool this row of neurons: the window's winner gets its gradient
-                for dx in range(size):
-                    pos = row_pos + dx
-                    base = (xp * size + dx) * ch_n
-                    for ch in range(ch_n):
-                        win = pool_idx[t, b, yp, xp, ch] == pos
-                        g_s[base + ch] = g_pooled[t, b, yp, xp, ch] if win else _ZERO
-            for k in range(n):  # unsigned, see lif_forward_packed: the filter loop vectorises
-                st = st_rows[t, b, y, k]
-                phi = phi_in if st & WINDOW_BIT else _ZERO
-                keep = _ZERO if st & SPIKE_BIT else _ONE
-                gi, gv = _grad_core(np.float32(g_s[k]), phi, keep, g_v[k], cc, ll)
-                out_rows[t, b, y, k] = gi
-                g_v[k] = gv
+            for y in range(h):
+                yp = y // size
+                row_pos = (y % size) * size
+                for xp in range(wp):  # un-pool this row of neurons: the window's winner gets its gradient
+                    for dx in range(size):
+                        pos = row_pos + dx
+                        base = (xp * size + dx) * ch_n
+                        for ch in range(ch_n):
+                            win = pool_idx[t, b, yp, xp, ch] == pos
+                            g_s[base + ch] = g_pooled[t, b, yp, xp, ch] if win else _ZERO
+                gvy = g_v[y]
+                for k in range(n):  # unsigned, see lif_forward_packed: the filter loop vectorises
+                    st = st_rows[t, b, y, k]
+                    phi = phi_in if st & WINDOW_BIT else _ZERO
+                    keep = _ZERO if st & SPIKE_BIT else _ONE
+                    gi, gv = _grad_core(np.float32(g_s[k]), phi, keep, gvy[k], cc, ll)
+                    out_rows[t, b, y, k] = gi
+                    gvy[k] = gv
 
 
 @njit(cache=True, error_model="numpy")
