@@ -12,6 +12,8 @@ between the sum and the old value, so a lane whose bit is clear keeps its value 
 +0 would turn a -0 into +0).
 Arrays must be C-contiguous (float32, or uint8 for `word8` and the masks); offsets are in elements (bytes
 for the masks) and are not bounds-checked.
+numba's on-disk cache checks only the file of each cached function, and these intrinsics are inlined
+into `models/conv_kernels.py`'s: after editing this file, delete `models/__pycache__/*.nb[ic]`.
 """
 from __future__ import annotations
 
