@@ -307,12 +307,12 @@ def spike_conv_wg(x, g, kernel, padding, nthreads):
     channel, each channel's in spike order (so every element of `gw` still receives its terms in
     spike order), and a channel's blocks for one kernel row are summed onto it in one pass
     (`simd.add_rows`) when K*F is a multiple of 8. F = 8 with an even C: `_masked_wg`."""
+    if g.shape[3] == 8 and x.shape[3] % 2 == 0:
+        return _masked_wg(x, g, kernel, padding, nthreads)
     rows, h, wd, c = x.shape
     ho, wo, f = g.shape[1], g.shape[2], g.shape[3]
     k = kernel
     per = (rows + nthreads - 1) // nthreads
-    if f == 8 and c % 2 == 0:
-        return _masked_wg(x, g, k, padding, nthreads)
     parts = np.zeros((nthreads, k, c, k * f), np.float32)
     pos = _element_codes(h, wd, c)
     kf = k * f
@@ -377,6 +377,19 @@ def spike_conv_wg(x, g, kernel, padding, nthreads):
     return gw
 
 
+@njit(cache=True, error_model="numpy", inline="always")
+def _padded_masks(x, r, padding, mb):
+    """mb[(yi + p, xi + p, c)] = 0xFF where x[r, yi, xi, c] spikes, else 0 (the padding bytes, zeroed
+    once, are never written): a 16-bit word read at (y, x, c) selects channels c and c + 1."""
+    h, wd, c = x.shape[1], x.shape[2], x.shape[3]
+    wp = wd + 2 * padding
+    for yi in range(h):
+        for xi in range(wd):
+            base = ((yi + padding) * wp + xi + padding) * c
+            for ch in range(c):
+                mb[base + ch] = np.uint8(255) * np.uint8(x[r, yi, xi, ch] != 0)
+
+
 @njit(cache=True, parallel=True, error_model="numpy")
 def _masked_wg(x, g, k, padding, nthreads):
     """`spike_conv_wg` for F = 8 outputs and an even number of input channels: for each output position
@@ -398,11 +411,7 @@ def _masked_wg(x, g, k, padding, nthreads):
         acc = parts[t]
         mb = np.zeros((h + 2 * padding) * wp * c, np.uint8)
         for r in range(t * per, min(rows, (t + 1) * per)):
-            for yi in range(h):
-                for xi in range(wd):
-                    base = ((yi + padding) * wp + xi + padding) * c
-                    for ch in range(c):
-                        mb[base + ch] = np.uint8(255) * np.uint8(x[r, yi, xi, ch] != 0)
+            _padded_masks(x, r, padding, mb)
             gf = g[r].reshape(ho * wo * f)
             for yo in range(ho):
                 masked_gather_sum(acc, gf, yo * wo * f, mb, yo * wp * c, c, moffs, wo)
